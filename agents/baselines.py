@@ -1,0 +1,131 @@
+"""Scripted baselines and the degenerate "reward hacking probes".
+
+``random`` and ``expert`` are the reference points of every leaderboard (normalised
+score 0 and 1). The probes (``keyword-stuffing``, ``echo``, ``repeat``) are the first
+strategies a reward-hacking policy discovers; every env is tested against them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from dialog_gym.agents.base import Agent
+from dialog_gym.spaces import UnicodeText
+
+
+class RandomAgent(Agent):
+    """Replies with random text sampled from a :class:`~dialog_gym.spaces.UnicodeText` space.
+
+    Args:
+        seed: Seed of the sampler.
+        max_chars: Longest reply.
+        env_id: Accepted for a uniform ``make_agent(..., env_id=...)`` call; unused.
+    """
+
+    name = "random"
+
+    def __init__(self, seed: int | None = 0, max_chars: int = 80, env_id: str | None = None):
+        self.space = UnicodeText(max_chars, seed=seed)
+
+    def act(self, observation: Mapping[str, Any]) -> str:
+        """A random string."""
+        return self.space.sample()
+
+
+class ExpertAgent(Agent):
+    """The scripted expert of an environment (defined beside the env, found by id).
+
+    Args:
+        env_id: A registered dialog-gym id, e.g. ``"Dialog-CustomerService-v0"``.
+    """
+
+    name = "expert"
+
+    def __init__(self, env_id: str):
+        from dialog_gym.registration import expert_for
+
+        self.env_id = env_id
+        self.policy = expert_for(env_id)()
+
+    def reset(self) -> None:
+        """Reset the underlying policy."""
+        self.policy.reset()
+
+    def act(self, observation: Mapping[str, Any]) -> str:
+        """The expert's reply."""
+        return self.policy.act(observation)
+
+    def __repr__(self) -> str:
+        return f"ExpertAgent(env_id={self.env_id!r})"
+
+
+def _last_line_text(history: str) -> str:
+    last = history.rsplit("\n", 1)[-1]
+    return last.split(": ", 1)[1] if ": " in last else last
+
+
+_STUFF_WORDS = (
+    "sorry order number email zip code refund tracking cancel address password charge "
+    "verify identity status shipped delivered help thank you please account"
+).split()
+
+
+class KeywordStuffingAgent(Agent):
+    """Probe: a shuffled bag of domain keywords and the context's own terms, each turn.
+
+    Args:
+        seed: Seed of the shuffling.
+        env_id: Accepted for uniformity; unused.
+    """
+
+    name = "keyword-stuffing"
+
+    def __init__(self, seed: int | None = 0, env_id: str | None = None):
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, observation: Mapping[str, Any]) -> str:
+        """Keywords from a fixed list and the context, shuffled."""
+        ctx_words = re.findall(r"[a-z]{5,}", observation["context"].lower())
+        words = list(dict.fromkeys(_STUFF_WORDS + ctx_words[:20]))
+        self.rng.shuffle(words)
+        return " ".join(words[:18]) + "?"
+
+
+class EchoAgent(Agent):
+    """Probe: repeats the user's last turn back to them.
+
+    Args:
+        env_id: Accepted for uniformity; unused.
+    """
+
+    name = "echo"
+
+    def __init__(self, env_id: str | None = None):
+        pass
+
+    def act(self, observation: Mapping[str, Any]) -> str:
+        """The last line of the history, without its speaker label."""
+        return _last_line_text(observation["history"])
+
+
+class RepeatAgent(Agent):
+    """Probe: the same polite stock reply every turn.
+
+    Args:
+        text: The reply.
+        env_id: Accepted for uniformity; unused.
+    """
+
+    name = "repeat"
+
+    def __init__(self, text: str = "Thank you for contacting us! I'm sorry for the trouble, "
+                 "I'm happy to help you with that.", env_id: str | None = None):
+        self.text = text
+
+    def act(self, observation: Mapping[str, Any]) -> str:
+        """The stock reply."""
+        return self.text

@@ -1,0 +1,74 @@
+"""What a domain contributes to the shared :class:`~dialog_gym.env.DialogueEnv`.
+
+A domain is data and logic, not a loop: a scenario generator, tools, a rulebook, a
+simulated user, the rendering of the agent's context and a scripted expert. The turn
+loop, tool execution, rule checking, scoring and sampling live once, in the core.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol
+
+from dialog_gym.dialogue import AGENT, SYSTEM, USER
+from dialog_gym.rules import RuleBook
+from dialog_gym.scenario import Scenario, ScenarioGenerator
+from dialog_gym.simulator import UserSimulator
+from dialog_gym.tools import ToolSet
+
+
+class Policy(Protocol):
+    """A dialogue policy (the shape of :class:`dialog_gym.agents.Agent`)."""
+
+    def reset(self) -> None:
+        """Forget the previous episode."""
+        ...
+
+    def act(self, observation: Mapping[str, Any]) -> str:
+        """Reply to an observation."""
+        ...
+
+
+class Domain:
+    """Base class of domains; subclasses override the hooks below."""
+
+    #: short name used in scenario ids, e.g. ``"customer_service"``
+    name: ClassVar[str] = "domain"
+    #: speaker labels in the rendered transcript
+    labels: ClassVar[Mapping[str, str]] = {USER: "User", AGENT: "Agent", SYSTEM: "System"}
+    #: default reward mix, scorer name -> weight
+    default_reward: ClassVar[Mapping[str, float]] = {"task_success": 1.0,
+                                                      "rule_compliance": 1.0}
+
+    def generator(self) -> ScenarioGenerator:
+        """The seeded scenario generator."""
+        raise NotImplementedError
+
+    def tools(self) -> ToolSet:
+        """The domain's tools (empty when the domain has none)."""
+        return ToolSet()
+
+    def rulebook(self) -> RuleBook:
+        """The domain's rules."""
+        raise NotImplementedError
+
+    def make_user(self) -> UserSimulator:
+        """A fresh simulated user."""
+        raise NotImplementedError
+
+    def make_expert(self) -> Policy:
+        """A fresh scripted expert that acts from observations only."""
+        raise NotImplementedError
+
+    def new_world(self, scenario: Scenario) -> dict[str, Any]:
+        """A mutable copy of the scenario's world for one episode."""
+        return copy.deepcopy(dict(scenario.world))
+
+    def render_context(self, scenario: Scenario, rules: RuleBook, tools: ToolSet) -> str:
+        """The context text shown to the agent."""
+        raise NotImplementedError
+
+    def facts(self, scenario: Scenario) -> Mapping[str, Any]:
+        """Ground-truth facts for fact-checking scorers."""
+        return {}

@@ -1,0 +1,66 @@
+"""Environment ids and their registration with Gymnasium."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    """One registered environment: id, entry point, turn limit and a one-line summary."""
+
+    id: str
+    entry_point: str
+    max_episode_steps: int
+    summary: str
+
+
+ENVS: tuple[EnvInfo, ...] = (
+    EnvInfo(
+        "Dialog-CustomerService-v0",
+        "dialog_gym.envs.customer_service:CustomerServiceEnv",
+        20,
+        "online shop support desk: tracking, refunds, cancellations, address changes, "
+        "account access, billing disputes; inline tool calls; tau-bench-style success",
+    ),
+)
+
+
+def register_envs() -> None:
+    """Register every dialog-gym id with Gymnasium (idempotent)."""
+    for info in ENVS:
+        if info.id in gym.registry:
+            continue
+        gym.register(
+            id=info.id,
+            entry_point=info.entry_point,
+            max_episode_steps=info.max_episode_steps,
+            disable_env_checker=False,
+        )
+
+
+def env_ids() -> list[str]:
+    """The registered dialog-gym ids."""
+    return [e.id for e in ENVS]
+
+
+def expert_for(env_id: str) -> type:
+    """The scripted expert policy class of an env id, found through its env class's domain."""
+    from dialog_gym.error import RegistryError, did_you_mean
+    from dialog_gym.registry import load_attr
+
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error as e:
+        raise RegistryError(
+            f"Unknown environment {env_id!r}; registered dialog-gym ids: {env_ids()}."
+            + did_you_mean(env_id, env_ids())
+        ) from e
+    entry = spec.entry_point
+    cls = load_attr(entry) if isinstance(entry, str) else entry
+    domain_cls = getattr(cls, "domain_cls", None)
+    if domain_cls is None:
+        raise RegistryError(f"{env_id!r} is not a dialog-gym DialogueEnv; it has no expert")
+    return type(domain_cls().make_expert())

@@ -1,0 +1,333 @@
+"""User simulation: the protocol and a reusable agenda-based simulator.
+
+:class:`UserSimulator` is what an environment talks to. :class:`AgendaUser` is the shared
+machinery of every built-in simulated user, in the tradition of agenda-based user
+simulation for task-oriented dialogue (Schatzmann et al., 2007): the user has a goal and
+an agenda of things to tell and to learn, a mood that reacts to the agent's politeness
+and rule breaks, and patience that runs out when the agent does not make progress.
+
+The machinery is deliberately hard to game. Each reply is analysed for the degenerate
+strategies a reward-hacking policy finds first, and none of them counts as progress:
+
+- **empty** replies and replies that only make failing tool calls;
+- **echo**: a reply made mostly of the user's own last words;
+- **repetition** of an earlier reply (the ``no_repetition`` rule);
+- **keyword stuffing**: more distinct requests in one reply than a person would make,
+  or a "word salad" with almost no function words;
+- rudeness and other rule violations, which also cost mood.
+
+A domain subclass supplies the goal logic (:meth:`AgendaUser.react`), the progress
+potential (:meth:`AgendaUser.progress`) and its templates; wording is drawn from the
+templates with the environment's RNG, so it varies by seed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from dialog_gym.dialogue import USER, Dialogue, Turn
+from dialog_gym.rules import Violation
+from dialog_gym.scenario import Scenario
+from dialog_gym.text import function_word_ratio, sentences, tokens
+from dialog_gym.tools import ToolCall, ToolResult
+
+
+@dataclass(frozen=True)
+class AgentReply:
+    """The agent's reply as the simulator receives it.
+
+    Attributes:
+        raw: The reply as written (tool calls included).
+        text: What the user hears (tool calls removed).
+        calls: Parsed tool calls.
+        results: Their results, in order.
+        violations: Rule violations of this reply.
+    """
+
+    raw: str
+    text: str
+    calls: tuple[ToolCall, ...] = ()
+    results: tuple[ToolResult, ...] = ()
+    violations: tuple[Violation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """The simulated user's reaction to one reply.
+
+    Attributes:
+        turn: The user's next turn (``None`` if the user says nothing).
+        done: The user ends the conversation.
+        success: The user's goal is met (meaningful when ``done``).
+        mood: Current mood in [-1, 1].
+        progress: Goal-progress potential in [0, 1] (monotone within an episode).
+        reason: Why the conversation ended (``"goal_met"``, ``"patience"``,
+            ``"mood"``, ``"severe_violation"``) or ``""``.
+        labels: Analysis of the reply (empty, echo, stuffed, ...), for ``info``.
+    """
+
+    turn: Turn | None
+    done: bool = False
+    success: bool = False
+    mood: float = 0.0
+    progress: float = 0.0
+    reason: str = ""
+    labels: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class UserSimulator(Protocol):
+    """What an environment needs from a simulated user."""
+
+    def start(self, scenario: Scenario, world: dict[str, Any],
+              rng: np.random.Generator) -> Turn:
+        """Begin an episode; return the user's opening turn."""
+        ...
+
+    def respond(self, dialogue: Dialogue, reply: AgentReply,
+                rng: np.random.Generator) -> Reaction:
+        """React to the agent's reply (``dialogue`` already contains it)."""
+        ...
+
+
+# ----------------------------------------------------------------------------- analysis
+
+_REQUEST_CUE = re.compile(
+    r"\?|\b(?:could|can|would|will) you\b|\bplease\b|\bmay i (?:have|get|ask)\b|"
+    r"\b(?:i|we)(?:'ll| will)? need\b|\blet me (?:have|know)\b|\bwhat(?:'s| is| was)\b|"
+    r"\bwhich\b|\b(?:provide|share|confirm|tell me|send me|give me)\b",
+    re.IGNORECASE,
+)
+_EMPATHY = re.compile(
+    r"\b(?:sorry|apologi[sz]e|apologies|understand|frustrat\w*|inconvenien\w*|"
+    r"i can help|happy to help|glad to help|thank you for your patience)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class ReplyAnalysis:
+    """Labels of one agent reply computed by :meth:`AgendaUser.analyze`."""
+
+    text: str
+    tokens: tuple[str, ...]
+    requests: set[str]
+    empty: bool = False
+    echo: bool = False
+    repeat: bool = False
+    stuffed: bool = False
+    rude: bool = False
+    empathy: bool = False
+    severe: bool = False
+    violations: tuple[Violation, ...] = ()
+    calls_ok: int = 0
+    calls_failed: int = 0
+
+    @property
+    def degenerate(self) -> bool:
+        """True for replies that can never count as progress."""
+        return self.empty or self.echo or self.repeat or self.stuffed
+
+    def as_dict(self) -> dict[str, Any]:
+        """The boolean labels and requested slots, for ``info``."""
+        return {"empty": self.empty, "echo": self.echo, "repeat": self.repeat,
+                "stuffed": self.stuffed, "rude": self.rude, "empathy": self.empathy,
+                "requests": sorted(self.requests)}
+
+
+def detect_requests(text: str, slot_patterns: Mapping[str, re.Pattern[str]]) -> set[str]:
+    """Slots the text asks the user for.
+
+    A slot is requested when a sentence that reads as a request (a question mark or a
+    request phrase such as "could you", "please", "what is") mentions it.
+    """
+    found: set[str] = set()
+    for sent in sentences(text):
+        if not _REQUEST_CUE.search(sent):
+            continue
+        for slot, pat in slot_patterns.items():
+            if pat.search(sent):
+                found.add(slot)
+    return found
+
+
+def echo_score(reply_tokens: Sequence[str], user_tokens: Sequence[str]) -> float:
+    """Share of the reply's content tokens that come from the user's last turn."""
+    content = [t for t in reply_tokens if len(t) > 2]
+    if not content:
+        return 0.0
+    user = set(user_tokens)
+    return sum(t in user for t in content) / len(content)
+
+
+class AgendaUser:
+    """Base class of agenda-based simulated users (see the module docstring).
+
+    Subclasses set :attr:`slot_patterns` and :attr:`templates` and implement
+    :meth:`opening`, :meth:`react` and :meth:`progress`; optionally :meth:`is_complete`.
+
+    Args:
+        patience: Turns without progress the user tolerates (per difficulty: a sequence
+            indexed by difficulty, or one int).
+        max_requests: Most distinct slots one reply may ask for before it reads as
+            keyword stuffing.
+        echo_threshold: Share of reply content words taken from the user's last turn
+            above which a reply counts as an echo.
+    """
+
+    #: slot name -> regex that recognises a mention of the slot in a request sentence
+    slot_patterns: Mapping[str, re.Pattern[str]] = {}
+    #: act name -> wording variants (``str.format`` fields filled from slots)
+    templates: Mapping[str, Sequence[str]] = {}
+
+    def __init__(self, patience: int | Sequence[int] = (10, 8, 6), max_requests: int = 2,
+                 echo_threshold: float = 0.7) -> None:
+        self.patience_levels = patience
+        self.max_requests = max_requests
+        self.echo_threshold = echo_threshold
+        self.scenario: Scenario | None = None
+        self.world: dict[str, Any] = {}
+        self.mood = 0.0
+        self.patience = 0
+        self.acknowledged = False
+        self.turns = 0
+
+    # -- episode -------------------------------------------------------------------
+    def start(self, scenario: Scenario, world: dict[str, Any],
+              rng: np.random.Generator) -> Turn:
+        """Reset the user's state and return the opening turn."""
+        self.scenario = scenario
+        self.world = world
+        self.mood = float(scenario.context.get("mood_value", 0.0))
+        p = self.patience_levels
+        self.patience = int(p if isinstance(p, int) else p[min(scenario.difficulty, len(p) - 1)])
+        self.acknowledged = False
+        self.turns = 0
+        self.reset_goal_state()
+        return Turn(USER, self.opening(rng), {"act": "open", "mood": self.mood})
+
+    def respond(self, dialogue: Dialogue, reply: AgentReply,
+                rng: np.random.Generator) -> Reaction:
+        """Analyse the reply, update mood and patience, and answer."""
+        self.turns += 1
+        a = self.analyze(dialogue, reply)
+        before = self.progress()
+        if a.severe:
+            return self._end(self.say("quit_violation", rng), "severe_violation", a)
+
+        prefix: list[str] = []
+        if a.rude:
+            self.mood -= 0.5
+            prefix.append(self.say("react_rude", rng))
+        other = [v for v in a.violations if v.rule_id not in ("politeness", "no_profanity")]
+        self.mood -= 0.15 * sum(1 for v in other if v.rule_id != "no_repetition")
+        if a.empathy and self.mood < 0.2 and not self.acknowledged and not a.degenerate:
+            self.mood += 0.2
+            self.acknowledged = True
+
+        if a.empty:
+            parts, useful = [self.say("react_empty", rng)], False
+        elif a.repeat:
+            parts, useful = [self.say("react_repeat", rng), self.restate(rng)], False
+        elif a.echo:
+            parts, useful = [self.say("react_echo", rng), self.restate(rng)], False
+        elif a.stuffed:
+            parts, useful = [self.say("react_confused", rng), self.restate(rng)], False
+        else:
+            parts, useful = self.react(a, reply, rng)
+
+        after = self.progress()
+        progressed = after > before + 1e-9
+        if progressed:
+            self.mood = min(1.0, self.mood + 0.1)
+        if not (useful or progressed):
+            self.patience -= 1
+            if a.degenerate:
+                self.patience -= 1
+        self.mood = max(-1.0, min(1.0, self.mood))
+
+        if self.is_complete():
+            return Reaction(Turn(USER, self.say("thanks", rng), {"act": "thanks"}), done=True,
+                            success=True, mood=self.mood, progress=after, reason="goal_met",
+                            labels=a.as_dict())
+        if self.mood <= -1.0:
+            return self._end(self.say("quit", rng), "mood", a)
+        if self.patience <= 0:
+            return self._end(self.say("quit", rng), "patience", a)
+        text = " ".join(p for p in [*prefix, *parts] if p)
+        return Reaction(Turn(USER, text, {"act": "respond", "mood": self.mood}), mood=self.mood,
+                        progress=after, labels=a.as_dict())
+
+    def _end(self, text: str, reason: str, a: ReplyAnalysis) -> Reaction:
+        return Reaction(Turn(USER, text, {"act": "quit", "reason": reason}), done=True,
+                        success=False, mood=self.mood, progress=self.progress(), reason=reason,
+                        labels=a.as_dict())
+
+    # -- analysis ------------------------------------------------------------------
+    def analyze(self, dialogue: Dialogue, reply: AgentReply) -> ReplyAnalysis:
+        """Label the reply: requests, degenerate patterns, politeness, violations."""
+        toks = tokens(reply.text)
+        a = ReplyAnalysis(text=reply.text, tokens=toks,
+                          requests=detect_requests(reply.text, self.slot_patterns),
+                          violations=reply.violations)
+        a.calls_ok = sum(r.ok for r in reply.results)
+        a.calls_failed = len(reply.results) - a.calls_ok
+        ids = {v.rule_id for v in reply.violations}
+        a.severe = any(v.severe for v in reply.violations)
+        a.rude = bool(ids & {"politeness", "no_profanity"})
+        a.repeat = "no_repetition" in ids
+        a.empty = not toks and a.calls_ok == 0
+        a.empathy = bool(_EMPATHY.search(reply.text))
+        last_user = None
+        for t in reversed(dialogue):
+            if t.speaker == USER:
+                last_user = t
+                break
+        if last_user is not None and len(toks) >= 4:
+            a.echo = echo_score(toks, tokens(last_user.text)) >= self.echo_threshold
+        salad = len(toks) >= 6 and function_word_ratio(toks) < 0.15
+        a.stuffed = salad or len(a.requests) > self.max_requests
+        return a
+
+    # -- language generation ------------------------------------------------------
+    def say(self, act: str, rng: np.random.Generator, **slots: Any) -> str:
+        """One wording of ``act`` drawn with ``rng`` (mood-specific variants preferred)."""
+        variants = None
+        if self.mood < -0.3:
+            variants = self.templates.get(act + ".upset")
+        if not variants:
+            variants = self.templates.get(act)
+        if not variants:
+            raise KeyError(f"{type(self).__name__} has no template for act {act!r}")
+        text = variants[int(rng.integers(len(variants)))]
+        return text.format(**slots) if slots else text
+
+    # -- domain hooks -----------------------------------------------------------------
+    def reset_goal_state(self) -> None:
+        """Reset the domain-specific part of the state (called by :meth:`start`)."""
+
+    def opening(self, rng: np.random.Generator) -> str:
+        """The user's first turn."""
+        raise NotImplementedError
+
+    def restate(self, rng: np.random.Generator) -> str:
+        """What the user still needs, said again after an unhelpful reply."""
+        raise NotImplementedError
+
+    def react(self, a: ReplyAnalysis, reply: AgentReply,
+              rng: np.random.Generator) -> tuple[list[str], bool]:
+        """Answer a non-degenerate reply: ``(utterance parts, useful)``."""
+        raise NotImplementedError
+
+    def progress(self) -> float:
+        """Goal-progress potential in [0, 1]; must never decrease within an episode."""
+        raise NotImplementedError
+
+    def is_complete(self) -> bool:
+        """The goal is met; default: progress reached 1."""
+        return self.progress() >= 1.0 - 1e-9

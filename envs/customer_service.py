@@ -1,0 +1,1106 @@
+"""Dialog-CustomerService-v0: an online shop's support desk.
+
+The domain module holds the data, tools, policy rule, simulated customer and scripted
+expert; the turn loop is the shared :class:`~dialog_gym.env.DialogueEnv`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from dialog_gym.dialogue import AGENT, SYSTEM, USER, Dialogue
+from dialog_gym.domain import Domain
+from dialog_gym.env import DialogueEnv
+from dialog_gym.rules import (
+    LengthLimit,
+    NoCardNumber,
+    NoRepetition,
+    Politeness,
+    RequiredProcedure,
+    Rule,
+    RuleBook,
+    RuleContext,
+    Violation,
+    profanity,
+)
+from dialog_gym.scenario import Scenario, make_scenario_id
+from dialog_gym.simulator import AgendaUser, AgentReply, ReplyAnalysis
+from dialog_gym.text import money_values, normalize
+from dialog_gym.tools import Tool, ToolParam, ToolResult, ToolSet
+
+DOMAIN = "customer_service"
+GOALS = ("order_status", "refund", "cancel", "address_change", "password_reset",
+         "billing_dispute")
+#: goals whose actions need identity verification first
+GUARDED_TOOLS = ("refund", "refund_charge", "cancel_order", "change_address",
+                 "reset_password", "lookup_billing")
+STATUS_WORDS = ("processing", "shipped", "delivered", "cancelled")
+
+_ORDER_ID = re.compile(r"\b[A-Z]\d{4}\b")
+_TRACKING = re.compile(r"\b(?:1Z|FX|94|JD)[A-Z]{3}\d{7}\b")
+_ISO_DATE = re.compile(r"\b20\d\d-\d\d-\d\d\b")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_ZIP = re.compile(r"(?<![\d-])\d{5}(?![\d-])")
+_ADDRESS = re.compile(
+    r"\d+ [A-Z][a-z]+ (?:Street|Avenue|Road|Lane|Drive|Way|Court|Boulevard|Place), "
+    r"[A-Z][a-z]+ \d{5}"
+)
+_CHARGE_ID = re.compile(r"\bCH\d{4}\b")
+
+
+@lru_cache(maxsize=1)
+def load_data() -> dict[str, Any]:
+    """The domain's names, items and wording tables (``envs/data/customer_service.json``)."""
+    text = resources.files("dialog_gym.envs").joinpath("data/customer_service.json").read_text(
+        encoding="utf-8")
+    return json.loads(text)
+
+
+def _ascii(s: str) -> str:
+    return unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode().lower()
+
+
+def _luhn_card(rng: np.random.Generator) -> str:
+    digits = [4] + [int(d) for d in rng.integers(0, 10, size=14)]
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        d = d * 2 if i % 2 == 0 else d
+        total += d - 9 if d > 9 else d
+    digits.append((10 - total % 10) % 10)
+    return "".join(map(str, digits))
+
+
+def _money(x: float) -> str:
+    return f"{x:.2f}"
+
+
+# ============================================================================ scenarios
+
+
+class CustomerServiceGenerator:
+    """Seeded scenarios for the support desk.
+
+    Scenario ``index`` at ``difficulty`` is drawn from
+    ``numpy.random.default_rng([0xC5, index, difficulty])``: the customer (name, email,
+    zip, address, card), 1-3 orders (ids, items and prices, dates, status, carrier,
+    tracking), the billing history, the shop policy and one goal among
+    :data:`GOALS`. Difficulty 0: the customer names the order up front, is calm, and the
+    request is within policy. Difficulty 1: the order number must be asked for, other
+    orders distract, a quarter of requests are outside policy. Difficulty 2: upset
+    customers with less patience, half the requests outside policy (refunds past the
+    return window or over the agent's limit, cancelling an order that already shipped).
+    """
+
+    domain = DOMAIN
+    difficulties = (0, 1, 2)
+
+    def generate(self, index: int, difficulty: int) -> Scenario:
+        """Scenario number ``index`` at ``difficulty``."""
+        d = load_data()
+        rng = np.random.default_rng([0xC5, int(index), int(difficulty)])
+        pick = lambda seq: seq[int(rng.integers(len(seq)))]  # noqa: E731
+        today = date(2026, 1, 1) + timedelta(days=int(rng.integers(0, 365)))
+        first, last = pick(d["first_names"]), pick(d["last_names"])
+        zip_code = str(int(rng.integers(10000, 99999)))
+        street_no = int(rng.integers(1, 999))
+        city = pick(d["cities"])
+        address = f"{street_no} {pick(d['streets'])}, {city} {zip_code}"
+        card = _luhn_card(rng)
+        customer = {
+            "name": f"{first} {last}",
+            "email": f"{_ascii(first)}.{_ascii(last)}{int(rng.integers(10, 99))}@"
+                     f"{pick(d['email_domains'])}",
+            "zip": zip_code,
+            "address": address,
+            "card_number": card,
+            "card_last4": card[-4:],
+        }
+        policy = {"return_window_days": int(pick([14, 30, 30, 60])), "refund_limit": 200.0}
+        goal_type = GOALS[int(rng.integers(len(GOALS)))]
+        p_hard = (0.0, 0.25, 0.5)[difficulty]
+        hard = bool(rng.random() < p_hard)
+        mood_name = pick(["calm", "calm", "annoyed"]) if difficulty == 0 else pick(
+            ["calm", "annoyed", "angry"] if difficulty == 1 else ["annoyed", "angry", "angry"])
+        mood_value = {"calm": 0.3, "annoyed": -0.1, "angry": -0.45}[mood_name]
+
+        used_ids: set[str] = set()
+
+        def new_order_id() -> str:
+            while True:
+                oid = f"{chr(65 + int(rng.integers(0, 26)))}{int(rng.integers(1000, 9999))}"
+                if oid not in used_ids:
+                    used_ids.add(oid)
+                    return oid
+
+        def new_item(min_price: float = 0.0, max_price: float = 1e9) -> dict[str, Any]:
+            choices = [it for it in d["items"] if it[2] > min_price + 1 and it[1] < max_price]
+            name, lo, hi = pick(choices)
+            lo, hi = max(lo, min_price + 1), min(hi, max_price)
+            return {"name": name, "price": round(float(rng.uniform(lo, hi)), 2)}
+
+        def new_order(status: str, delivered_ago: int | None = None, min_price: float = 0.0,
+                      max_price: float = 1e9) -> dict[str, Any]:
+            carrier, prefix = pick(d["carriers"])
+            items = [new_item(min_price, max_price)]
+            if rng.random() < 0.35:
+                extra = new_item()
+                if extra["name"] != items[0]["name"]:
+                    items.append(extra)
+            if delivered_ago is None:
+                delivered_ago = int(rng.integers(1, 10))
+            ordered_ago = {"processing": int(rng.integers(0, 3)),
+                           "shipped": int(rng.integers(2, 6))}.get(status, delivered_ago + 4)
+            tracking = None
+            if status in ("shipped", "delivered"):
+                letters = "".join(chr(65 + int(x)) for x in rng.integers(0, 26, size=3))
+                digits = "".join(str(int(x)) for x in rng.integers(0, 10, size=7))
+                tracking = f"{prefix}{letters}{digits}"
+            return {
+                "id": new_order_id(),
+                "items": items,
+                "status": status,
+                "ordered": (today - timedelta(days=ordered_ago)).isoformat(),
+                "delivered": ((today - timedelta(days=delivered_ago)).isoformat()
+                              if status == "delivered" else None),
+                "carrier": carrier,
+                "tracking": tracking,
+                "address": address,
+                "refunded": 0.0,
+            }
+
+        window = policy["return_window_days"]
+        outcome = "standard"
+        if goal_type == "order_status":
+            target = new_order(pick(["shipped", "shipped", "processing", "delivered"]))
+        elif goal_type == "refund":
+            if hard and rng.random() < 0.5:
+                outcome = "outside_window"
+                target = new_order("delivered", int(rng.integers(window + 3, window + 60)))
+            elif hard:
+                outcome = "over_limit"
+                target = new_order("delivered", int(rng.integers(1, window - 1)),
+                                   min_price=policy["refund_limit"])
+            else:
+                target = new_order("delivered", int(rng.integers(1, window - 1)),
+                                   max_price=policy["refund_limit"])
+        elif goal_type == "cancel":
+            outcome = "already_shipped" if hard else "standard"
+            target = new_order("shipped" if hard else "processing")
+        elif goal_type == "address_change":
+            target = new_order("processing")
+        elif goal_type == "password_reset":
+            target = new_order("delivered")
+        else:
+            target = new_order(pick(["delivered", "shipped"]))
+
+        orders = [target]
+        for _ in range(int(rng.integers(0, 3)) if difficulty > 0 else 0):
+            orders.append(new_order(pick(["delivered", "shipped", "processing"])))
+        order_perm = rng.permutation(len(orders))
+        orders = [orders[i] for i in order_perm]
+
+        charges = []
+        cid = int(rng.integers(1000, 9000))
+        for o in orders:
+            total = round(sum(it["price"] for it in o["items"]), 2)
+            charges.append({"id": f"CH{cid}", "order": o["id"], "amount": total,
+                            "date": o["ordered"], "refunded": False})
+            cid += 1
+        duplicate = None
+        if goal_type == "billing_dispute":
+            total = round(sum(it["price"] for it in target["items"]), 2)
+            duplicate = {"id": f"CH{cid}", "order": target["id"], "amount": total,
+                         "date": target["ordered"], "refunded": False}
+            charges.append(duplicate)
+
+        item = target["items"][0]
+        new_address = None
+        if goal_type == "address_change":
+            while True:
+                new_address = (f"{int(rng.integers(1, 999))} {pick(d['streets'])}, "
+                               f"{pick(d['cities'])} {int(rng.integers(10000, 99999))}")
+                if new_address != address:
+                    break
+        reason_kind = pick(["damaged", "unwanted"])
+        reason = pick(d["reasons"][reason_kind])
+
+        expected: list[list[Any]] = []
+        if goal_type == "refund" and outcome == "standard":
+            expected = [["refund", target["id"], item["price"]]]
+        elif goal_type == "refund" and outcome == "over_limit":
+            expected = [["escalate", target["id"]]]
+        elif goal_type == "cancel" and outcome == "standard":
+            expected = [["cancel_order", target["id"]]]
+        elif goal_type == "address_change":
+            expected = [["change_address", target["id"], normalize(new_address or "")]]
+        elif goal_type == "password_reset":
+            expected = [["reset_password"]]
+        elif goal_type == "billing_dispute":
+            assert duplicate is not None
+            expected = [["refund_charge", duplicate["id"]]]
+
+        goal = {
+            "type": goal_type,
+            "outcome": outcome,
+            "order": target["id"],
+            "item": item["name"],
+            "item_price": item["price"],
+            "reason": reason,
+            "new_address": new_address,
+            "duplicate_charge": duplicate["id"] if duplicate else None,
+            "expected_log": expected,
+            "gives_order_upfront": difficulty == 0,
+        }
+        world = {
+            "today": today.isoformat(),
+            "policy": policy,
+            "customer": customer,
+            "orders": {o["id"]: o for o in orders},
+            "charges": charges,
+            "verified": False,
+            "looked_up": [],
+            "billing_viewed": False,
+            "reset_sent": False,
+            "log": [],
+        }
+        context = {
+            "topic": goal_type.replace("_", " "),
+            "shop": pick(d["shops"]),
+            "persona": customer["name"],
+            "role": "customer support agent",
+            "mood": mood_name,
+            "mood_value": mood_value,
+            "today": today.isoformat(),
+            "policy": policy,
+        }
+        return Scenario(
+            id=make_scenario_id(DOMAIN, index, difficulty),
+            domain=DOMAIN,
+            context=context,
+            goal=goal,
+            rules=(),
+            world=world,
+            difficulty=difficulty,
+        )
+
+
+# ============================================================================ tools
+
+
+def _order(world: Mapping[str, Any], oid: str) -> dict[str, Any] | None:
+    return world["orders"].get(str(oid).strip().upper())
+
+
+def _no_order(name: str, oid: str) -> ToolResult:
+    return ToolResult(name, False, f"no order {oid!r} on this account; order ids look like A1234")
+
+
+def _lookup_order(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
+    o = _order(world, args["order"])
+    if o is None:
+        return _no_order("lookup_order", args["order"])
+    if o["id"] not in world["looked_up"]:
+        world["looked_up"].append(o["id"])
+    items = ", ".join(f"{it['name']} ${_money(it['price'])}" for it in o["items"])
+    parts = [f"order {o['id']}", f"status={o['status']}", f"ordered={o['ordered']}",
+             f"items: {items}"]
+    if o["tracking"]:
+        parts.append(f"carrier={o['carrier']} tracking={o['tracking']}")
+    if o["delivered"]:
+        parts.append(f"delivered={o['delivered']}")
+    if o["refunded"]:
+        parts.append(f"refunded=${_money(o['refunded'])}")
+    parts.append(f"ship_to={o['address']}")
+    return ToolResult("lookup_order", True, "; ".join(parts), {"order": o["id"]})
+
+
+def _verify(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
+    c = world["customer"]
+    if args["email"].strip().lower() == c["email"] and str(args["zip"]).strip() == c["zip"]:
+        world["verified"] = True
+        return ToolResult("verify_identity", True, f"identity verified: {c['name']}")
+    return ToolResult("verify_identity", False, "email and zip code do not match our records")
+
+
+def _lookup_billing(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
+    c = world["customer"]
+    if args["email"].strip().lower() != c["email"]:
+        return ToolResult("lookup_billing", False, "no account with that email")
+    world["billing_viewed"] = True
+    rows = [f"{ch['id']} {ch['date']} ${_money(ch['amount'])} order {ch['order']}"
+            + (" (refunded)" if ch["refunded"] else "") for ch in world["charges"]]
+    return ToolResult("lookup_billing", True,
+                      f"card on file {c['card_number']}; charges: " + "; ".join(rows))
+
+
+def _log(world: MutableMapping[str, Any], *entry: Any) -> None:
+    world["log"].append(list(entry))
+
+
+def _refund(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
+    o = _order(world, args["order"])
+    if o is None:
+        return _no_order("refund", args["order"])
+    amount = round(float(args["amount"]), 2)
+    o["refunded"] = round(o["refunded"] + amount, 2)
+    _log(world, "refund", o["id"], amount)
+    return ToolResult("refund", True, f"refunded ${_money(amount)} for order {o['id']} to card "
+                      f"ending {world['customer']['card_last4']}")
+
+
+def _refund_charge(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
+    for ch in world["charges"]:
+        if ch["id"] == str(args["charge"]).strip().upper():
+            if ch["refunded"]:
+                return ToolResult("refund_charge", False, f"charge {ch['id']} is already refunded")
+            ch["refunded"] = True
+            _log(world, "refund_charge", ch["id"])
+            return ToolResult("refund_charge", True,
+                              f"charge {ch['id']} of ${_money(ch['amount'])} refunded")
+    return ToolResult("refund_charge", False, f"no charge {args['charge']!r}; ids look like CH1234")
+
+
+def _cancel(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
+    o = _order(world, args["order"])
+    if o is None:
+        return _no_order("cancel_order", args["order"])
+    if o["status"] != "processing":
+        return ToolResult("cancel_order", False,
+                          f"order {o['id']} is {o['status']} and can no longer be cancelled")
+    o["status"] = "cancelled"
+    _log(world, "cancel_order", o["id"])
+    return ToolResult("cancel_order", True, f"order {o['id']} cancelled")
+
+
+def _change_address(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
+    o = _order(world, args["order"])
+    if o is None:
+        return _no_order("change_address", args["order"])
+    if o["status"] != "processing":
+        return ToolResult("change_address", False,
+                          f"order {o['id']} is {o['status']}; only processing orders can be "
+                          "re-addressed")
+    o["address"] = args["address"]
+    _log(world, "change_address", o["id"], normalize(args["address"]))
+    return ToolResult("change_address", True, f"order {o['id']} now ships to {args['address']}")
+
+
+def _reset_password(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
+    if args["email"].strip().lower() != world["customer"]["email"]:
+        return ToolResult("reset_password", False, "no account with that email")
+    world["reset_sent"] = True
+    _log(world, "reset_password")
+    return ToolResult("reset_password", True, f"reset link sent to {world['customer']['email']}")
+
+
+def _escalate(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
+    o = _order(world, args["order"])
+    if o is None:
+        return _no_order("escalate", args["order"])
+    _log(world, "escalate", o["id"])
+    return ToolResult("escalate", True, f"order {o['id']} escalated to the returns team")
+
+
+def make_tools() -> ToolSet:
+    """The support desk's tools."""
+    s, f = ToolParam(str), ToolParam(float)
+    return ToolSet([
+        Tool("lookup_order", {"order": s}, _lookup_order,
+             "status, items and prices, dates, carrier and tracking of an order"),
+        Tool("verify_identity", {"email": s, "zip": s}, _verify,
+             "check the account email and billing zip code"),
+        Tool("lookup_billing", {"email": s}, _lookup_billing,
+             "the account's charges and card on file (verified customers only)"),
+        Tool("refund", {"order": s, "amount": f, "item": ToolParam(str, required=False)},
+             _refund, "refund an amount of an order to the card on file", writes=True),
+        Tool("refund_charge", {"charge": s}, _refund_charge,
+             "refund one charge (e.g. a duplicate)", writes=True),
+        Tool("cancel_order", {"order": s}, _cancel, "cancel a processing order", writes=True),
+        Tool("change_address", {"order": s, "address": s}, _change_address,
+             "change the shipping address of a processing order", writes=True),
+        Tool("reset_password", {"email": s}, _reset_password,
+             "email a password reset link", writes=True),
+        Tool("escalate", {"order": s, "reason": s}, _escalate,
+             "hand the case to a specialist team", writes=True),
+    ])
+
+
+class RefundPolicy(Rule):
+    """Refunds must follow shop policy: an existing, delivered order, within the return
+    window, at most the price of an item of the order, and at most the agent's limit
+    (larger refunds are escalated). A refund that breaks it is blocked.
+
+    Args:
+        penalty: Penalty per blocked refund.
+    """
+
+    id = "refund_policy"
+    description = ("Refund only delivered orders within the return window, at most the item's "
+                   "price and at most the refund limit; escalate larger refunds.")
+
+    def __init__(self, penalty: float = 0.3) -> None:
+        self.penalty = penalty
+
+    def check(self, ctx: RuleContext) -> list[Violation]:
+        """Check each refund call against the world."""
+        out = []
+        w = ctx.world
+        for i, c in enumerate(ctx.calls):
+            if c.error is not None or c.name != "refund":
+                continue
+            o = _order(w, c.args["order"])
+            if o is None:
+                continue  # the tool reports the unknown order
+            why = None
+            amount = float(c.args["amount"])
+            pol = w["policy"]
+            if o["status"] != "delivered" or not o["delivered"]:
+                why = f"order {o['id']} is {o['status']}, not delivered"
+            elif (date.fromisoformat(w["today"]) - date.fromisoformat(o["delivered"])).days \
+                    > pol["return_window_days"]:
+                why = (f"order {o['id']} was delivered on {o['delivered']}, outside the "
+                       f"{pol['return_window_days']}-day return window")
+            elif amount <= 0 or amount > max(it["price"] for it in o["items"]) + 1e-9:
+                why = f"${_money(amount)} is not the price of an item of order {o['id']}"
+            elif amount + o["refunded"] > sum(it["price"] for it in o["items"]) + 1e-9:
+                why = f"order {o['id']} would be refunded more than it cost"
+            elif amount > pol["refund_limit"]:
+                why = (f"${_money(amount)} is over the ${_money(pol['refund_limit'])} limit; "
+                       "escalate instead")
+            if why:
+                out.append(Violation(self.id, why, self.penalty, call_index=i))
+        return out
+
+
+# ============================================================================ simulator
+
+
+@dataclass(frozen=True)
+class _Fact:
+    name: str
+    told: Callable[[str, str], bool]  # (raw reply, lower-cased reply) -> bool
+    ready: Callable[[Mapping[str, Any]], bool]  # world -> bool
+
+
+class CustomerServiceUser(AgendaUser):
+    """The simulated customer: states a goal, answers what the agent asks, checks facts.
+
+    Progress potential (weights sum to 1) is built from milestones that only genuine
+    work can reach: identity verified through the tool, the right order looked up, the
+    required action applied to the database, and each required fact told (only counted
+    once the database supports it). Success additionally needs the database's action
+    log to equal what the goal requires: an unwanted refund or cancellation makes the
+    goal unreachable.
+    """
+
+    slot_patterns = {
+        "order_id": re.compile(r"\border\s*(?:number|no\b|id\b|#)|\bwhich order\b|"
+                               r"\border\b[^.?!]*\b(?:number|id)\b", re.IGNORECASE),
+        "verification": re.compile(r"\be-?mail\b|\bzip\b|\bpostal\b|\bpost ?code\b|"
+                                   r"\bverif\w*|\bidentity\b", re.IGNORECASE),
+        "new_address": re.compile(r"\b(?:new|updated|correct|different)\s+(?:shipping\s+|"
+                                  r"delivery\s+)?address\b|\bwhere should\b[^.?!]*"
+                                  r"\b(?:ship|send|deliver)", re.IGNORECASE),
+        "payment": re.compile(r"\bcard number\b|\bcvv\b|\bsecurity code\b|\bpassword\b"
+                              r"(?![^.?!]*\breset)", re.IGNORECASE),
+        "phone": re.compile(r"\bphone\b", re.IGNORECASE),
+    }
+
+    def __init__(self) -> None:
+        super().__init__(patience=(10, 8, 6), max_requests=2)
+        self.templates = load_data()["user_templates"]
+
+    # -- state ---------------------------------------------------------------------
+    def reset_goal_state(self) -> None:
+        """Forget what was given and told."""
+        assert self.scenario is not None
+        self.goal = self.scenario.goal
+        self.order_given = bool(self.goal["gives_order_upfront"])
+        self.verification_given = False
+        self.address_given = False
+        self.told: set[str] = set()
+        self.achieved: set[str] = set()
+        self.harmed = False
+        self.facts = self._facts()
+        self.milestones = self._milestones()
+
+    def _target(self) -> dict[str, Any]:
+        return self.world["orders"][self.goal["order"]]
+
+    def _facts(self) -> list[_Fact]:
+        g = self.goal
+        w0 = self.world
+        t = w0["orders"][g["order"]]
+        looked = lambda w: g["order"] in w["looked_up"]  # noqa: E731
+        logged = lambda kind: (lambda w: any(e[0] == kind for e in w["log"]))  # noqa: E731
+        has_amount = lambda amt: (  # noqa: E731
+            lambda raw, low: any(abs(v - amt) < 0.005 for v in money_values(raw)))
+        gt, out = g["type"], g["outcome"]
+        if gt == "order_status":
+            facts = [_Fact("status", lambda r, low: _status_told(low, t["status"]), looked)]
+            if t["status"] == "shipped":
+                facts.append(_Fact("tracking", lambda r, low: t["tracking"].lower() in low,
+                                   looked))
+            if t["status"] == "delivered":
+                facts.append(_Fact("delivered", lambda r, low: t["delivered"] in r, looked))
+            return facts
+        if gt == "refund" and out == "standard":
+            return [_Fact("amount", has_amount(g["item_price"]), logged("refund"))]
+        if gt == "refund" and out == "outside_window":
+            window = w0["policy"]["return_window_days"]
+            pat = re.compile(rf"\b{window}[- ]?days?\b|\breturn window\b")
+            return [_Fact("window", lambda r, low: bool(pat.search(low)), looked)]
+        if gt == "refund":
+            return [_Fact("escalated", lambda r, low: bool(
+                re.search(r"\bescalat\w*|\bspecialist|\breturns team\b", low)),
+                logged("escalate"))]
+        if gt == "cancel" and out == "standard":
+            return [_Fact("cancelled", lambda r, low: bool(
+                re.search(r"\bcancel+ed\b|\bcancellation\b", low)), logged("cancel_order"))]
+        if gt == "cancel":
+            return [_Fact("shipped", lambda r, low: "shipped" in low and bool(
+                re.search(r"\bcan(?:no|')t\b|\bunable\b|\bnot possible\b|\bno longer\b|"
+                          r"\btoo late\b|\bcannot\b", low)), looked)]
+        if gt == "address_change":
+            street = normalize(g["new_address"].split(",")[0])
+            return [_Fact("address", lambda r, low: street in normalize(r),
+                          logged("change_address"))]
+        if gt == "password_reset":
+            return [_Fact("reset", lambda r, low: "reset" in low and bool(
+                re.search(r"\blink\b|\bemail\b|\binbox\b", low)), logged("reset_password"))]
+        dup = next(c for c in w0["charges"] if c["id"] == g["duplicate_charge"])
+        return [_Fact("amount", has_amount(dup["amount"]), logged("refund_charge"))]
+
+    def _milestones(self) -> list[tuple[str, float, Callable[[], bool]]]:
+        g = self.goal
+        w = self.world
+        expected = [list(e) for e in g["expected_log"]]
+        verified = ("verified", lambda: bool(w["verified"]))
+        looked = ("looked_up", lambda: g["order"] in w["looked_up"])
+        acted = ("acted", lambda: bool(expected) and all(e in w["log"] for e in expected))
+        told = ("told", lambda: all(f.name in self.told for f in self.facts))
+        gt = g["type"]
+        if gt == "order_status" or (not expected):
+            steps = [(looked, 0.5), (told, 0.5)]
+        elif gt == "password_reset":
+            steps = [(verified, 0.5), (acted, 0.25), (told, 0.25)]
+        elif gt == "billing_dispute":
+            steps = [(verified, 0.25), (("billing", lambda: bool(w["billing_viewed"])), 0.25),
+                     (acted, 0.25), (told, 0.25)]
+        else:
+            steps = [(verified, 0.25), (looked, 0.25), (acted, 0.25), (told, 0.25)]
+        return [(name, weight, pred) for (name, pred), weight in steps]
+
+    def progress(self) -> float:
+        """Sum of the weights of the milestones reached so far (monotone)."""
+        total = 0.0
+        for name, weight, pred in self.milestones:
+            if name in self.achieved or pred():
+                self.achieved.add(name)
+                total += weight
+        return min(1.0, total)
+
+    def is_complete(self) -> bool:
+        """All milestones reached and the action log is exactly what the goal needs."""
+        if self.harmed or self.progress() < 1.0 - 1e-9:
+            return False
+        return sorted(map(str, self.world["log"])) == sorted(map(str, self.goal["expected_log"]))
+
+    # -- language --------------------------------------------------------------------
+    def _slots(self) -> dict[str, Any]:
+        c = self.world["customer"]
+        g = self.goal
+        return {"order": g["order"], "item": g["item"], "reason": g["reason"],
+                "email": c["email"], "zip": c["zip"], "new_address": g["new_address"]}
+
+    def opening(self, rng: np.random.Generator) -> str:
+        """State the goal (with the order number at difficulty 0)."""
+        s = self._slots()
+        if self.order_given:
+            s["order_ref"], s["order_ref_tail"] = f" {s['order']}", f" (order {s['order']})"
+        else:
+            s["order_ref"], s["order_ref_tail"] = "", ""
+        text = self.say("open." + self.goal["type"], rng, **s)
+        if self.mood < 0:
+            text = self.say("open_prefix.upset", rng) + " " + text
+        return text
+
+    def restate(self, rng: np.random.Generator) -> str:
+        """Say again what is still needed."""
+        return self.say("restate." + self.goal["type"], rng, **self._slots())
+
+    # -- reactions ---------------------------------------------------------------------
+    def _wrong_facts(self, raw: str, low: str) -> bool:
+        w = self.world
+        orders = w["orders"]
+        for oid in _ORDER_ID.findall(raw):
+            if oid not in orders:
+                return True
+        known_tracking = {o["tracking"] for o in orders.values() if o["tracking"]}
+        if any(tn not in known_tracking for tn in _TRACKING.findall(raw)):
+            return True
+        allowed = {round(it["price"], 2) for o in orders.values() for it in o["items"]}
+        allowed |= {round(ch["amount"], 2) for ch in w["charges"]}
+        allowed |= {round(o["refunded"], 2) for o in orders.values()}
+        allowed.add(round(w["policy"]["refund_limit"], 2))
+        if any(all(abs(v - a) > 0.005 for a in allowed) for v in money_values(raw)):
+            return True
+        known_dates = {w["today"]} | {o["ordered"] for o in orders.values()} | {
+            o["delivered"] for o in orders.values() if o["delivered"]}
+        if any(dt not in known_dates for dt in _ISO_DATE.findall(raw)):
+            return True
+        if self.goal["type"] in ("order_status", "cancel") and self.goal["order"] in raw:
+            said = {s for s in STATUS_WORDS if s in low}
+            truth = self._target()["status"]
+            if said and truth not in said and not (truth == "processing" and "not shipped" in low):
+                return True
+        return False
+
+    def react(self, a: ReplyAnalysis, reply: AgentReply,
+              rng: np.random.Generator) -> tuple[list[str], bool]:
+        """Answer requests, check facts and actions, else restate the goal."""
+        parts: list[str] = []
+        useful = False
+        raw, low = reply.text, reply.text.lower()
+        s = self._slots()
+        g = self.goal
+
+        expected = [list(e) for e in g["expected_log"]]
+        if any(list(e) not in expected for e in self.world["log"]) or len(
+                self.world["log"]) > len(expected):
+            if not self.harmed:
+                self.harmed = True
+                self.mood -= 0.4
+                parts.append(self.say("unwanted_action", rng))
+
+        wrong = self._wrong_facts(raw, low)
+        if wrong:
+            self.mood -= 0.25
+            parts.append(self.say("wrong_fact", rng))
+        else:
+            for f in self.facts:
+                if f.name not in self.told and f.ready(self.world) and f.told(raw, low):
+                    self.told.add(f.name)
+                    useful = True
+            if useful:
+                parts.append(self.say("ack_info", rng))
+
+        for slot in sorted(a.requests):
+            if slot == "order_id":
+                if g["type"] == "password_reset":
+                    parts.append(self.say("no_need", rng))
+                elif self.order_given:
+                    parts.append(self.say("already_gave", rng, value=g["order"]))
+                else:
+                    self.order_given = True
+                    useful = True
+                    parts.append(self.say("give_order", rng, **s))
+            elif slot == "verification":
+                if self.verification_given and self.world["verified"]:
+                    parts.append(self.say("already_gave", rng, value=f"{s['email']}, {s['zip']}"))
+                elif self.verification_given:
+                    parts.append(self.say("give_verification", rng, **s))
+                else:
+                    self.verification_given = True
+                    useful = g["type"] != "order_status"
+                    parts.append(self.say("give_verification", rng, **s))
+            elif slot == "new_address":
+                if g["type"] != "address_change":
+                    parts.append(self.say("no_need", rng))
+                elif self.address_given:
+                    parts.append(self.say("already_gave", rng, value=s["new_address"]))
+                else:
+                    self.address_given = True
+                    useful = True
+                    parts.append(self.say("give_address", rng, **s))
+            else:
+                parts.append(self.say("no_need", rng))
+
+        if not parts:
+            if a.calls_ok and not a.tokens:
+                parts.append(self.say("ack_wait", rng))
+            elif a.calls_ok:
+                parts.append(self.say("ack_wait", rng))
+            else:
+                parts.append(self.restate(rng))
+        if self.patience <= 2 and not useful:
+            parts.insert(0, self.say("low_patience", rng))
+        return parts, useful
+
+
+def _status_told(low: str, truth: str) -> bool:
+    if truth == "processing":
+        return "processing" in low or "not shipped" in low or "hasn't shipped" in low
+    said = {s for s in STATUS_WORDS if s in low}
+    return truth in said and len(said) <= 2
+
+
+# ============================================================================ expert
+
+
+class CustomerServiceExpert:
+    """A scripted support agent that acts from observations only.
+
+    It reads the customer's goal from their first message, collects the order number and
+    verification details by asking, calls ``verify_identity`` and ``lookup_order``,
+    applies the policy of the context (return window, refund limit, processing-only
+    cancellations and address changes), makes the one right write call and tells the
+    customer the facts. Wording is fixed per situation, so its replies double as
+    per-turn references for BLEU-style scorers.
+    """
+
+    def __init__(self) -> None:
+        self.templates = load_data()["expert_templates"]
+
+    def reset(self) -> None:
+        """Nothing carries over between episodes (the policy is a function of the observation)."""
+
+    def act(self, observation: Mapping[str, Any]) -> str:
+        """The expert's reply to an observation."""
+        return self._decide(observation["context"], observation["history"])
+
+    def _t(self, name: str, **slots: Any) -> str:
+        return self.templates[name][0].format(**slots)
+
+    def _decide(self, context: str, history: str) -> str:
+        st = _parse_history(history)
+        ctx = _parse_context(context)
+        goal = st["goal"]
+        empathy = "" if st["agent_turns"] else self._t("empathy") + " "
+        needs_order = goal not in ("password_reset", None)
+        needs_verify = goal != "order_status"
+        order = st["order"]
+        info = st["orders"].get(order) if order else None
+
+        missing_order = needs_order and order is None
+        missing_verif = needs_verify and not st["verified"] and not (st["email"] and st["zip"])
+        if missing_order and missing_verif:
+            return empathy + self._t("ask_order_and_verification")
+        if missing_order:
+            return empathy + self._t("ask_order")
+
+        calls = []
+        if needs_verify and not st["verified"] and st["email"] and st["zip"] \
+                and not st["verify_failed_for"] == (st["email"], st["zip"]):
+            calls.append(f"[verify_identity email={st['email']} zip={st['zip']}]")
+        if needs_order and info is None:
+            calls.append(f"[lookup_order order={order}]")
+        if missing_verif:
+            return empathy + self._t("ask_verification") + (" " + " ".join(calls) if calls else "")
+        if calls:
+            return empathy + self._t("checking") + " " + " ".join(calls)
+
+        if st["writes_ok"]:
+            return self._t("anything_else")
+        if goal == "order_status":
+            assert info is not None
+            if info["status"] == "shipped":
+                return self._t("status_shipped", order=order, carrier=info["carrier"],
+                               tracking=info["tracking"])
+            if info["status"] == "delivered":
+                return self._t("status_delivered", order=order, delivered=info["delivered"])
+            return self._t("status_processing", order=order)
+        if goal == "refund":
+            assert info is not None
+            item = _match_item(info["items"], st["first_user"])
+            window, limit = ctx["window"], ctx["limit"]
+            age = (date.fromisoformat(ctx["today"]) - date.fromisoformat(info["delivered"])).days \
+                if info.get("delivered") else 0
+            if age > window:
+                return self._t("refund_window", order=order, delivered=info["delivered"],
+                               window=window)
+            if item["price"] > limit:
+                return (self._t("refund_escalated", limit=_money(limit),
+                                amount=_money(item["price"]), item=item["name"])
+                        + f' [escalate order={order} reason="refund over limit"]')
+            return (self._t("refund_done", amount=_money(item["price"]), item=item["name"],
+                            last4=st["last4"] or "on file")
+                    + f" [refund order={order} amount={_money(item['price'])}]")
+        if goal == "cancel":
+            assert info is not None
+            if info["status"] == "processing":
+                return self._t("cancel_done", order=order) + f" [cancel_order order={order}]"
+            return self._t("cancel_shipped", order=order)
+        if goal == "address_change":
+            if st["new_address"] is None:
+                return self._t("ask_new_address")
+            return (self._t("address_done", order=order, address=st["new_address"])
+                    + f' [change_address order={order} address="{st["new_address"]}"]')
+        if goal == "password_reset":
+            return self._t("reset_done", email=st["email"]) + f" [reset_password email={st['email']}]"
+        if goal == "billing_dispute":
+            if not st["charges"]:
+                return self._t("billing_checking") + f" [lookup_billing email={st['email']}]"
+            dup = _find_duplicate(st["charges"])
+            if dup is None:
+                return self._t("billing_checking") + f" [lookup_billing email={st['email']}]"
+            return (self._t("billing_done", charge=dup["id"], amount=_money(dup["amount"]),
+                            last4=st["card_last4"]) + f" [refund_charge charge={dup['id']}]")
+        return "I'm sorry, could you tell me what you need help with?"
+
+
+_GOAL_PATTERNS = [
+    ("billing_dispute", re.compile(r"charged twice|double charge|two identical charges|"
+                                   r"duplicate charge", re.I)),
+    ("password_reset", re.compile(r"password|log in|sign in|locked out|access my account", re.I)),
+    ("cancel", re.compile(r"\bcancel", re.I)),
+    ("address_change", re.compile(r"address", re.I)),
+    ("refund", re.compile(r"refund|return|money back", re.I)),
+    ("order_status", re.compile(r"status|where is|track|waiting", re.I)),
+]
+
+
+def classify_goal(text: str) -> str | None:
+    """The support goal a customer's opening message expresses."""
+    for goal, pat in _GOAL_PATTERNS:
+        if pat.search(text):
+            return goal
+    return None
+
+
+def _parse_context(context: str) -> dict[str, Any]:
+    today = re.search(r"Today is (\d{4}-\d\d-\d\d)", context)
+    window = re.search(r"within (\d+) days of delivery", context)
+    limit = re.search(r"refunds over \$(\d+(?:\.\d+)?)", context)
+    return {"today": today.group(1) if today else "2026-01-01",
+            "window": int(window.group(1)) if window else 30,
+            "limit": float(limit.group(1)) if limit else 200.0}
+
+
+_WRITE_TOOLS = frozenset(t.name for t in make_tools().tools.values() if t.writes)
+_LINE = re.compile(r"^(Customer|Agent|System): (.*)$")
+_LOOKUP = re.compile(r"^\[lookup_order\] ok: order (\w+); status=(\w+); ordered=([\d-]+); "
+                     r"items: (.*?)(?:; carrier=(\S+) tracking=(\S+))?(?:; delivered=([\d-]+))?"
+                     r"(?:; refunded=\$[\d.]+)?; ship_to=")
+_ITEM = re.compile(r"(.+?) \$(\d+\.\d\d)")
+_CHARGE_ROW = re.compile(r"(CH\d+) ([\d-]+) \$(\d+\.\d\d) order (\w+)( \(refunded\))?")
+
+
+def _parse_history(history: str) -> dict[str, Any]:
+    st: dict[str, Any] = {"goal": None, "order": None, "email": None, "zip": None,
+                          "verified": False, "verify_failed_for": None, "orders": {},
+                          "new_address": None, "charges": [], "card_last4": None,
+                          "last4": None, "first_user": "", "agent_turns": 0,
+                          "writes_ok": []}
+    for line in history.split("\n"):
+        m = _LINE.match(line)
+        if m is None:
+            continue
+        who, text = m.groups()
+        if who == "Customer":
+            if not st["first_user"]:
+                st["first_user"] = text
+                st["goal"] = classify_goal(text)
+            if st["order"] is None:
+                om = _ORDER_ID.search(text)
+                if om:
+                    st["order"] = om.group(0)
+            em = _EMAIL.search(text)
+            if em:
+                st["email"] = em.group(0).rstrip(".")
+                zm = _ZIP.search(text[em.end():]) or _ZIP.search(text)
+                if zm:
+                    st["zip"] = zm.group(0)
+            am = _ADDRESS.search(text)
+            if am and st["goal"] == "address_change":
+                st["new_address"] = am.group(0)
+        elif who == "Agent":
+            st["agent_turns"] += 1
+        else:
+            if text.startswith("[verify_identity] ok"):
+                st["verified"] = True
+            elif text.startswith("[verify_identity] error"):
+                st["verify_failed_for"] = (st["email"], st["zip"])
+            elif text.startswith("[lookup_order] ok"):
+                lm = _LOOKUP.match(text)
+                if lm:
+                    oid, status, _ordered, items, carrier, tracking, delivered = lm.groups()
+                    st["orders"][oid] = {
+                        "status": status, "carrier": carrier, "tracking": tracking,
+                        "delivered": delivered,
+                        "items": [{"name": n.strip(", "), "price": float(p)}
+                                  for n, p in _ITEM.findall(items)],
+                    }
+            elif text.startswith("[lookup_billing] ok"):
+                card = re.search(r"card on file (\d+)", text)
+                if card:
+                    st["card_last4"] = card.group(1)[-4:]
+                st["charges"] = [{"id": c, "date": d, "amount": float(a), "order": o,
+                                  "refunded": bool(r)} for c, d, a, o, r in
+                                 _CHARGE_ROW.findall(text)]
+            wm = re.match(r"\[(\w+)\] ok", text)
+            if wm and wm.group(1) in _WRITE_TOOLS:
+                st["writes_ok"].append(wm.group(1))
+            cm = re.search(r"card ending (\d{4})", text)
+            if cm:
+                st["last4"] = cm.group(1)
+    return st
+
+
+def _match_item(items: list[dict[str, Any]], first_user: str) -> dict[str, Any]:
+    low = first_user.lower()
+    for it in items:
+        if it["name"].lower() in low:
+            return it
+    return items[0]
+
+
+def _find_duplicate(charges: list[dict[str, Any]]) -> dict[str, Any] | None:
+    seen: dict[tuple[str, float, str], dict[str, Any]] = {}
+    for ch in charges:
+        key = (ch["order"], ch["amount"], ch["date"])
+        if key in seen and not ch["refunded"]:
+            return ch
+        seen[key] = ch
+    return None
+
+
+# ============================================================================ domain + env
+
+
+class CustomerServiceDomain(Domain):
+    """Data, tools, rules, customer and expert of the support desk."""
+
+    name = DOMAIN
+    labels = {USER: "Customer", AGENT: "Agent", SYSTEM: "System"}
+    default_reward = {"task_success": 1.0, "rule_compliance": 1.0, "bleu": 0.1}
+
+    def generator(self) -> CustomerServiceGenerator:
+        """Seeded scenarios."""
+        return CustomerServiceGenerator()
+
+    def tools(self) -> ToolSet:
+        """Lookup, verification and write tools."""
+        return make_tools()
+
+    def rulebook(self) -> RuleBook:
+        """Procedure, policy, privacy, repetition, politeness and length rules."""
+        return RuleBook([
+            RequiredProcedure(
+                "verify_before_action", GUARDED_TOOLS, "verified",
+                description="Verify identity (email and billing zip code, with "
+                            "verify_identity) before refunds, cancellations, address changes, "
+                            "password resets and billing look-ups; do it in an earlier turn."),
+            RefundPolicy(),
+            NoCardNumber(),
+            NoRepetition(),
+            Politeness(),
+            profanity(),
+            LengthLimit(120),
+        ])
+
+    def make_user(self) -> CustomerServiceUser:
+        """A fresh simulated customer."""
+        return CustomerServiceUser()
+
+    def make_expert(self) -> CustomerServiceExpert:
+        """A fresh scripted support agent."""
+        return CustomerServiceExpert()
+
+    def new_world(self, scenario: Scenario) -> dict[str, Any]:
+        """A deep copy of the scenario's shop database (JSON-shaped, so copied by value)."""
+        return json.loads(json.dumps(dict(scenario.world)))
+
+    def render_context(self, scenario: Scenario, rules: RuleBook, tools: ToolSet) -> str:
+        """Role, date, customer, policy, rules and tools."""
+        c = scenario.context
+        pol = c["policy"]
+        return "\n".join([
+            f"You are a {c['role']} for {c['shop']}. Today is {c['today']}.",
+            f"Customer on the line: {c['persona']} (sounds {c['mood']}).",
+            "Shop policy:",
+            "- Verify the customer's identity (account email and billing zip code) with "
+            "verify_identity before refunds, cancellations, address changes, password resets or "
+            "billing look-ups.",
+            f"- Returns are refunded within {pol['return_window_days']} days of delivery, up to "
+            f"the price of the returned item; refunds over ${pol['refund_limit']:.0f} must be "
+            "escalated instead.",
+            "- Orders can be cancelled or re-addressed only while they are processing.",
+            "- Never reveal a full card number; refer to cards by their last four digits.",
+            "Rules:",
+            rules.describe(),
+            tools.describe(),
+        ])
+
+    def facts(self, scenario: Scenario) -> Mapping[str, Any]:
+        """Ground truth of the goal's order and the customer."""
+        w = scenario.world
+        g = scenario.goal
+        o = w["orders"][g["order"]]
+        return {
+            "customer_name": w["customer"]["name"],
+            "order_id": o["id"],
+            "status": o["status"],
+            "tracking": o["tracking"],
+            "carrier": o["carrier"],
+            "delivered": o["delivered"],
+            "item": g["item"],
+            "item_price": g["item_price"],
+            "card_last4": w["customer"]["card_last4"],
+            "today": w["today"],
+        }
+
+
+class CustomerServiceEnv(DialogueEnv):
+    """Dialog-CustomerService-v0: the support desk of an online shop.
+
+    ## Description
+    A customer contacts the shop's support desk with one of six requests: where is my
+    order (tracking), refund or return an item, cancel an order, change a shipping
+    address, get back into the account (password reset), or a duplicate charge. The
+    agent must collect the order number and verification details by asking, use the
+    shop's tools (written inline, e.g. ``[lookup_order order=A1234]``) to read and change
+    the shop's database, follow policy (verify identity first, return window, refund
+    limit, processing-only cancellations, never reveal a card number) and tell the
+    customer the correct facts. Success is judged as in tau-bench: the database's action
+    log must be exactly what the request needs (an extra refund fails the task) and the
+    customer must have been told the facts (status and tracking, refund amount, ...).
+
+    ## Action space
+    ``UnicodeText(1000)``: the reply, with tool calls inline. Tools: ``lookup_order``,
+    ``verify_identity``, ``lookup_billing``, ``refund``, ``refund_charge``,
+    ``cancel_order``, ``change_address``, ``reset_password``, ``escalate`` (their
+    documentation is part of the context).
+
+    ## Observation space
+    ``Dict(context, history, turn)``: the context states the shop, today's date, the
+    customer's name and mood, the policy, the rules and the tools; the history is the
+    transcript (``Customer:``, ``Agent:``, ``System:`` tool results).
+
+    ## Rewards
+    Default mix: ``1.0 * task_success + 1.0 * rule_compliance + 0.1 * bleu``.
+    ``task_success`` is the increase of the goal-progress potential (milestones:
+    verified, order looked up, action applied, facts told; sums to at most 1 per episode)
+    plus 1 on success and -0.5 when the customer gives up; ``rule_compliance`` is minus
+    the penalties of broken rules (0 when compliant); ``bleu`` compares the reply with the
+    scripted expert's reply in the same state. Keyword stuffing, echoing the customer,
+    repeating a reply and empty replies never count as progress and cost patience.
+
+    ## Starting state
+    A scenario from :class:`CustomerServiceGenerator` chosen by the sampler; the
+    customer's opening message states the request.
+
+    ## Episode end
+    Terminated when the request is complete (success), the customer runs out of patience
+    or mood (failure), or a full card number is revealed (severe rule, failure).
+    Truncated at ``max_episode_steps=20`` agent turns.
+
+    ## Arguments
+    ``gym.make("Dialog-CustomerService-v0", reward=None, render_mode=None,
+    sampler="uniform", rules=None, difficulty=None)``; see :class:`DialogueEnv`.
+
+    ## Version history
+    - v0: initial release.
+    """
+
+    domain_cls = CustomerServiceDomain
