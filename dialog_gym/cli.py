@@ -156,10 +156,33 @@ def cmd_play(args: argparse.Namespace) -> int:
                       + (" (turn limit)" if truncated else ""))
 
 
+#: Modules that contribute subcommands: each defines ``add_commands(sub, train_sub)``,
+#: where ``sub`` holds the top-level subcommands and ``train_sub`` those of
+#: ``dialog-gym train``. They must import only argparse-level code at module import;
+#: heavy imports go inside the command functions.
+EXTENSIONS = (
+    "dialog_gym.agents.sb3.cli",
+    "dialog_gym.agents.llm.cli",
+    "dialog_gym.leaderboard_cli",
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``dialog-gym``."""
+    import importlib
+
     p = argparse.ArgumentParser(prog="dialog-gym", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train an agent (see `dialog-gym train -h`)")
+    train_sub = train.add_subparsers(dest="trainer", required=True)
+    for mod_name in EXTENSIONS:
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError as e:
+            if e.name is not None and mod_name.startswith(e.name):
+                continue  # that part of dialog-gym is not present in this build
+            raise
+        mod.add_commands(sub, train_sub)
 
     sub.add_parser("envs", help="list the registered environments").set_defaults(fn=cmd_envs)
     sub.add_parser("agents", help="list the registered agents").set_defaults(fn=cmd_agents)
