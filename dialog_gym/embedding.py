@@ -97,7 +97,7 @@ class Encoder:
                                      normalize_embeddings=True, show_progress_bar=False)
             vecs = np.asarray(vecs, dtype=np.float32)
             with self._lock:
-                for t, v in zip(keys, vecs):
+                for t, v in zip(keys, vecs, strict=True):
                     for i in missing[t]:
                         out[i] = v
                     self._cache[t] = v

@@ -87,7 +87,7 @@ class ScenarioGenerator(Protocol):
     difficulties: tuple[int, ...]
 
     def generate(self, index: int, difficulty: int) -> Scenario:
-        """Return scenario number ``index`` at ``difficulty``; the same inputs, the same scenario."""
+        """Scenario number ``index`` at ``difficulty`` (same inputs, same scenario)."""
         ...
 
 
@@ -245,7 +245,7 @@ SAMPLERS: dict[str, type[ScenarioSampler]] = {
 
 
 def make_sampler(spec: str | ScenarioSampler | None, **kwargs: Any) -> ScenarioSampler:
-    """Build a sampler from a name (``uniform``/``prioritized``/``adversarial``) or pass one through."""
+    """A sampler by name (``uniform``, ``prioritized``, ``adversarial``), or ``spec`` itself."""
     if spec is None:
         return UniformSampler(**kwargs)
     if isinstance(spec, ScenarioSampler):

@@ -8,8 +8,10 @@ from functools import lru_cache
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 _SENT = re.compile(r"(?<=[.!?])\s+|\n+")
-_MONEY = re.compile(r"(?:[$€£]\s?(\d{1,6}(?:,\d{3})*(?:\.\d{1,2})?)|(\d{1,6}(?:\.\d{2}))\s?(?:dollars|usd|\$))",
-                    re.IGNORECASE)
+_MONEY = re.compile(
+    r"(?:[$€£]\s?(\d{1,6}(?:,\d{3})*(?:\.\d{1,2})?)|(\d{1,6}(?:\.\d{2}))\s?(?:dollars|usd|\$))",
+    re.IGNORECASE,
+)
 
 FUNCTION_WORDS = frozenset(
     """a an the and or but if so of to in on at for with from by about as into over after
@@ -84,3 +86,85 @@ def card_numbers(text: str) -> list[str]:
         if 13 <= len(digits) <= 19 and luhn_ok(digits):
             found.append(digits)
     return found
+
+
+# ---------------------------------------------------------------- scorer helpers
+# (added for the scorer library; the functions above keep their behaviour)
+
+#: CJK ideographs, kana and hangul: scripts written without spaces between words.
+_CJK_CHAR = re.compile(
+    "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fa1f]"
+)
+
+
+def tokens_cjk(text: str) -> tuple[str, ...]:
+    """Like :func:`tokens`, but every CJK character (Han, kana, hangul) is its own token.
+
+    Scripts written without spaces would otherwise form one token per run of text.
+
+    Example:
+        >>> tokens_cjk("Order 好的 shipped")
+        ('order', '好', '的', 'shipped')
+    """
+    out: list[str] = []
+    for tok in tokens(text):
+        if _CJK_CHAR.search(tok):
+            pos = 0
+            for m in _CJK_CHAR.finditer(tok):
+                if m.start() > pos:
+                    out.append(tok[pos:m.start()])
+                out.append(m.group(0))
+                pos = m.end()
+            if pos < len(tok):
+                out.append(tok[pos:])
+        else:
+            out.append(tok)
+    return tuple(out)
+
+
+def ngrams(toks: tuple[str, ...] | list[str], n: int) -> list[tuple[str, ...]]:
+    """The ``n``-grams of a token sequence, in order (empty when shorter than ``n``)."""
+    return [tuple(toks[i:i + n]) for i in range(len(toks) - n + 1)]
+
+
+_MONTHS = {m: i + 1 for i, m in enumerate(
+    "january february march april may june july august september october november "
+    "december".split())}
+_MONTHS.update({m[:3]: i for m, i in list(_MONTHS.items())})
+_MON = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|" \
+       r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+_ISO = re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)")
+_MDY = re.compile(_MON + r"\s+(\d{1,2})(?:st|nd|rd|th)?(?:,?\s+(\d{4}))?(?!\d)", re.IGNORECASE)
+_DMY = re.compile(r"(?<!\d)(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MON + r"(?:,?\s+(\d{4}))?",
+                  re.IGNORECASE)
+
+
+def date_values(text: str) -> list[tuple[int | None, int, int]]:
+    """Calendar dates written in ``text`` as ``(year or None, month, day)``.
+
+    Recognises ISO dates (``2026-05-05``) and English month names (``May 5``,
+    ``May 5th, 2026``, ``5 May 2026``, ``the 5th of May``). Impossible dates are skipped.
+
+    Example:
+        >>> date_values("Delivered 2026-05-05, not on June 3rd.")
+        [(2026, 5, 5), (None, 6, 3)]
+    """
+    found: list[tuple[int, tuple[int | None, int, int]]] = []
+    for m in _ISO.finditer(text):
+        y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        if 1 <= mo <= 12 and 1 <= d <= 31:
+            found.append((m.start(), (y, mo, d)))
+    for m in _MDY.finditer(text):
+        if m.group(1) == "may" and not m.group(3):
+            continue  # "you may 2..." is the verb, not the month
+        mo = _MONTHS[m.group(1).lower().rstrip(".")[:3]]
+        d = int(m.group(2))
+        if 1 <= d <= 31:
+            found.append((m.start(), (int(m.group(3)) if m.group(3) else None, mo, d)))
+    for m in _DMY.finditer(text):
+        mo = _MONTHS[m.group(2).lower().rstrip(".")[:3]]
+        d = int(m.group(1))
+        if 1 <= d <= 31:
+            found.append((m.start(), (int(m.group(3)) if m.group(3) else None, mo, d)))
+    found.sort(key=lambda p: p[0])
+    return [v for _, v in found]

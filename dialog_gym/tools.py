@@ -1,4 +1,4 @@
-"""Inline tool calls: one syntax for every environment.
+r"""Inline tool calls: one syntax for every environment.
 
 An agent changes the world by writing tool calls inside its reply::
 
@@ -7,7 +7,7 @@ An agent changes the world by writing tool calls inside its reply::
 
 A call is ``[name key=value ...]``: a tool name (lower case, digits, underscores), then
 ``key=value`` arguments separated by spaces; a value containing spaces or ``]`` is put in
-double quotes (``\\"`` escapes a quote). Bracketed prose such as ``[sic]`` is left alone:
+double quotes (``\"`` escapes a quote). Bracketed prose such as ``[sic]`` is left alone:
 a bracket counts as a call when its first word is a known tool or it holds a ``key=``
 argument. The calls are removed from what the simulated user hears; their results are
 shown to the agent in the next observation as ``System:`` lines. Malformed calls (unknown
@@ -75,7 +75,7 @@ Handler = Callable[[MutableMapping[str, Any], Mapping[str, Any]], ToolResult]
 
 @dataclass(frozen=True)
 class Tool:
-    """A tool: name, parameters, a handler ``(world, args) -> ToolResult``, and whether it writes."""
+    """A tool: name, parameters, handler ``(world, args) -> ToolResult``, whether it writes."""
 
     name: str
     params: Mapping[str, ToolParam]

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from dialog_gym.dialogue import AGENT, SYSTEM, USER, Dialogue
+from dialog_gym.dialogue import AGENT, SYSTEM, USER
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
 from dialog_gym.rules import (
@@ -436,9 +436,10 @@ def make_tools() -> ToolSet:
 
 
 class RefundPolicy(Rule):
-    """Refunds must follow shop policy: an existing, delivered order, within the return
-    window, at most the price of an item of the order, and at most the agent's limit
-    (larger refunds are escalated). A refund that breaks it is blocked.
+    """Refunds must follow shop policy; a refund that breaks it is blocked.
+
+    Policy: an existing, delivered order, within the return window, at most the price of
+    an item of the order, and at most the agent's limit (larger refunds are escalated).
 
     Args:
         penalty: Penalty per blocked refund.
@@ -837,7 +838,8 @@ class CustomerServiceExpert:
             return (self._t("address_done", order=order, address=st["new_address"])
                     + f' [change_address order={order} address="{st["new_address"]}"]')
         if goal == "password_reset":
-            return self._t("reset_done", email=st["email"]) + f" [reset_password email={st['email']}]"
+            return (self._t("reset_done", email=st["email"])
+                    + f" [reset_password email={st['email']}]")
         if goal == "billing_dispute":
             if not st["charges"]:
                 return self._t("billing_checking") + f" [lookup_billing email={st['email']}]"

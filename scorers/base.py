@@ -147,7 +147,8 @@ class WeightedSum(Scorer):
     Example:
         >>> from dialog_gym.scorers import WeightedSum, ScoreInput
         >>> mix = WeightedSum({"bleu": 1.0, "rule_compliance": 0.5})
-        >>> x = ScoreInput(response="your order has shipped", references=("your order has shipped",))
+        >>> ref = "your order has shipped"
+        >>> x = ScoreInput(response=ref, references=(ref,))
         >>> round(float(mix.score([x])[0]), 3)
         1.0
     """

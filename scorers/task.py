@@ -38,7 +38,8 @@ class TaskSuccess(Scorer):
     name = "task_success"
     range = (-0.5, 2.0)
     cost = "cheap"
-    citation = "potential-based shaping: Ng, Harada & Russell (1999); tau-bench success (Yao et al., 2024)"
+    citation = ("potential-based shaping: Ng, Harada & Russell (1999); "
+                "tau-bench success (Yao et al., 2024)")
 
     def __init__(self, success_bonus: float = 1.0, failure_penalty: float = 0.5) -> None:
         self.success_bonus = float(success_bonus)

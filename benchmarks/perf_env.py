@@ -1,0 +1,142 @@
+"""Environment speed: dialog-gym steps per second, and TextArena's GuessTheNumber-v0 in
+the same run as a peer.
+
+Both are timed on their full interaction loop excluding the agent's own thinking time:
+dialog-gym's ``reset`` + ``step`` (the observation comes with the step), TextArena's
+``reset`` + ``get_observation`` + ``step`` + ``close``. Agent actions are computed
+outside the timed region (dialog-gym: the scripted expert, so episodes are realistic;
+TextArena: random guesses).
+
+    python benchmarks/perf_env.py [--episodes 300] [--num-envs 8]
+        [--out benchmarks/results/perf_env.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import time
+import warnings
+
+import gymnasium as gym
+
+import dialog_gym
+from dialog_gym.agents import make_agent
+
+ENV_ID = "Dialog-CustomerService-v0"
+
+
+def bench_single(episodes: int, reward=None) -> dict:
+    kwargs = {} if reward is None else {"reward": reward}
+    env = gym.make(ENV_ID, **kwargs)
+    agent = make_agent("expert", env_id=ENV_ID)
+    steps, timed = 0, 0.0
+    for seed in range(episodes):
+        t = time.perf_counter()
+        obs, _ = env.reset(seed=seed)
+        timed += time.perf_counter() - t
+        agent.reset()
+        done = False
+        while not done:
+            action = agent.act(obs)
+            t = time.perf_counter()
+            obs, r, term, trunc, _ = env.step(action)
+            timed += time.perf_counter() - t
+            steps += 1
+            done = term or trunc
+    return {"steps": steps, "episodes": episodes, "seconds": timed, "steps_per_s": steps / timed}
+
+
+def bench_vector(num_envs: int, steps: int, mode: str = "sync") -> dict:
+    envs = gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode=mode)
+    agents = [make_agent("expert", env_id=ENV_ID) for _ in range(num_envs)]
+    obs, _ = envs.reset(seed=0)
+    timed, n = 0.0, 0
+    for _ in range(steps):
+        actions = [a.act({k: obs[k][i] for k in obs}) for i, a in enumerate(agents)]
+        t = time.perf_counter()
+        obs, r, term, trunc, _ = envs.step(actions)
+        timed += time.perf_counter() - t
+        n += num_envs
+    envs.close()
+    return {"num_envs": num_envs, "mode": mode, "env_steps": n, "seconds": timed,
+            "steps_per_s": n / timed}
+
+
+def bench_textarena(episodes: int) -> dict | None:
+    try:
+        import textarena as ta
+    except ImportError:
+        return None
+    warnings.filterwarnings("ignore")
+    env = ta.make("GuessTheNumber-v0")
+    rng = random.Random(0)
+    steps, timed = 0, 0.0
+    for seed in range(episodes):
+        t = time.perf_counter()
+        env.reset(num_players=1, seed=seed)
+        timed += time.perf_counter() - t
+        done = False
+        while not done:
+            t = time.perf_counter()
+            _pid, _obs = env.get_observation()
+            timed += time.perf_counter() - t
+            action = f"[{rng.randint(1, 20)}]"
+            t = time.perf_counter()
+            done, _info = env.step(action=action)
+            timed += time.perf_counter() - t
+            steps += 1
+        t = time.perf_counter()
+        env.close()
+        timed += time.perf_counter() - t
+    return {"steps": steps, "episodes": episodes, "seconds": timed, "steps_per_s": steps / timed,
+            "version": getattr(ta, "__version__", "?")}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--episodes", type=int, default=300)
+    p.add_argument("--num-envs", type=int, default=8)
+    p.add_argument("--vector-steps", type=int, default=150)
+    p.add_argument("--out", default="benchmarks/results/perf_env.json")
+    args = p.parse_args()
+
+    single = bench_single(args.episodes)
+    single_task_only = bench_single(args.episodes, reward={"task_success": 1.0,
+                                                           "rule_compliance": 1.0})
+    vector = bench_vector(args.num_envs, args.vector_steps)
+    peer = bench_textarena(args.episodes)
+    report = {
+        "env_id": ENV_ID,
+        "dialog_gym_version": dialog_gym.__version__,
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "single_env_default_reward": single,
+        "single_env_task_reward_only": single_task_only,
+        "vector_sync": vector,
+        "textarena_guess_the_number": peer,
+    }
+    if peer:
+        report["ratio_single_vs_textarena"] = single["steps_per_s"] / peer["steps_per_s"]
+    print(f"dialog-gym {ENV_ID} (default reward):   {single['steps_per_s']:9.0f} steps/s")
+    print(f"dialog-gym {ENV_ID} (no BLEU/expert):   {single_task_only['steps_per_s']:9.0f} steps/s")
+    vec_label = f"dialog-gym make_vec sync x{args.num_envs}:"
+    print(f"{vec_label:<44}{vector['steps_per_s']:9.0f} env-steps/s")
+    if peer:
+        print(f"TextArena GuessTheNumber-v0 (full loop):    {peer['steps_per_s']:9.0f} steps/s")
+        ratio = report["ratio_single_vs_textarena"]
+        print(f"ratio dialog-gym / TextArena:               {ratio:9.2f}x")
+    else:
+        print("TextArena not installed (pip install 'dialog-gym[bench]'): no peer ratio")
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    tmp = args.out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(report, f, indent=2)
+    os.replace(tmp, args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

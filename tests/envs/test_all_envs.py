@@ -1,0 +1,72 @@
+"""Conformance tests run over every registered dialog-gym environment."""
+
+import warnings
+
+import gymnasium as gym
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import dialog_gym
+from dialog_gym.agents import make_agent
+
+ENV_IDS = dialog_gym.env_ids()
+
+
+def test_registry_is_not_empty():
+    assert "Dialog-CustomerService-v0" in ENV_IDS
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_gymnasium_env_checker_passes_without_warnings(env_id):
+    env = gym.make(env_id)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env.unwrapped)
+    assert [str(w.message) for w in caught] == []
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_make_without_import_via_module_prefix(env_id):
+    env = gym.make(f"dialog_gym:{env_id}")
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+
+
+def _rollout(env_id, agent_name, seed, steps=30):
+    env = gym.make(env_id)
+    agent = make_agent(agent_name, env_id=env_id)
+    obs, info = env.reset(seed=seed)
+    agent.reset()
+    trace = [(obs, info)]
+    for _ in range(steps):
+        obs, r, term, trunc, info = env.step(agent.act(obs))
+        trace.append((obs, r, term, trunc, info))
+        if term or trunc:
+            break
+    return trace
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("agent_name", ["expert", "random", "echo"])
+def test_same_seed_same_actions_identical_episodes(env_id, agent_name):
+    for seed in (0, 7, 123):
+        a = _rollout(env_id, agent_name, seed)
+        b = _rollout(env_id, agent_name, seed)
+        assert a == b
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_different_seeds_give_different_scenarios(env_id):
+    env = gym.make(env_id)
+    ids = {env.reset(seed=s)[1]["scenario_id"] for s in range(20)}
+    assert len(ids) >= 18
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_vector_env_sync_steps(env_id):
+    envs = gym.make_vec(env_id, num_envs=3, vectorization_mode="sync")
+    obs, info = envs.reset(seed=0)
+    assert len(obs["history"]) == 3
+    obs, rew, term, trunc, info = envs.step(["Hello, how can I help?"] * 3)
+    assert rew.shape == (3,)
+    envs.close()
