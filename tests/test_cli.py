@@ -1,0 +1,41 @@
+import json
+import subprocess
+import sys
+
+from dialog_gym.cli import main
+
+
+def test_envs_lists_customer_service(capsys):
+    assert main(["envs"]) == 0
+    assert "Dialog-CustomerService-v0" in capsys.readouterr().out
+
+
+def test_evaluate_json_has_the_documented_fields(capsys):
+    assert main(["evaluate", "--agent", "expert", "--env", "Dialog-CustomerService-v0",
+                 "--episodes", "5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ["mean_return", "ci95", "success_rate", "mean_turns", "episodes", "scores"]:
+        assert key in out
+    assert out["episodes"] == 5 and out["success_rate"] >= 0.8
+    assert set(out["scores"]) == {"task_success", "rule_compliance", "bleu"}
+
+
+def test_evaluate_agent_kw_reaches_the_constructor(capsys):
+    assert main(["evaluate", "--agent", "repeat", "--agent-kw", "text=Hi there",
+                 "--episodes", "1", "--json", "--records"]) == 0
+    assert json.loads(capsys.readouterr().out)["records"][0]["violations"] >= 1
+
+
+def test_unknown_agent_is_a_clear_error(capsys):
+    assert main(["evaluate", "--agent", "expret", "--episodes", "1"]) == 2
+    assert "Did you mean 'expert'" in capsys.readouterr().err
+
+
+def test_console_script_play_reads_stdin():
+    proc = subprocess.run(
+        [sys.executable, "-m", "dialog_gym.cli", "play", "Dialog-CustomerService-v0",
+         "--seed", "1"],
+        input="Hello! Could you give me your order number?\n/quit\n", capture_output=True,
+        text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Customer:" in proc.stdout and "[reward" in proc.stdout
