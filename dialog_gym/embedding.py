@@ -73,6 +73,8 @@ class Encoder:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        #: number of model (``SentenceTransformer.encode``) calls made so far
+        self.calls = 0
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of ``texts`` as a ``(len(texts), dim)`` float32 array."""
@@ -93,6 +95,7 @@ class Encoder:
         if missing:
             keys = list(missing)
             self.misses += len(keys)
+            self.calls += 1
             vecs = self.model.encode(keys, batch_size=self.batch_size, convert_to_numpy=True,
                                      normalize_embeddings=True, show_progress_bar=False)
             vecs = np.asarray(vecs, dtype=np.float32)

@@ -320,7 +320,11 @@ class RuleBook:
 
     def describe(self) -> str:
         """The rules as a bullet list for the agent's context."""
-        return "\n".join(f"- {r.description}" for r in self.rules if r.description)
+        key = tuple(id(r) for r in self.rules)
+        if getattr(self, "_describe_key", None) != key:
+            self._describe = "\n".join(f"- {r.description}" for r in self.rules if r.description)
+            self._describe_key = key
+        return self._describe
 
     def __len__(self) -> int:
         return len(self.rules)

@@ -29,6 +29,7 @@ def tokens(text: str) -> tuple[str, ...]:
     return tuple(m.group(0).lower().replace("’", "'") for m in _WORD.finditer(text))
 
 
+@lru_cache(maxsize=8192)
 def normalize(text: str) -> str:
     """Case-, punctuation- and whitespace-insensitive form of ``text`` (NFKC)."""
     return " ".join(tokens(unicodedata.normalize("NFKC", text)))
@@ -92,7 +93,7 @@ def card_numbers(text: str) -> list[str]:
 # (added for the scorer library; the functions above keep their behaviour)
 
 #: CJK ideographs, kana and hangul: scripts written without spaces between words.
-_CJK_CHAR = re.compile(
+CJK_CHAR = re.compile(
     "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fa1f]"
 )
 
@@ -108,9 +109,9 @@ def tokens_cjk(text: str) -> tuple[str, ...]:
     """
     out: list[str] = []
     for tok in tokens(text):
-        if _CJK_CHAR.search(tok):
+        if CJK_CHAR.search(tok):
             pos = 0
-            for m in _CJK_CHAR.finditer(tok):
+            for m in CJK_CHAR.finditer(tok):
                 if m.start() > pos:
                     out.append(tok[pos:m.start()])
                 out.append(m.group(0))

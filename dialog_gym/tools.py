@@ -204,6 +204,11 @@ class ToolSet:
 
     def describe(self) -> str:
         """Documentation of the syntax and every tool, for the agent's context."""
+        if getattr(self, "_describe", None) is None:
+            self._describe = self._build_describe()
+        return self._describe
+
+    def _build_describe(self) -> str:
         lines = [
             "Tools: write calls inline in your reply as [name key=value ...] (quote values "
             'with spaces: key="two words"); results appear as System lines next turn.'

@@ -7,6 +7,7 @@ expert; the turn loop is the shared :class:`~dialog_gym.env.DialogueEnv`.
 from __future__ import annotations
 
 import json
+import random
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, MutableMapping
@@ -70,8 +71,8 @@ def _ascii(s: str) -> str:
     return unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode().lower()
 
 
-def _luhn_card(rng: np.random.Generator) -> str:
-    digits = [4] + [int(d) for d in rng.integers(0, 10, size=14)]
+def _luhn_card(rng: random.Random) -> str:
+    digits = [4] + [rng.randrange(10) for _ in range(14)]
     total = 0
     for i, d in enumerate(reversed(digits)):
         d = d * 2 if i % 2 == 0 else d
@@ -91,9 +92,10 @@ class CustomerServiceGenerator:
     """Seeded scenarios for the support desk.
 
     Scenario ``index`` at ``difficulty`` is drawn from
-    ``numpy.random.default_rng([0xC5, index, difficulty])``: the customer (name, email,
-    zip, address, card), 1-3 orders (ids, items and prices, dates, status, carrier,
-    tracking), the billing history, the shop policy and one goal among
+    ``random.Random("customer_service/<index>/<difficulty>")`` (string seeds are hashed
+    with SHA-512, so scenarios are identical across processes and platforms): the
+    customer (name, email, zip, address, card), 1-3 orders (ids, items and prices,
+    dates, status, carrier, tracking), the billing history, the shop policy and one goal among
     :data:`GOALS`. Difficulty 0: the customer names the order up front, is calm, and the
     request is within policy. Difficulty 1: the order number must be asked for, other
     orders distract, a quarter of requests are outside policy. Difficulty 2: upset
@@ -107,18 +109,19 @@ class CustomerServiceGenerator:
     def generate(self, index: int, difficulty: int) -> Scenario:
         """Scenario number ``index`` at ``difficulty``."""
         d = load_data()
-        rng = np.random.default_rng([0xC5, int(index), int(difficulty)])
-        pick = lambda seq: seq[int(rng.integers(len(seq)))]  # noqa: E731
-        today = date(2026, 1, 1) + timedelta(days=int(rng.integers(0, 365)))
+        rng = random.Random(f"{DOMAIN}/{int(index)}/{int(difficulty)}")
+        pick = rng.choice
+        randint = rng.randrange  # half-open, like numpy's integers
+        today = date(2026, 1, 1) + timedelta(days=randint(0, 365))
         first, last = pick(d["first_names"]), pick(d["last_names"])
-        zip_code = str(int(rng.integers(10000, 99999)))
-        street_no = int(rng.integers(1, 999))
+        zip_code = str(randint(10000, 99999))
+        street_no = randint(1, 999)
         city = pick(d["cities"])
         address = f"{street_no} {pick(d['streets'])}, {city} {zip_code}"
         card = _luhn_card(rng)
         customer = {
             "name": f"{first} {last}",
-            "email": f"{_ascii(first)}.{_ascii(last)}{int(rng.integers(10, 99))}@"
+            "email": f"{_ascii(first)}.{_ascii(last)}{randint(10, 99)}@"
                      f"{pick(d['email_domains'])}",
             "zip": zip_code,
             "address": address,
@@ -126,7 +129,7 @@ class CustomerServiceGenerator:
             "card_last4": card[-4:],
         }
         policy = {"return_window_days": int(pick([14, 30, 30, 60])), "refund_limit": 200.0}
-        goal_type = GOALS[int(rng.integers(len(GOALS)))]
+        goal_type = pick(GOALS)
         p_hard = (0.0, 0.25, 0.5)[difficulty]
         hard = bool(rng.random() < p_hard)
         mood_name = pick(["calm", "calm", "annoyed"]) if difficulty == 0 else pick(
@@ -137,7 +140,7 @@ class CustomerServiceGenerator:
 
         def new_order_id() -> str:
             while True:
-                oid = f"{chr(65 + int(rng.integers(0, 26)))}{int(rng.integers(1000, 9999))}"
+                oid = f"{chr(65 + randint(0, 26))}{randint(1000, 9999)}"
                 if oid not in used_ids:
                     used_ids.add(oid)
                     return oid
@@ -157,13 +160,13 @@ class CustomerServiceGenerator:
                 if extra["name"] != items[0]["name"]:
                     items.append(extra)
             if delivered_ago is None:
-                delivered_ago = int(rng.integers(1, 10))
-            ordered_ago = {"processing": int(rng.integers(0, 3)),
-                           "shipped": int(rng.integers(2, 6))}.get(status, delivered_ago + 4)
+                delivered_ago = randint(1, 10)
+            ordered_ago = {"processing": randint(0, 3),
+                           "shipped": randint(2, 6)}.get(status, delivered_ago + 4)
             tracking = None
             if status in ("shipped", "delivered"):
-                letters = "".join(chr(65 + int(x)) for x in rng.integers(0, 26, size=3))
-                digits = "".join(str(int(x)) for x in rng.integers(0, 10, size=7))
+                letters = "".join(chr(65 + randint(0, 26)) for _ in range(3))
+                digits = "".join(str(randint(0, 10)) for _ in range(7))
                 tracking = f"{prefix}{letters}{digits}"
             return {
                 "id": new_order_id(),
@@ -185,13 +188,13 @@ class CustomerServiceGenerator:
         elif goal_type == "refund":
             if hard and rng.random() < 0.5:
                 outcome = "outside_window"
-                target = new_order("delivered", int(rng.integers(window + 3, window + 60)))
+                target = new_order("delivered", randint(window + 3, window + 60))
             elif hard:
                 outcome = "over_limit"
-                target = new_order("delivered", int(rng.integers(1, window - 1)),
+                target = new_order("delivered", randint(1, window - 1),
                                    min_price=policy["refund_limit"])
             else:
-                target = new_order("delivered", int(rng.integers(1, window - 1)),
+                target = new_order("delivered", randint(1, window - 1),
                                    max_price=policy["refund_limit"])
         elif goal_type == "cancel":
             outcome = "already_shipped" if hard else "standard"
@@ -204,13 +207,12 @@ class CustomerServiceGenerator:
             target = new_order(pick(["delivered", "shipped"]))
 
         orders = [target]
-        for _ in range(int(rng.integers(0, 3)) if difficulty > 0 else 0):
+        for _ in range(randint(0, 3) if difficulty > 0 else 0):
             orders.append(new_order(pick(["delivered", "shipped", "processing"])))
-        order_perm = rng.permutation(len(orders))
-        orders = [orders[i] for i in order_perm]
+        rng.shuffle(orders)
 
         charges = []
-        cid = int(rng.integers(1000, 9000))
+        cid = randint(1000, 9000)
         for o in orders:
             total = round(sum(it["price"] for it in o["items"]), 2)
             charges.append({"id": f"CH{cid}", "order": o["id"], "amount": total,
@@ -227,8 +229,8 @@ class CustomerServiceGenerator:
         new_address = None
         if goal_type == "address_change":
             while True:
-                new_address = (f"{int(rng.integers(1, 999))} {pick(d['streets'])}, "
-                               f"{pick(d['cities'])} {int(rng.integers(10000, 99999))}")
+                new_address = (f"{randint(1, 999)} {pick(d['streets'])}, "
+                               f"{pick(d['cities'])} {randint(10000, 99999)}")
                 if new_address != address:
                     break
         reason_kind = pick(["damaged", "unwanted"])
@@ -762,19 +764,33 @@ class CustomerServiceExpert:
 
     def __init__(self) -> None:
         self.templates = load_data()["expert_templates"]
+        self._seen = ""
+        self._state: dict[str, Any] = _new_state()
 
     def reset(self) -> None:
-        """Nothing carries over between episodes (the policy is a function of the observation)."""
+        """Forget the parse cache (the policy itself is a function of the observation)."""
+        self._seen = ""
+        self._state = _new_state()
 
     def act(self, observation: Mapping[str, Any]) -> str:
         """The expert's reply to an observation."""
-        return self._decide(observation["context"], observation["history"])
+        return self._decide(observation["context"], self._parse(observation["history"]))
+
+    def _parse(self, history: str) -> dict[str, Any]:
+        # Within an episode each history extends the previous one: parse only the new lines.
+        seen = self._seen
+        if seen and history.startswith(seen) and history[len(seen):len(seen) + 1] in ("\n", ""):
+            _consume(self._state, history[len(seen) + 1:])
+        else:
+            self._state = _new_state()
+            _consume(self._state, history)
+        self._seen = history
+        return self._state
 
     def _t(self, name: str, **slots: Any) -> str:
         return self.templates[name][0].format(**slots)
 
-    def _decide(self, context: str, history: str) -> str:
-        st = _parse_history(history)
+    def _decide(self, context: str, st: dict[str, Any]) -> str:
         ctx = _parse_context(context)
         goal = st["goal"]
         empathy = "" if st["agent_turns"] else self._t("empathy") + " "
@@ -870,6 +886,7 @@ def classify_goal(text: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=256)
 def _parse_context(context: str) -> dict[str, Any]:
     today = re.search(r"Today is (\d{4}-\d\d-\d\d)", context)
     window = re.search(r"within (\d+) days of delivery", context)
@@ -888,12 +905,17 @@ _ITEM = re.compile(r"(.+?) \$(\d+\.\d\d)")
 _CHARGE_ROW = re.compile(r"(CH\d+) ([\d-]+) \$(\d+\.\d\d) order (\w+)( \(refunded\))?")
 
 
-def _parse_history(history: str) -> dict[str, Any]:
-    st: dict[str, Any] = {"goal": None, "order": None, "email": None, "zip": None,
-                          "verified": False, "verify_failed_for": None, "orders": {},
-                          "new_address": None, "charges": [], "card_last4": None,
-                          "last4": None, "first_user": "", "agent_turns": 0,
-                          "writes_ok": []}
+def _new_state() -> dict[str, Any]:
+    return {"goal": None, "order": None, "email": None, "zip": None, "verified": False,
+            "verify_failed_for": None, "orders": {}, "new_address": None, "charges": [],
+            "card_last4": None, "last4": None, "first_user": "", "agent_turns": 0,
+            "writes_ok": []}
+
+
+def _consume(st: dict[str, Any], history: str) -> None:
+    """Update the expert's parse state ``st`` with the transcript lines in ``history``."""
+    if not history:
+        return
     for line in history.split("\n"):
         m = _LINE.match(line)
         if m is None:
@@ -946,7 +968,6 @@ def _parse_history(history: str) -> dict[str, Any]:
             cm = re.search(r"card ending (\d{4})", text)
             if cm:
                 st["last4"] = cm.group(1)
-    return st
 
 
 def _match_item(items: list[dict[str, Any]], first_user: str) -> dict[str, Any]:
