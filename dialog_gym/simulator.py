@@ -24,7 +24,7 @@ templates with the environment's RNG, so it varies by seed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -93,6 +93,35 @@ class UserSimulator(Protocol):
                 rng: np.random.Generator) -> Reaction:
         """React to the agent's reply (``dialogue`` already contains it)."""
         ...
+
+
+# ----------------------------------------------------------------------------- goal state
+
+
+@dataclass(frozen=True)
+class Fact:
+    """Something the user must be told, and when telling it counts.
+
+    Attributes:
+        name: Fact id (e.g. ``"tracking"``).
+        told: ``(reply, reply_lowercased) -> bool``: the reply states the fact.
+        ready: ``(world) -> bool``: the world supports the fact (e.g. the refund was
+            really made, the order was really looked up). A claim made before it is ready
+            does not count, so saying the right words without doing the work earns nothing.
+    """
+
+    name: str
+    told: Callable[[str, str], bool]
+    ready: Callable[[Mapping[str, Any]], bool] = lambda world: True
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """A weighted step towards the goal; ``reached()`` is evaluated on the current state."""
+
+    name: str
+    weight: float
+    reached: Callable[[], bool]
 
 
 # ----------------------------------------------------------------------------- analysis
@@ -169,7 +198,12 @@ class AgendaUser:
     """Base class of agenda-based simulated users (see the module docstring).
 
     Subclasses set :attr:`slot_patterns` and :attr:`templates` and implement
-    :meth:`opening`, :meth:`react` and :meth:`progress`; optionally :meth:`is_complete`.
+    :meth:`opening`, :meth:`restate` and :meth:`react`. Goal progress comes from
+    :attr:`milestones` (set in :meth:`reset_goal_state`): the potential is the summed
+    weight of the milestones reached so far, and a milestone once reached stays reached,
+    so progress never decreases. :attr:`facts` lists what the user must be told;
+    :meth:`check_facts` marks the ones a reply tells. Override :meth:`is_complete` to add
+    conditions (e.g. no unwanted side effects).
 
     Args:
         patience: Turns without progress the user tolerates (per difficulty: a sequence
@@ -196,6 +230,10 @@ class AgendaUser:
         self.patience = 0
         self.acknowledged = False
         self.turns = 0
+        self.milestones: list[Milestone] = []
+        self.facts: list[Fact] = []
+        self.told: set[str] = set()
+        self.achieved: set[str] = set()
 
     # -- episode -------------------------------------------------------------------
     def start(self, scenario: Scenario, world: dict[str, Any],
@@ -208,6 +246,8 @@ class AgendaUser:
         self.patience = int(p if isinstance(p, int) else p[min(scenario.difficulty, len(p) - 1)])
         self.acknowledged = False
         self.turns = 0
+        self.milestones, self.facts = [], []
+        self.told, self.achieved = set(), set()
         self.reset_goal_state()
         return Turn(USER, self.opening(rng), {"act": "open", "mood": self.mood})
 
@@ -325,8 +365,27 @@ class AgendaUser:
         raise NotImplementedError
 
     def progress(self) -> float:
-        """Goal-progress potential in [0, 1]; must never decrease within an episode."""
-        raise NotImplementedError
+        """Summed weight of the milestones reached so far, in [0, 1] (monotone)."""
+        total = 0.0
+        for m in self.milestones:
+            if m.name in self.achieved or m.reached():
+                self.achieved.add(m.name)
+                total += m.weight
+        return min(1.0, total)
+
+    def all_told(self) -> bool:
+        """Every fact in :attr:`facts` has been told."""
+        return all(f.name in self.told for f in self.facts)
+
+    def check_facts(self, reply: str) -> list[str]:
+        """Mark the facts ``reply`` tells (only those whose world is ready); return them."""
+        low = reply.lower()
+        new = []
+        for f in self.facts:
+            if f.name not in self.told and f.ready(self.world) and f.told(reply, low):
+                self.told.add(f.name)
+                new.append(f.name)
+        return new
 
     def is_complete(self) -> bool:
         """The goal is met; default: progress reached 1."""

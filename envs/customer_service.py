@@ -10,8 +10,7 @@ import json
 import random
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Mapping, MutableMapping
 from datetime import date, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -35,7 +34,7 @@ from dialog_gym.rules import (
     profanity,
 )
 from dialog_gym.scenario import Scenario, make_scenario_id
-from dialog_gym.simulator import AgendaUser, AgentReply, ReplyAnalysis
+from dialog_gym.simulator import AgendaUser, AgentReply, Fact, Milestone, ReplyAnalysis
 from dialog_gym.text import money_values, normalize
 from dialog_gym.tools import Tool, ToolParam, ToolResult, ToolSet
 
@@ -488,13 +487,6 @@ class RefundPolicy(Rule):
 # ============================================================================ simulator
 
 
-@dataclass(frozen=True)
-class _Fact:
-    name: str
-    told: Callable[[str, str], bool]  # (raw reply, lower-cased reply) -> bool
-    ready: Callable[[Mapping[str, Any]], bool]  # world -> bool
-
-
 class CustomerServiceUser(AgendaUser):
     """The simulated customer: states a goal, answers what the agent asks, checks facts.
 
@@ -531,8 +523,6 @@ class CustomerServiceUser(AgendaUser):
         self.order_given = bool(self.goal["gives_order_upfront"])
         self.verification_given = False
         self.address_given = False
-        self.told: set[str] = set()
-        self.achieved: set[str] = set()
         self.harmed = False
         self.facts = self._facts()
         self.milestones = self._milestones()
@@ -540,7 +530,7 @@ class CustomerServiceUser(AgendaUser):
     def _target(self) -> dict[str, Any]:
         return self.world["orders"][self.goal["order"]]
 
-    def _facts(self) -> list[_Fact]:
+    def _facts(self) -> list[Fact]:
         g = self.goal
         w0 = self.world
         t = w0["orders"][g["order"]]
@@ -550,48 +540,48 @@ class CustomerServiceUser(AgendaUser):
             lambda raw, low: any(abs(v - amt) < 0.005 for v in money_values(raw)))
         gt, out = g["type"], g["outcome"]
         if gt == "order_status":
-            facts = [_Fact("status", lambda r, low: _status_told(low, t["status"]), looked)]
+            facts = [Fact("status", lambda r, low: _status_told(low, t["status"]), looked)]
             if t["status"] == "shipped":
-                facts.append(_Fact("tracking", lambda r, low: t["tracking"].lower() in low,
+                facts.append(Fact("tracking", lambda r, low: t["tracking"].lower() in low,
                                    looked))
             if t["status"] == "delivered":
-                facts.append(_Fact("delivered", lambda r, low: t["delivered"] in r, looked))
+                facts.append(Fact("delivered", lambda r, low: t["delivered"] in r, looked))
             return facts
         if gt == "refund" and out == "standard":
-            return [_Fact("amount", has_amount(g["item_price"]), logged("refund"))]
+            return [Fact("amount", has_amount(g["item_price"]), logged("refund"))]
         if gt == "refund" and out == "outside_window":
             window = w0["policy"]["return_window_days"]
             pat = re.compile(rf"\b{window}[- ]?days?\b|\breturn window\b")
-            return [_Fact("window", lambda r, low: bool(pat.search(low)), looked)]
+            return [Fact("window", lambda r, low: bool(pat.search(low)), looked)]
         if gt == "refund":
-            return [_Fact("escalated", lambda r, low: bool(
+            return [Fact("escalated", lambda r, low: bool(
                 re.search(r"\bescalat\w*|\bspecialist|\breturns team\b", low)),
                 logged("escalate"))]
         if gt == "cancel" and out == "standard":
-            return [_Fact("cancelled", lambda r, low: bool(
+            return [Fact("cancelled", lambda r, low: bool(
                 re.search(r"\bcancel+ed\b|\bcancellation\b", low)), logged("cancel_order"))]
         if gt == "cancel":
-            return [_Fact("shipped", lambda r, low: "shipped" in low and bool(
+            return [Fact("shipped", lambda r, low: "shipped" in low and bool(
                 re.search(r"\bcan(?:no|')t\b|\bunable\b|\bnot possible\b|\bno longer\b|"
                           r"\btoo late\b|\bcannot\b", low)), looked)]
         if gt == "address_change":
             street = normalize(g["new_address"].split(",")[0])
-            return [_Fact("address", lambda r, low: street in normalize(r),
+            return [Fact("address", lambda r, low: street in normalize(r),
                           logged("change_address"))]
         if gt == "password_reset":
-            return [_Fact("reset", lambda r, low: "reset" in low and bool(
+            return [Fact("reset", lambda r, low: "reset" in low and bool(
                 re.search(r"\blink\b|\bemail\b|\binbox\b", low)), logged("reset_password"))]
         dup = next(c for c in w0["charges"] if c["id"] == g["duplicate_charge"])
-        return [_Fact("amount", has_amount(dup["amount"]), logged("refund_charge"))]
+        return [Fact("amount", has_amount(dup["amount"]), logged("refund_charge"))]
 
-    def _milestones(self) -> list[tuple[str, float, Callable[[], bool]]]:
+    def _milestones(self) -> list[Milestone]:
         g = self.goal
         w = self.world
         expected = [list(e) for e in g["expected_log"]]
         verified = ("verified", lambda: bool(w["verified"]))
         looked = ("looked_up", lambda: g["order"] in w["looked_up"])
         acted = ("acted", lambda: bool(expected) and all(e in w["log"] for e in expected))
-        told = ("told", lambda: all(f.name in self.told for f in self.facts))
+        told = ("told", self.all_told)
         gt = g["type"]
         if gt == "order_status" or (not expected):
             steps = [(looked, 0.5), (told, 0.5)]
@@ -602,16 +592,7 @@ class CustomerServiceUser(AgendaUser):
                      (acted, 0.25), (told, 0.25)]
         else:
             steps = [(verified, 0.25), (looked, 0.25), (acted, 0.25), (told, 0.25)]
-        return [(name, weight, pred) for (name, pred), weight in steps]
-
-    def progress(self) -> float:
-        """Sum of the weights of the milestones reached so far (monotone)."""
-        total = 0.0
-        for name, weight, pred in self.milestones:
-            if name in self.achieved or pred():
-                self.achieved.add(name)
-                total += weight
-        return min(1.0, total)
+        return [Milestone(name, weight, pred) for (name, pred), weight in steps]
 
     def is_complete(self) -> bool:
         """All milestones reached and the action log is exactly what the goal needs."""
@@ -691,11 +672,8 @@ class CustomerServiceUser(AgendaUser):
             self.mood -= 0.25
             parts.append(self.say("wrong_fact", rng))
         else:
-            for f in self.facts:
-                if f.name not in self.told and f.ready(self.world) and f.told(raw, low):
-                    self.told.add(f.name)
-                    useful = True
-            if useful:
+            if self.check_facts(raw):
+                useful = True
                 parts.append(self.say("ack_info", rng))
 
         for slot in sorted(a.requests):

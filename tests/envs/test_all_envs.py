@@ -70,3 +70,32 @@ def test_vector_env_sync_steps(env_id):
     obs, rew, term, trunc, info = envs.step(["Hello, how can I help?"] * 3)
     assert rew.shape == (3,)
     envs.close()
+
+
+@pytest.fixture(scope="module")
+def suite_results():
+    from dialog_gym.evaluation import evaluate
+
+    out = {}
+    for env_id in ENV_IDS:
+        for name in ["expert", "random", "keyword-stuffing", "echo", "repeat"]:
+            out[env_id, name] = evaluate(make_agent(name, env_id=env_id), env_id,
+                                         episodes=100, seed=500)
+    return out
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_expert_solves_and_random_does_not(env_id, suite_results):
+    assert suite_results[env_id, "expert"]["success_rate"] >= 0.8
+    assert suite_results[env_id, "random"]["success_rate"] <= 0.15
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("probe", ["keyword-stuffing", "echo", "repeat"])
+def test_reward_hacking_probes_stay_far_below_the_expert(env_id, probe, suite_results):
+    expert, r = suite_results[env_id, "expert"], suite_results[env_id, probe]
+    assert r["success_rate"] <= 0.15
+    gap = expert["mean_return"] - r["mean_return"]
+    spread = max(abs(expert["mean_return"]), 1.0)
+    assert r["ci95"][1] < expert["ci95"][0]
+    assert gap >= 0.5 * spread, (probe, r["mean_return"], expert["mean_return"])
