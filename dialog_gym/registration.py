@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 
@@ -36,9 +38,16 @@ def register_envs() -> None:
         gym.register(
             id=info.id,
             entry_point=info.entry_point,
+            vector_entry_point=functools.partial(_vector_entry_point, info.entry_point),
             max_episode_steps=info.max_episode_steps,
             disable_env_checker=False,
         )
+
+
+def _vector_entry_point(entry_point: str, **kwargs: Any) -> Any:
+    from dialog_gym.vector import make_vector_env
+
+    return make_vector_env(entry_point, **kwargs)
 
 
 def env_ids() -> list[str]:

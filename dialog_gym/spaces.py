@@ -7,6 +7,7 @@ length bound and samples printable text from a broad character set.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -70,3 +71,81 @@ class UnicodeText(spaces.Text):
 
     def __hash__(self) -> int:
         return hash((type(self), self.min_length, self.max_length))
+
+
+# --- flattening and shared memory ------------------------------------------------------
+# Gymnasium flattens Text as indices into its character set; any Unicode needs code
+# points instead. These registrations make UnicodeText work with ``flatten``/``unflatten``
+# and with AsyncVectorEnv's shared memory (``gym.make_vec(..., "async")``).
+
+_PAD = -1
+_MAX_CODE_POINT = 0x10FFFF
+
+
+def _register_flattening() -> None:
+    from gymnasium.spaces import utils as sutils
+    from gymnasium.vector.utils import shared_memory as shm
+
+    @sutils.flatten.register(UnicodeText)
+    def _flatten(space: UnicodeText, x: str) -> np.ndarray:
+        arr = np.full(space.max_length, _PAD, dtype=np.int32)
+        codes = np.frombuffer(x.encode("utf-32-le"), dtype=np.uint32).astype(np.int32)
+        arr[: len(codes)] = codes
+        return arr
+
+    @sutils.unflatten.register(UnicodeText)
+    def _unflatten(space: UnicodeText, x: np.ndarray) -> str:
+        codes = np.asarray(x, dtype=np.int32)
+        codes = codes[codes >= 0]
+        return codes.astype("<u4").tobytes().decode("utf-32-le")
+
+    @sutils.flatten_space.register(UnicodeText)
+    def _flatten_space(space: UnicodeText) -> spaces.Box:
+        return spaces.Box(low=_PAD, high=_MAX_CODE_POINT, shape=(space.max_length,),
+                          dtype=np.int32)
+
+    @shm.write_to_shared_memory.register(UnicodeText)
+    def _write(space: UnicodeText, index: int, values: str, shared_memory: Any) -> None:
+        size = space.max_length
+        dest = np.frombuffer(shared_memory.get_obj(), dtype=np.int32)
+        np.copyto(dest[index * size:(index + 1) * size], _flatten(space, values))
+
+    @shm.read_from_shared_memory.register(UnicodeText)
+    def _read(space: UnicodeText, shared_memory: Any, n: int = 1) -> SharedTextBatch:
+        data = np.frombuffer(shared_memory.get_obj(), dtype=np.int32).reshape(
+            (n, space.max_length))
+        return SharedTextBatch(data, lambda row: _unflatten(space, row))
+
+
+class SharedTextBatch(Sequence[str]):
+    """A live view of a batch of strings in AsyncVectorEnv's shared memory.
+
+    Gymnasium reads shared memory once, at construction, expecting array views that
+    change as workers write; strings are immutable, so this sequence decodes the current
+    buffer on access instead. ``copy.deepcopy`` (what AsyncVectorEnv returns with its
+    default ``copy=True``) gives a plain ``tuple`` of ``str``.
+    """
+
+    def __init__(self, data: np.ndarray, decode: Any) -> None:
+        self._data = data
+        self._decode = decode
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return tuple(self)[i]
+        return self._decode(self._data[i])
+
+    def __len__(self) -> int:
+        return int(self._data.shape[0])
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> tuple[str, ...]:
+        return tuple(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __repr__(self) -> str:
+        return f"SharedTextBatch({tuple(self)!r})"
+
+
+_register_flattening()
