@@ -27,6 +27,13 @@ ENVS: tuple[EnvInfo, ...] = (
         "online shop support desk: tracking, refunds, cancellations, address changes, "
         "account access, billing disputes; inline tool calls; tau-bench-style success",
     ),
+    EnvInfo(
+        "Dialog-Corpus-v0",
+        "dialog_gym.envs.corpus:CorpusEnv",
+        20,
+        "replay a JSONL dialogue corpus (demo corpus bundled); replies scored against the "
+        "gold replies (token F1, BLEU)",
+    ),
 )
 
 
@@ -53,6 +60,22 @@ def _vector_entry_point(entry_point: str, **kwargs: Any) -> Any:
 def env_ids() -> list[str]:
     """The registered dialog-gym ids."""
     return [e.id for e in ENVS]
+
+
+def make_expert(env_id: str, **env_kwargs: Any) -> Any:
+    """A fresh scripted expert for ``gym.make(env_id, **env_kwargs)``, built by its domain."""
+    from dialog_gym.error import RegistryError, did_you_mean
+
+    if env_id not in env_ids():
+        raise RegistryError(
+            f"Unknown environment {env_id!r}; registered dialog-gym ids: {env_ids()}."
+            + did_you_mean(env_id, env_ids())
+        )
+    env = gym.make(env_id, **env_kwargs)
+    try:
+        return env.unwrapped.domain.make_expert()
+    finally:
+        env.close()
 
 
 def expert_for(env_id: str) -> type:

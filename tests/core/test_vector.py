@@ -17,9 +17,10 @@ def _trace(env_id, mode, n=3, steps=40, **kw):
         if t % 5 == 2:
             acts[0] = "Sorry, what?"  # make sub-env 0 diverge from the expert
         obs, r, term, trunc, info = envs.step(acts)
+        scores = {k: [float(x) for x in v] for k, v in info.get("scores", {}).items()
+                  if not k.startswith("_")}
         out.append((r.tolist(), term.tolist(), trunc.tolist(), tuple(obs["history"]),
-                    [float(x) for x in info["scores"]["task_success"]] if "scores" in info
-                    else None))
+                    sorted(scores.items())))
     envs.close()
     return out
 
