@@ -41,15 +41,17 @@ class ExpertAgent(Agent):
 
     Args:
         env_id: A registered dialog-gym id, e.g. ``"Dialog-CustomerService-v0"``.
+        env_kwargs: Keyword arguments of the env the expert will play (e.g. the corpus
+            ``path`` of ``Dialog-Corpus-v0``), so it is built for the same domain data.
     """
 
     name = "expert"
 
-    def __init__(self, env_id: str):
-        from dialog_gym.registration import expert_for
+    def __init__(self, env_id: str, env_kwargs: Mapping[str, Any] | None = None):
+        from dialog_gym.registration import make_expert
 
         self.env_id = env_id
-        self.policy = expert_for(env_id)()
+        self.policy = make_expert(env_id, **dict(env_kwargs or {}))
 
     def reset(self) -> None:
         """Reset the underlying policy."""
@@ -129,3 +131,41 @@ class RepeatAgent(Agent):
     def act(self, observation: Mapping[str, Any]) -> str:
         """The stock reply."""
         return self.text
+
+
+class RandomCandidateAgent(Agent):
+    """Uniform choice among the candidate replies of :class:`~dialog_gym.wrappers.CandidateActions`.
+
+    The reference point of agents that choose among candidates (the SB3 agents): same
+    candidates (the expert's reply among distractors), no judgement.
+
+    Args:
+        env_id: The env whose expert and distractor pool make the candidates.
+        k: Candidates per step.
+        seed: Seed of the choices and of the candidate order.
+    """
+
+    name = "random-candidate"
+
+    def __init__(self, env_id: str, k: int = 6, seed: int | None = 0):
+        import gymnasium as gym
+
+        import dialog_gym  # noqa: F401  (registers ids)
+        from dialog_gym.wrappers import CandidateGenerator
+
+        self.env_id = env_id
+        env = gym.make(env_id)
+        try:
+            self.generator = CandidateGenerator.for_env(env, k)
+        finally:
+            env.close()
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, observation: Mapping[str, Any]) -> str:
+        """A uniformly random real candidate."""
+        cset = self.generator.candidates(observation, self.rng)
+        real = np.flatnonzero(cset.mask)
+        return cset.replies[int(real[self.rng.integers(len(real))])]
+
+    def __repr__(self) -> str:
+        return f"RandomCandidateAgent(env_id={self.env_id!r}, k={self.generator.k})"
