@@ -56,7 +56,8 @@ class UnicodeText(spaces.Text):
             return super().sample(mask=mask, probability=probability)
         hi = min(self.max_length, 80)
         length = int(self.np_random.integers(self.min_length, hi + 1))
-        chars = self.np_random.choice(np.asarray(list(self.character_set)), size=length)
+        # character_list is ordered; a set's order would change with PYTHONHASHSEED
+        chars = self.np_random.choice(np.asarray(self.character_list), size=length)
         return "".join(chars.tolist())
 
     def __repr__(self) -> str:

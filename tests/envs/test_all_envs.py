@@ -99,3 +99,33 @@ def test_reward_hacking_probes_stay_far_below_the_expert(env_id, probe, suite_re
     spread = max(abs(expert["mean_return"]), 1.0)
     assert r["ci95"][1] < expert["ci95"][0]
     assert gap >= 0.5 * spread, (probe, r["mean_return"], expert["mean_return"])
+
+
+_HASHSEED_SCRIPT = """
+import json, sys
+import dialog_gym
+from dialog_gym.agents import make_agent
+from dialog_gym.evaluation import evaluate
+out = {}
+for env_id in dialog_gym.env_ids():
+    for name in ["expert", "random", "keyword-stuffing", "echo"]:
+        r = evaluate(make_agent(name, env_id=env_id), env_id, episodes=4, seed=77,
+                     keep_transcripts=True)
+        out[env_id + "/" + name] = [(e["return"], e["transcript"]) for e in r["records"]]
+print(json.dumps(out))
+"""
+
+
+def test_results_do_not_depend_on_python_hash_seed():
+    import os
+    import subprocess
+    import sys
+
+    runs = []
+    for hs in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=hs)
+        proc = subprocess.run([sys.executable, "-c", _HASHSEED_SCRIPT], capture_output=True,
+                              text=True, env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs.append(proc.stdout)
+    assert runs[0] == runs[1]

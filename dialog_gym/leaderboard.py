@@ -1,0 +1,418 @@
+"""The leaderboard: agents x environments x held-out scenarios, reproducible and resumable.
+
+Each *cell* (one agent on one environment) plays the same held-out scenarios, each
+``k`` times with different user wording (``pass^k``), and is written atomically to
+``OUT/cells/<agent>__<env>.json`` as soon as it finishes. A rerun skips finished cells
+whose configuration matches, so an interrupted run resumes without redoing work; an
+agent that crashes in a cell is recorded as failed with its error. Trainable agents are
+trained with their quick preset (or taken from ``--checkpoints``) before evaluation.
+
+Trainable agents: an agent factory that defines a classmethod
+``quick_train(env_id: str, out_dir: str, *, seed: int = 0) -> dict`` is trained by the
+leaderboard; the returned dict is the keyword arguments that build the trained agent
+(e.g. ``{"path": out_dir}``) and is saved as ``OUT/checkpoints/<agent>/<env>/agent.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dialog_gym.error import ConfigError
+from dialog_gym.evaluation import bootstrap_ci
+
+#: Scenario seeds of the leaderboard start here; training uses seeds below it.
+HELD_OUT_SEED = 100_000
+#: Anchors of the normalised score (random = 0, expert = 1 per env).
+ANCHORS = ("random", "expert")
+
+
+@dataclass
+class LeaderboardConfig:
+    """What to run.
+
+    Attributes:
+        agents: Agent names (``None``: every registered agent, plugins included).
+        envs: Env ids (``None``: every registered dialog-gym id).
+        seeds: Number of held-out scenarios per cell.
+        k: Reruns of each scenario (with different user wording) for ``pass^k``.
+        workers: Parallel processes.
+        out: Output folder.
+        checkpoints: Folder with trained agents (``<agent>/<env>/agent.json``), or None.
+        quick: Use the quick presets (small budgets) for trainable agents.
+        backend: ``"process"`` or ``"ray"``.
+        agent_kwargs: Extra constructor arguments per agent name.
+        exclude: Agent names left out when ``agents`` is None.
+    """
+
+    agents: list[str] | None = None
+    envs: list[str] | None = None
+    seeds: int = 20
+    k: int = 2
+    workers: int = 2
+    out: str = "results/leaderboard"
+    checkpoints: str | None = None
+    quick: bool = False
+    backend: str = "process"
+    agent_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    exclude: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def wilson_ci(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a success rate.
+
+    Example:
+        >>> lo, hi = wilson_ci(8, 10)
+        >>> round(lo, 3), round(hi, 3)
+        (0.49, 0.943)
+    """
+    if n == 0:
+        return (math.nan, math.nan)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def pass_hat_k(successes_per_scenario: Sequence[Sequence[bool]], k: int) -> float:
+    """tau-bench's pass^k: chance that all of ``k`` reruns of a scenario succeed.
+
+    With ``n`` reruns and ``c`` successes per scenario, the unbiased estimate is
+    ``C(c, k) / C(n, k)``, averaged over scenarios.
+    """
+    vals = []
+    for runs in successes_per_scenario:
+        n, c = len(runs), sum(bool(x) for x in runs)
+        if n < k:
+            raise ConfigError(f"pass^{k} needs >= {k} reruns per scenario, got {n}")
+        vals.append(math.comb(c, k) / math.comb(n, k))
+    return float(np.mean(vals)) if vals else math.nan
+
+
+# ----------------------------------------------------------------------------- cells
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def write_json_atomic(path: str, data: Any) -> None:
+    """Write JSON to ``path`` through a temporary file and ``os.replace``."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True, default=str)
+    os.replace(tmp, path)
+
+
+def cell_path(out: str, agent: str, env_id: str) -> str:
+    """Where a cell's result lives."""
+    return os.path.join(out, "cells", f"{agent}__{env_id}.json")
+
+
+def run_cell(agent: str, agent_kwargs: Mapping[str, Any], env_id: str, seeds: int, k: int,
+             seed0: int = HELD_OUT_SEED) -> dict[str, Any]:
+    """Evaluate one agent on one env: ``seeds`` scenarios x ``k`` reruns. Never raises."""
+    import gymnasium as gym
+
+    import dialog_gym  # noqa: F401  (registers ids)
+    from dialog_gym.agents import make_agent
+    from dialog_gym.evaluation import run_episode
+
+    t0 = time.perf_counter()
+    try:
+        a = make_agent(agent, env_id=env_id, **dict(agent_kwargs))
+        env = gym.make(env_id)
+        episodes = []
+        for s in range(seeds):
+            _, info = env.reset(seed=seed0 + s)
+            sid = info["scenario_id"]
+            for r in range(k):
+                rec = run_episode(env, a, seed=(seed0 + s) * 1000 + r,
+                                  options={"scenario_id": sid})
+                rec.pop("transcript", None)
+                rec["scenario"] = s
+                rec["rerun"] = r
+                episodes.append(rec)
+        env.close()
+        signature = getattr(env.unwrapped.reward_fn, "signature", lambda: "")()
+    except Exception as e:  # a crashing agent is a result, not a reason to stop
+        return {"agent": agent, "env_id": env_id, "status": "failed",
+                "error": f"{type(e).__name__}: {e}",
+                "traceback": traceback.format_exc(limit=8)}
+    return {"agent": agent, "env_id": env_id, "status": "ok", "episodes": episodes,
+            "reward_signature": signature, "seconds": time.perf_counter() - t0,
+            **summarize(episodes, k)}
+
+
+def summarize(episodes: Sequence[Mapping[str, Any]], k: int) -> dict[str, Any]:
+    """Metrics of a cell from its episode records."""
+    returns = [e["return"] for e in episodes]
+    succ = [bool(e["success"]) for e in episodes]
+    by_scn: dict[int, list[bool]] = {}
+    for e in episodes:
+        by_scn.setdefault(e["scenario"], []).append(bool(e["success"]))
+    names = sorted({n for e in episodes for n in e["scores"]})
+    return {
+        "n_episodes": len(episodes),
+        "mean_return": float(np.mean(returns)),
+        "return_ci95": list(bootstrap_ci(returns)),
+        "success_rate": float(np.mean(succ)),
+        "success_ci95": list(wilson_ci(sum(succ), len(succ))),
+        f"pass^{k}": pass_hat_k(list(by_scn.values()), k),
+        "mean_turns": float(np.mean([e["turns"] for e in episodes])),
+        "violations_per_episode": float(np.mean([e["violations"] for e in episodes])),
+        "scores": {n: float(np.mean([e["scores"].get(n, 0.0) for e in episodes]))
+                   for n in names},
+    }
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def trained_kwargs(agent: str, env_id: str, cfg: LeaderboardConfig) -> dict[str, Any] | None:
+    """Constructor kwargs of a trained agent: from checkpoints, the run folder, or training.
+
+    Returns None for agents that are not trainable.
+    """
+    from dialog_gym.agents import agent_registry
+
+    factory = agent_registry.resolve(agent)
+    train = getattr(factory, "quick_train", None)
+    if train is None:
+        return None
+    for root in [cfg.checkpoints, os.path.join(cfg.out, "checkpoints")]:
+        if root:
+            meta = os.path.join(root, agent, env_id, "agent.json")
+            if os.path.exists(meta):
+                with open(meta, encoding="utf-8") as f:
+                    return json.load(f)["kwargs"]
+    if cfg.checkpoints and not cfg.quick:
+        raise ConfigError(
+            f"no checkpoint for {agent} on {env_id} under {cfg.checkpoints}; pass --quick to "
+            "train it with its quick preset"
+        )
+    out_dir = os.path.join(cfg.out, "checkpoints", agent, env_id)
+    os.makedirs(out_dir, exist_ok=True)
+    t0 = time.perf_counter()
+    kwargs = train(env_id, out_dir, seed=0)
+    write_json_atomic(os.path.join(out_dir, "agent.json"),
+                      {"agent": agent, "env_id": env_id, "kwargs": kwargs,
+                       "seconds": time.perf_counter() - t0})
+    return kwargs
+
+
+def _train_job(agent: str, env_id: str, cfg_dict: dict[str, Any]) -> tuple[str, str, Any]:
+    cfg = LeaderboardConfig(**cfg_dict)
+    try:
+        return agent, env_id, trained_kwargs(agent, env_id, cfg)
+    except Exception as e:
+        return agent, env_id, {"__error__": f"{type(e).__name__}: {e}",
+                               "traceback": traceback.format_exc(limit=8)}
+
+
+def _cell_job(agent: str, kwargs: dict[str, Any], env_id: str, seeds: int, k: int,
+              path: str, config_hash: str) -> dict[str, Any]:
+    res = run_cell(agent, kwargs, env_id, seeds, k)
+    res["config_hash"] = config_hash
+    write_json_atomic(path, res)
+    return res
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def resolve_agents(cfg: LeaderboardConfig) -> list[str]:
+    """Agent names to evaluate (anchors always included)."""
+    import warnings
+
+    from dialog_gym.agents import agent_registry
+
+    if cfg.agents:
+        names = list(cfg.agents)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            names = [n for n in agent_registry.names(check=True) if n not in cfg.exclude]
+    for a in ANCHORS:
+        if a not in names:
+            names.append(a)
+    return names
+
+
+def _map(backend: str, workers: int, fn: Callable[..., Any], jobs: list[tuple[Any, ...]],
+         desc: str) -> list[Any]:
+    """Run ``fn(*job)`` for every job; results in completion order, with a progress bar."""
+    from tqdm.auto import tqdm
+
+    if not jobs:
+        return []
+    if backend == "ray":
+        try:
+            import ray
+        except ImportError as e:
+            from dialog_gym.error import DependencyNotInstalled
+
+            raise DependencyNotInstalled(
+                "--backend ray needs ray: pip install 'dialog-gym[ray]'") from e
+        if not ray.is_initialized():
+            ray.init(ignore_reinit_error=True, include_dashboard=False,
+                     num_cpus=max(1, workers), log_to_driver=False)
+        remote = ray.remote(fn)
+        refs = [remote.remote(*j) for j in jobs]
+        out = []
+        with tqdm(total=len(refs), desc=desc) as bar:
+            pending = list(refs)
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                out.append(ray.get(done[0]))
+                bar.update(1)
+        return out
+    if backend != "process":
+        raise ConfigError(f"backend must be 'process' or 'ray', got {backend!r}")
+    if workers <= 1:
+        return [fn(*j) for j in tqdm(jobs, desc=desc)]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    out = []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+        futs = [ex.submit(fn, *j) for j in jobs]
+        for f in tqdm(as_completed(futs), total=len(futs), desc=desc):
+            out.append(f.result())
+    return out
+
+
+def run_leaderboard(cfg: LeaderboardConfig) -> dict[str, Any]:
+    """Run (or resume) the leaderboard and write every report; returns the JSON report."""
+    import dialog_gym
+    from dialog_gym.report import write_reports
+
+    if cfg.seeds < 1 or cfg.k < 1:
+        raise ConfigError(f"need seeds >= 1 and k >= 1, got seeds={cfg.seeds}, k={cfg.k}")
+    envs = list(cfg.envs or dialog_gym.env_ids())
+    unknown = [e for e in envs if e not in dialog_gym.env_ids()]
+    if unknown:
+        raise ConfigError(f"unknown env id(s) {unknown}; registered: {dialog_gym.env_ids()}")
+    agents = resolve_agents(cfg)
+    os.makedirs(cfg.out, exist_ok=True)
+    cfg_dict = asdict(cfg)
+
+    # 1. trainable agents: train (or load) once per env
+    from dialog_gym.agents import agent_registry
+
+    trainable = []
+    for a in agents:
+        try:
+            if getattr(agent_registry.resolve(a), "quick_train", None) is not None:
+                trainable.append(a)
+        except Exception:  # broken plugin: its cells will record the error
+            pass
+    train_results = _map(cfg.backend, cfg.workers, _train_job,
+                         [(a, e, cfg_dict) for a in trainable for e in envs], "training")
+    trained = {(a, e): kw for a, e, kw in train_results}
+
+    # 2. cells
+    jobs = []
+    cached: list[dict[str, Any]] = []
+    for a in agents:
+        for e in envs:
+            kw = dict(cfg.agent_kwargs.get(a, {}))
+            t = trained.get((a, e))
+            if isinstance(t, dict) and "__error__" in t:
+                res = {"agent": a, "env_id": e, "status": "failed",
+                       "error": "training failed: " + t["__error__"],
+                       "traceback": t.get("traceback", "")}
+                write_json_atomic(cell_path(cfg.out, a, e), res)
+                cached.append(res)
+                continue
+            if t:
+                kw.update(t)
+            chash = _hash({"agent": a, "env": e, "kwargs": kw, "seeds": cfg.seeds, "k": cfg.k,
+                           "seed0": HELD_OUT_SEED, "version": dialog_gym.__version__})
+            path = cell_path(cfg.out, a, e)
+            if os.path.exists(path):
+                with open(path, encoding="utf-8") as f:
+                    old = json.load(f)
+                if old.get("config_hash") == chash and old.get("status") == "ok":
+                    cached.append(old)
+                    continue
+            jobs.append((a, kw, e, cfg.seeds, cfg.k, path, chash))
+    fresh = _map(cfg.backend, cfg.workers, _cell_job, jobs, "evaluating")
+    cells = sorted(cached + fresh, key=lambda c: (c["agent"], c["env_id"]))
+    report = build_report(cells, cfg, envs, agents)
+    write_reports(report, cfg.out)
+    return report
+
+
+def build_report(cells: list[dict[str, Any]], cfg: LeaderboardConfig, envs: list[str],
+                 agents: list[str]) -> dict[str, Any]:
+    """Normalised scores, ranking and metadata around the cells."""
+    import dialog_gym
+
+    by = {(c["agent"], c["env_id"]): c for c in cells}
+    for c in cells:
+        c.pop("seconds", None)  # timing is not part of the (reproducible) table
+        if c.get("status") != "ok":
+            continue
+        lo = by.get(("random", c["env_id"]), {}).get("mean_return")
+        hi = by.get(("expert", c["env_id"]), {}).get("mean_return")
+        if lo is not None and hi is not None and hi - lo > 1e-9:
+            c["normalized_score"] = (c["mean_return"] - lo) / (hi - lo)
+        else:
+            c["normalized_score"] = None
+    ranking = []
+    for a in agents:
+        ns = [by[(a, e)]["normalized_score"] for e in envs
+              if by.get((a, e), {}).get("status") == "ok"
+              and by[(a, e)].get("normalized_score") is not None]
+        failed = [e for e in envs if by.get((a, e), {}).get("status") != "ok"]
+        ranking.append({"agent": a, "mean_normalized_score": float(np.mean(ns)) if ns else None,
+                        "envs_scored": len(ns), "failed_envs": failed})
+    ranking.sort(key=lambda r: (r["mean_normalized_score"] is None,
+                                -(r["mean_normalized_score"] or 0.0), r["agent"]))
+    for i, r in enumerate(ranking, 1):
+        r["rank"] = i
+    return {
+        "meta": {
+            "dialog_gym_version": dialog_gym.__version__,
+            "git_commit": _git_commit(),
+            "python": sys.version.split()[0],
+            "envs": envs,
+            "agents": agents,
+            "seeds": cfg.seeds,
+            "k": cfg.k,
+            "first_seed": HELD_OUT_SEED,
+            "quick": cfg.quick,
+            "reward_signatures": {e: next((c.get("reward_signature") for c in cells
+                                           if c["env_id"] == e and c.get("reward_signature")),
+                                          None) for e in envs},
+        },
+        "ranking": ranking,
+        "cells": [{k: v for k, v in c.items() if k != "episodes"} for c in cells],
+    }
+
+
+def _git_commit() -> str | None:
+    try:
+        here = os.path.dirname(os.path.abspath(__file__))
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None
+    except Exception:
+        return None

@@ -1,0 +1,143 @@
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dialog_gym.agents import Agent, agent_registry
+from dialog_gym.leaderboard import LeaderboardConfig, pass_hat_k, run_leaderboard, wilson_ci
+
+AGENTS = ["expert", "random", "echo"]
+ENVS = ["Dialog-CustomerService-v0", "Dialog-Corpus-v0"]
+
+
+def _cfg(out, **kw):
+    base = dict(agents=AGENTS, envs=ENVS, seeds=3, k=2, workers=1, out=str(out))
+    base.update(kw)
+    return LeaderboardConfig(**base)
+
+
+def _tables(out):
+    return {name: open(os.path.join(out, name), encoding="utf-8").read()
+            for name in ["leaderboard.md", "leaderboard.csv"]}
+
+
+def test_statistics_helpers():
+    lo, hi = wilson_ci(0, 10)
+    assert lo == 0.0 and 0.25 < hi < 0.35
+    assert pass_hat_k([[True, True], [True, False]], 2) == 0.5
+    assert pass_hat_k([[True, True, False]], 2) == pytest.approx(1 / 3)
+    assert pass_hat_k([[True, True, False]], 1) == pytest.approx(2 / 3)
+
+
+def test_two_runs_with_the_same_seeds_give_identical_tables(tmp_path):
+    run_leaderboard(_cfg(tmp_path / "a"))
+    run_leaderboard(_cfg(tmp_path / "b", workers=2))
+    assert _tables(tmp_path / "a") == _tables(tmp_path / "b")
+    report = json.loads((tmp_path / "a" / "leaderboard.json").read_text())
+    ranks = {r["agent"]: r["rank"] for r in report["ranking"]}
+    assert ranks["expert"] == 1
+    assert report["meta"]["seeds"] == 3 and report["meta"]["git_commit"]
+    assert all(report["meta"]["reward_signatures"][e] for e in ENVS)
+    for p in ["index.html", "plots/normalized_score.png", "plots/return_ci.png",
+              "plots/success_rate.png", "plots/scorer_breakdown.png"]:
+        assert (tmp_path / "a" / p).stat().st_size > 1000
+
+
+def test_a_killed_run_resumes_to_the_same_table_without_redoing_cells(tmp_path):
+    full = tmp_path / "full"
+    run_leaderboard(_cfg(full, seeds=6))
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "dialog_gym.cli", "leaderboard", "--agents", *AGENTS,
+           "--envs", *ENVS, "--seeds", "6", "--episodes", "2", "--workers", "1",
+           "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cells = out / "cells"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        done = [p for p in cells.glob("*.json")] if cells.exists() else []
+        if len(done) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
+    assert 2 <= len(finished) < len(AGENTS) * len(ENVS), finished
+    assert not (out / "leaderboard.md").exists()
+    run_leaderboard(_cfg(out, seeds=6))
+    assert _tables(out) == _tables(full)
+    for name, mtime in finished.items():
+        assert (cells / name).stat().st_mtime_ns == mtime, f"{name} was recomputed"
+
+
+class _Crashy(Agent):
+    def __init__(self, env_id=None):
+        pass
+
+    def act(self, observation):
+        raise RuntimeError("boom in act")
+
+
+def test_a_crashing_agent_is_recorded_not_fatal(tmp_path):
+    agent_registry.register("crashy-test", _Crashy, override=True)
+    try:
+        report = run_leaderboard(_cfg(tmp_path, agents=["crashy-test", "expert", "random"],
+                                      envs=ENVS[:1]))
+    finally:
+        agent_registry._entries.pop("crashy-test", None)
+    cell = next(c for c in report["cells"] if c["agent"] == "crashy-test")
+    assert cell["status"] == "failed" and "boom in act" in cell["error"]
+    assert {r["agent"]: r["rank"] for r in report["ranking"]}["expert"] == 1
+    assert "failed: RuntimeError: boom in act" in (tmp_path / "leaderboard.md").read_text()
+
+
+def test_ray_backend_gives_the_same_table(tmp_path):
+    ray = pytest.importorskip("ray", reason="ray extra not installed (pip install "
+                              "'dialog-gym[ray]'); CI installs it via the dev extra")
+    run_leaderboard(_cfg(tmp_path / "p", envs=ENVS[:1], seeds=2))
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        run_leaderboard(_cfg(tmp_path / "r", envs=ENVS[:1], seeds=2, backend="ray"))
+    finally:
+        ray.shutdown()
+    assert _tables(tmp_path / "p") == _tables(tmp_path / "r")
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    if os.environ.get("DIALOG_GYM_SKIP_BROWSER") == "1":
+        pytest.skip("DIALOG_GYM_SKIP_BROWSER=1 and no Chromium on PATH")
+    pytest.fail("headless Chromium is needed for the HTML test: apt-get install chromium "
+                "(or set DIALOG_GYM_SKIP_BROWSER=1 to skip explicitly)")
+
+
+def test_html_page_renders_in_headless_chromium(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    chromium = _chromium()
+    run_leaderboard(_cfg(tmp_path, envs=ENVS[:1], seeds=2))
+    url = (tmp_path / "index.html").as_uri()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    shot = tmp_path / "shot.png"
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1200,1400", url],
+                   capture_output=True, timeout=120, check=True)
+    dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    assert '<table class="sortable" id="ranking">' in dom
+    assert dom.count("<tr>") >= 1 + 3 + 1 + 3  # header + 3 ranking rows, header + 3 cells
+    assert "expert" in dom and "normalized_score.png" in dom
+    img = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
+    assert img.shape[0] >= 1000 and img.std() > 10  # not a blank page
+    dark = (img < 128).mean(axis=1)
+    assert (dark > 0.01).sum() > 50  # many rows with text or table lines
