@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 _SENT = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -150,6 +151,11 @@ def date_values(text: str) -> list[tuple[int | None, int, int]]:
         >>> date_values("Delivered 2026-05-05, not on June 3rd.")
         [(2026, 5, 5), (None, 6, 3)]
     """
+    return [v for _, v in date_spans(text)]
+
+
+def date_spans(text: str) -> list[tuple[int, tuple[int | None, int, int]]]:
+    """Like :func:`date_values`, with the start offset of each date in ``text``."""
     found: list[tuple[int, tuple[int | None, int, int]]] = []
     for m in _ISO.finditer(text):
         y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
@@ -168,4 +174,43 @@ def date_values(text: str) -> list[tuple[int | None, int, int]]:
         if 1 <= d <= 31:
             found.append((m.start(), (int(m.group(3)) if m.group(3) else None, mo, d)))
     found.sort(key=lambda p: p[0])
+    return found
+
+
+_CLOCK_12 = re.compile(r"(?<![\d:.])(\d{1,2})(?::([0-5]\d))?\s*([ap])\.?\s?m\b\.?", re.IGNORECASE)
+_CLOCK_24 = re.compile(r"(?<![\d:.])([01]?\d|2[0-3]):([0-5]\d)(?![\d:])(?!\s*[ap]\.?\s?m\b)",
+                       re.IGNORECASE)
+_CLOCK_WORD = re.compile(r"\b(noon|midday|midnight)\b", re.IGNORECASE)
+
+
+def time_values(text: str) -> list[str]:
+    """Clock times written in ``text``, as ``"HH:MM"`` (24-hour), in order of appearance.
+
+    Recognises 12-hour times (``2:30 pm``, ``2pm``, ``2:30 p.m.``), 24-hour times
+    (``14:30``, ``9:05``) and ``noon``/``midday``/``midnight``. Impossible times are skipped.
+
+    Example:
+        >>> time_values("Lunch at 12:30 pm, call at 9am, gym at 18:15 or noon.")
+        ['12:30', '09:00', '18:15', '12:00']
+    """
+    found: list[tuple[int, str]] = []
+    for m in _CLOCK_12.finditer(text):
+        h, mi = int(m.group(1)), int(m.group(2) or 0)
+        if 1 <= h <= 12:
+            h = h % 12 + (12 if m.group(3).lower() == "p" else 0)
+            found.append((m.start(), f"{h:02d}:{mi:02d}"))
+    for m in _CLOCK_24.finditer(text):
+        found.append((m.start(), f"{int(m.group(1)):02d}:{m.group(2)}"))
+    for m in _CLOCK_WORD.finditer(text):
+        found.append((m.start(), "00:00" if m.group(1).lower() == "midnight" else "12:00"))
+    found.sort(key=lambda p: p[0])
     return [v for _, v in found]
+
+
+def copy_json(obj: Any) -> Any:
+    """Deep copy of JSON-shaped data (dicts, lists, scalars); faster than ``copy.deepcopy``."""
+    if isinstance(obj, dict):
+        return {k: copy_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [copy_json(v) for v in obj]
+    return obj

@@ -35,7 +35,7 @@ from dialog_gym.rules import (
 )
 from dialog_gym.scenario import Scenario, make_scenario_id
 from dialog_gym.simulator import AgendaUser, AgentReply, Fact, Milestone, ReplyAnalysis
-from dialog_gym.text import money_values, normalize
+from dialog_gym.text import copy_json, money_values, normalize
 from dialog_gym.tools import Tool, ToolParam, ToolResult, ToolSet
 
 DOMAIN = "customer_service"
@@ -71,7 +71,7 @@ def _ascii(s: str) -> str:
 
 
 def _luhn_card(rng: random.Random) -> str:
-    digits = [4] + [rng.randrange(10) for _ in range(14)]
+    digits = [4] + [int(c) for c in f"{rng.getrandbits(48):015d}"[-14:]]
     total = 0
     for i, d in enumerate(reversed(digits)):
         d = d * 2 if i % 2 == 0 else d
@@ -109,8 +109,14 @@ class CustomerServiceGenerator:
         """Scenario number ``index`` at ``difficulty``."""
         d = load_data()
         rng = random.Random(f"{DOMAIN}/{int(index)}/{int(difficulty)}")
-        pick = rng.choice
-        randint = rng.randrange  # half-open, like numpy's integers
+        uniform = rng.random
+
+        def pick(seq: Any) -> Any:
+            return seq[int(uniform() * len(seq))]
+
+        def randint(lo: int, hi: int) -> int:  # half-open, like numpy's integers
+            return lo + int(uniform() * (hi - lo))
+
         today = date(2026, 1, 1) + timedelta(days=randint(0, 365))
         first, last = pick(d["first_names"]), pick(d["last_names"])
         zip_code = str(randint(10000, 99999))
@@ -1009,8 +1015,8 @@ class CustomerServiceDomain(Domain):
         return CustomerServiceExpert()
 
     def new_world(self, scenario: Scenario) -> dict[str, Any]:
-        """A deep copy of the scenario's shop database (JSON-shaped, so copied by value)."""
-        return json.loads(json.dumps(dict(scenario.world)))
+        """A deep copy of the scenario's shop database."""
+        return copy_json(dict(scenario.world))
 
     def render_context(self, scenario: Scenario, rules: RuleBook, tools: ToolSet) -> str:
         """Role, date, customer, policy, rules and tools."""
