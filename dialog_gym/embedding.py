@@ -108,6 +108,12 @@ class Encoder:
                     self._cache.popitem(last=False)
         return out
 
+    def clear(self) -> None:
+        """Empty the cache and reset the hit, miss and call counters."""
+        with self._lock:
+            self._cache.clear()
+            self.hits = self.misses = self.calls = 0
+
     def __repr__(self) -> str:
         return f"Encoder({self.model_name!r}, dim={self.dim}, cached={len(self._cache)})"
 

@@ -28,11 +28,47 @@ ENVS: tuple[EnvInfo, ...] = (
         "account access, billing disputes; inline tool calls; tau-bench-style success",
     ),
     EnvInfo(
+        "Dialog-VirtualAssistant-v0",
+        "dialog_gym.envs.virtual_assistant:VirtualAssistantEnv",
+        20,
+        "voice assistant: calendar events, reminders, alarms, timers (slot filling, "
+        "read-back and confirmation, mid-talk corrections), weather and unit conversions",
+    ),
+    EnvInfo(
+        "Dialog-Recommendation-v0",
+        "dialog_gym.envs.recommendation:RecommendationEnv",
+        20,
+        "conversational recommendation (restaurants, movies, hotels) from a seeded "
+        "catalogue: stated and unstated needs, one fitting item, two rejections allowed",
+    ),
+    EnvInfo(
         "Dialog-Corpus-v0",
         "dialog_gym.envs.corpus:CorpusEnv",
         20,
         "replay a JSONL dialogue corpus (demo corpus bundled); replies scored against the "
         "gold replies (token F1, BLEU)",
+    ),
+    EnvInfo(
+        "Dialog-QA-v0",
+        "dialog_gym.envs.qa:QAEnv",
+        15,
+        "conversational QA over a generated passage about fictional entities: follow-ups "
+        "with coreference, unanswerable questions to decline, contradictions penalised",
+    ),
+    EnvInfo(
+        "Dialog-TwentyQuestions-v0",
+        "dialog_gym.envs.twenty_questions:TwentyQuestionsEnv",
+        20,
+        "twenty questions over a shipped knowledge base (102 entities, 38 attributes): "
+        "yes/no questions, one spare wrong guess, reward for winning in fewer turns",
+    ),
+    EnvInfo(
+        "Dialog-EmotionalSupport-v0",
+        "dialog_gym.envs.emotional_support:EmotionalSupportEnv",
+        15,
+        "peer-support chat: seeded problem and emotion, details shared on open questions; "
+        "mood rises with the right emotion, specific reflections and fitting advice; "
+        "dismissive or unsafe replies penalised; crisis signals need safety support",
     ),
 )
 

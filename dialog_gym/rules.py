@@ -7,8 +7,8 @@ violation has a penalty (subtracted by the ``rule_compliance`` scorer), may be
 declares its :class:`RuleBook`; users add rules with ``gym.make(id, rules=[...])``.
 
 Built-ins: :class:`NoRepetition`, :class:`LengthLimit`, :class:`ForbiddenContent`
-(:func:`profanity`, :class:`NoCardNumber`), :class:`RequiredProcedure` and
-:class:`Politeness`.
+(:func:`profanity`, :class:`NoCardNumber`), :class:`RequiredProcedure`,
+:class:`ConfirmBeforeWrite` and :class:`Politeness`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from dialog_gym.dialogue import AGENT, Dialogue
+from dialog_gym.dialogue import AGENT, USER, Dialogue
 from dialog_gym.error import ConfigError
 from dialog_gym.text import card_numbers, jaccard, normalize, tokens
 from dialog_gym.tools import ToolCall
@@ -248,6 +248,78 @@ class RequiredProcedure(Rule):
             for i, c in enumerate(ctx.calls)
             if c.error is None and c.name in self.guarded
         ]
+
+
+def _canonical_args(call: ToolCall) -> dict[str, str]:
+    return {k: normalize(str(v)) for k, v in call.args.items()}
+
+
+class ConfirmBeforeWrite(Rule):
+    """Some tools may only run with details the user has just confirmed.
+
+    The slot-filling pattern of assistants: read the details back, wait for a yes, then
+    act. The simulated user marks the turn that confirms a read-back with
+    ``Turn.meta["confirmed"]``: a mapping with the tool name under ``"tool"`` and the
+    confirmed arguments in canonical form (set through :attr:`AgendaUser.turn_meta
+    <dialog_gym.simulator.AgendaUser.turn_meta>`); a turn that changes or withdraws the
+    details, or follows the write, sets ``meta["confirmed"] = None``. A guarded call is
+    allowed only when the most recent user turn carrying that key confirmed this very
+    call (same tool, ``canonical(call)`` equal on every confirmed argument), and only one
+    guarded call per reply; any other guarded call is blocked.
+
+    Args:
+        rule_id: Id reported in violations.
+        guarded: Tool names that need a confirmation.
+        description: Text shown to the agent.
+        canonical: ``(call) -> {arg: value}`` in the form the user confirms (default:
+            each argument normalised with :func:`~dialog_gym.text.normalize`).
+        penalty: Penalty per blocked call.
+    """
+
+    def __init__(self, rule_id: str, guarded: Iterable[str], *, description: str,
+                 canonical: Any = None, penalty: float = 0.3):
+        self.id = rule_id
+        self.guarded = frozenset(guarded)
+        self.description = description
+        self.canonical = canonical or _canonical_args
+        self.penalty = penalty
+
+    def confirmation(self, dialogue: Dialogue) -> Mapping[str, Any] | None:
+        """What the user has confirmed and not withdrawn since, or ``None``."""
+        for turn in reversed(dialogue):
+            if turn.speaker == USER and "confirmed" in turn.meta:
+                return turn.meta["confirmed"]
+        return None
+
+    def check(self, ctx: RuleContext) -> list[Violation]:
+        """Block guarded calls that do not match the standing confirmation."""
+        calls = [(i, c) for i, c in enumerate(ctx.calls)
+                 if c.error is None and c.name in self.guarded]
+        if not calls:
+            return []
+        confirmed = self.confirmation(ctx.dialogue)
+        out = []
+        used = False
+        for i, c in calls:
+            why = None
+            if used:
+                why = "one confirmation allows one write; this call was not confirmed"
+            elif not confirmed:
+                why = (f"{c.name} needs the user's confirmation first: read the details back "
+                       "and wait for a yes in an earlier turn")
+            else:
+                args = self.canonical(c)
+                wrong = [k for k, v in confirmed.items()
+                         if k != "tool" and str(args.get(k, "")) != str(v)]
+                if confirmed.get("tool") not in (None, c.name) or wrong:
+                    what = ", ".join(f"{k}={v}" for k, v in confirmed.items() if k != "tool")
+                    why = (f"{c.name} differs from what the user confirmed "
+                           f"({confirmed.get('tool')}: {what})")
+            if why:
+                out.append(Violation(self.id, why, self.penalty, call_index=i))
+            else:
+                used = True
+        return out
 
 
 _RUDE = [

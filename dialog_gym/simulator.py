@@ -67,7 +67,8 @@ class Reaction:
         mood: Current mood in [-1, 1].
         progress: Goal-progress potential in [0, 1] (monotone within an episode).
         reason: Why the conversation ended (``"goal_met"``, ``"patience"``,
-            ``"mood"``, ``"severe_violation"``) or ``""``.
+            ``"mood"``, ``"severe_violation"``, or a domain's own reason from
+            :meth:`AgendaUser.end_reason`) or ``""``.
         labels: Analysis of the reply (empty, echo, stuffed, ...), for ``info``.
     """
 
@@ -234,6 +235,9 @@ class AgendaUser:
         self.facts: list[Fact] = []
         self.told: set[str] = set()
         self.achieved: set[str] = set()
+        #: labels the domain attaches to the user's next turn (``Turn.meta``), e.g. what the
+        #: user just confirmed; reset before each reply and merged into the turn's meta
+        self.turn_meta: dict[str, Any] = {}
 
     # -- episode -------------------------------------------------------------------
     def start(self, scenario: Scenario, world: dict[str, Any],
@@ -248,6 +252,7 @@ class AgendaUser:
         self.turns = 0
         self.milestones, self.facts = [], []
         self.told, self.achieved = set(), set()
+        self.turn_meta = {}
         self.reset_goal_state()
         return Turn(USER, self.opening(rng), {"act": "open", "mood": self.mood})
 
@@ -255,6 +260,7 @@ class AgendaUser:
                 rng: np.random.Generator) -> Reaction:
         """Analyse the reply, update mood and patience, and answer."""
         self.turns += 1
+        self.turn_meta = {}
         a = self.analyze(dialogue, reply)
         before = self.progress()
         if a.severe:
@@ -292,19 +298,25 @@ class AgendaUser:
         self.mood = max(-1.0, min(1.0, self.mood))
 
         if self.is_complete():
-            return Reaction(Turn(USER, self.say("thanks", rng), {"act": "thanks"}), done=True,
+            return Reaction(Turn(USER, self.say("thanks", rng),
+                                 {"act": "thanks", **self.turn_meta}), done=True,
                             success=True, mood=self.mood, progress=after, reason="goal_met",
                             labels=a.as_dict())
+        reason = self.end_reason()
+        if reason:
+            return self._end(self.farewell(reason, rng), reason, a)
         if self.mood <= -1.0:
             return self._end(self.say("quit", rng), "mood", a)
         if self.patience <= 0:
             return self._end(self.say("quit", rng), "patience", a)
         text = " ".join(p for p in [*prefix, *parts] if p)
-        return Reaction(Turn(USER, text, {"act": "respond", "mood": self.mood}), mood=self.mood,
+        return Reaction(Turn(USER, text, {"act": "respond", "mood": self.mood,
+                                          **self.turn_meta}), mood=self.mood,
                         progress=after, labels=a.as_dict())
 
     def _end(self, text: str, reason: str, a: ReplyAnalysis) -> Reaction:
-        return Reaction(Turn(USER, text, {"act": "quit", "reason": reason}), done=True,
+        return Reaction(Turn(USER, text, {"act": "quit", "reason": reason,
+                                          **self.turn_meta}), done=True,
                         success=False, mood=self.mood, progress=self.progress(), reason=reason,
                         labels=a.as_dict())
 
@@ -363,6 +375,23 @@ class AgendaUser:
               rng: np.random.Generator) -> tuple[list[str], bool]:
         """Answer a non-degenerate reply: ``(utterance parts, useful)``."""
         raise NotImplementedError
+
+    def end_reason(self) -> str:
+        """Why the user ends the talk now without success, or ``""`` to go on.
+
+        Checked on every reply after :meth:`is_complete`. Override it where the goal can
+        become unreachable before patience runs out (every question asked and some
+        answered wrongly, a game's wrong guesses used up); the default never ends early.
+        """
+        return ""
+
+    def farewell(self, reason: str, rng: np.random.Generator) -> str:
+        """The user's last words when :meth:`end_reason` ends the talk for ``reason``.
+
+        Default: a ``quit.<reason>`` template if the user has one, else ``quit``.
+        """
+        act = f"quit.{reason}"
+        return self.say(act if act in self.templates else "quit", rng)
 
     def progress(self) -> float:
         """Summed weight of the milestones reached so far, in [0, 1] (monotone)."""

@@ -214,3 +214,29 @@ def copy_json(obj: Any) -> Any:
     if isinstance(obj, list):
         return [copy_json(v) for v in obj]
     return obj
+
+
+def longest_common_run(a: tuple[str, ...] | list[str], b: tuple[str, ...] | list[str]) -> int:
+    """Length of the longest run of consecutive tokens that ``a`` and ``b`` share.
+
+    Used to tell a paraphrase from a copy: a reply that contains most of a user's sentence
+    word for word copies it, however much text is wrapped around it.
+
+    Example:
+        >>> longest_common_run(tokens("so they let you go on a video call"),
+        ...                    tokens("They let me go on a video call."))
+        5
+    """
+    if not a or not b:
+        return 0
+    best = 0
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0] * (len(b) + 1)
+        for j, y in enumerate(b, 1):
+            if x == y:
+                cur[j] = prev[j - 1] + 1
+                if cur[j] > best:
+                    best = cur[j]
+        prev = cur
+    return best

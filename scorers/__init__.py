@@ -9,7 +9,8 @@ better, range documented on the class). Scorers are built by name with
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from dialog_gym.registry import Registry
 from dialog_gym.scorers.base import ScoreInput, Scorer, WeightedSum
@@ -30,6 +31,13 @@ _BUILTINS = {
     "task_success": "dialog_gym.scorers.task:TaskSuccess",
     "rule_compliance": "dialog_gym.scorers.task:RuleCompliance",
     "bleu": "dialog_gym.scorers.bleu:BLEU",
+    "rouge": "dialog_gym.scorers.rouge:ROUGE",
+    "token_f1": "dialog_gym.scorers.token_f1:TokenF1",
+    "semantic": "dialog_gym.scorers.semantic:Semantic",
+    "emotion_consistency": "dialog_gym.scorers.emotion:EmotionConsistency",
+    "logic_consistency": "dialog_gym.scorers.logic:LogicConsistency",
+    "repetition": "dialog_gym.scorers.repetition:Repetition",
+    "length": "dialog_gym.scorers.length:Length",
 }
 for _name, _target in _BUILTINS.items():
     scorer_registry.register(_name, _target)

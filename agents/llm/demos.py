@@ -1,0 +1,102 @@
+"""Demonstrations exported from the environments (``dialog-gym export-demos``).
+
+One JSON line per episode played by an env's scripted expert::
+
+    {"env_id": ..., "seed": 7, "scenario_id": ..., "labels": {"user": "Customer", ...},
+     "context": "...", "history": "Customer: ...\\nAgent: ...\\n...", "replies": [...],
+     "return": 2.31, "success": true, "turns": 3}
+
+``history`` is the final transcript (the replies appear in it as ``Agent:`` lines); the
+state before each reply is its prefix. The file is the corpus of the embedded tokenizer,
+the SFT data and the source of the reward model's chosen replies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from dialog_gym.error import ConfigError
+
+
+def play_expert(env_id: str, seeds: Sequence[int], *, env_kwargs: dict[str, Any] | None = None
+                ) -> Iterator[dict[str, Any]]:
+    """Play the env's scripted expert on each seed; yield one record per episode."""
+    import gymnasium as gym
+
+    import dialog_gym  # noqa: F401  (registers ids)
+    from dialog_gym.agents import make_agent
+
+    env = gym.make(env_id, **dict(env_kwargs or {}))
+    expert = make_agent("expert", env_id=env_id)
+    labels = dict(getattr(env.unwrapped, "domain", None).labels) if hasattr(
+        env.unwrapped, "domain") else {"user": "User", "agent": "Agent", "system": "System"}
+    try:
+        for seed in seeds:
+            obs, info = env.reset(seed=int(seed))
+            expert.reset()
+            context = obs["context"]
+            replies: list[str] = []
+            total, done, success = 0.0, False, False
+            while not done:
+                reply = expert.act(obs)
+                obs, reward, terminated, truncated, info = env.step(reply)
+                replies.append(reply)
+                total += float(reward)
+                success = bool(info.get("success", False))
+                done = terminated or truncated
+            yield {"env_id": env_id, "seed": int(seed), "scenario_id": info.get("scenario_id"),
+                   "labels": labels, "context": context, "history": obs["history"],
+                   "replies": replies, "return": total, "success": success,
+                   "turns": len(replies)}
+    finally:
+        env.close()
+
+
+def export_demos(env_id: str, path: str | os.PathLike[str], *, episodes: int = 1000,
+                 seed: int = 0, env_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``episodes`` expert episodes (seeds ``seed, seed+1, ...``) to a JSONL file.
+
+    Returns:
+        A summary: path, episodes, mean return, success rate, turns.
+    """
+    from dialog_gym.agents.llm.checkpoint import atomic_write_text
+
+    if episodes < 1:
+        raise ConfigError(f"episodes must be >= 1, got {episodes}")
+    records = list(play_expert(env_id, range(seed, seed + episodes), env_kwargs=env_kwargs))
+    atomic_write_text(os.fspath(path),
+                      "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    n = len(records)
+    return {"path": os.fspath(path), "env_id": env_id, "episodes": n, "seed": seed,
+            "mean_return": sum(r["return"] for r in records) / n,
+            "success_rate": sum(r["success"] for r in records) / n,
+            "turns": sum(r["turns"] for r in records)}
+
+
+def load_demos(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read a demonstrations file written by :func:`export_demos`."""
+    if not os.path.isfile(path):
+        raise ConfigError(
+            f"no demonstrations file at {os.fspath(path)!r}; write one with "
+            "`dialog-gym export-demos --env ID --out FILE`")
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ConfigError(f"{os.fspath(path)}:{n} is not JSON: {e}") from e
+            for key in ("context", "history", "replies"):
+                if key not in rec:
+                    raise ConfigError(
+                        f"{os.fspath(path)}:{n} has no {key!r}; expected records written by "
+                        "`dialog-gym export-demos`")
+            out.append(rec)
+    if not out:
+        raise ConfigError(f"{os.fspath(path)!r} holds no demonstrations")
+    return out

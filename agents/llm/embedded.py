@@ -1,0 +1,118 @@
+"""The embedded default model: a tiny GPT-2 and a byte-level BPE trained on the env corpus.
+
+With no model named, the pipeline builds one locally (nothing is downloaded): a
+byte-level BPE tokenizer trained with ``tokenizers`` on the demonstrations' contexts and
+transcripts (digits split one by one, so ids, amounts and zip codes are copied digit by
+digit), a chat template with ``<|system|> <|user|> <|assistant|> <|end|>`` markers, and
+a randomly initialised GPT-2 (dropout off). Both are saved with ``save_pretrained`` and
+load back with ``AutoTokenizer`` / ``AutoModelForCausalLM`` like any Hugging Face model.
+Same demonstrations and seed -> identical files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from dialog_gym.agents.llm.prompt import PromptFormat, constant_lines, write_meta
+
+SPECIAL_TOKENS = ("<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class EmbeddedSpec:
+    """Size of the embedded model and tokenizer.
+
+    Attributes:
+        vocab_size: BPE vocabulary size (special tokens included).
+        n_embd: Hidden size.
+        n_layer: Transformer blocks.
+        n_head: Attention heads.
+        n_positions: Longest sequence (an episode's tokens must fit).
+        max_prompt_tokens: Longest prompt of the policy.
+        seed: Seed of the weight initialisation.
+    """
+
+    vocab_size: int = 1024
+    n_embd: int = 128
+    n_layer: int = 4
+    n_head: int = 4
+    n_positions: int = 1024
+    max_prompt_tokens: int = 768
+    seed: int = 0
+
+
+def train_tokenizer(texts: Sequence[str], vocab_size: int, *, regex: bool = False) -> Any:
+    """A byte-level BPE (``PreTrainedTokenizerFast``) with the chat template set.
+
+    With ``regex=False`` merges may cross word boundaries (frequent phrases become one
+    token, which shortens the templated replies of a domain a lot); digits are always
+    single tokens.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=regex),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, min_frequency=2, special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(list(texts), trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+        bos_token="<|endoftext|>", unk_token=None, clean_up_tokenization_spaces=False)
+    fast.chat_template = CHAT_TEMPLATE
+    fast.padding_side = "left"
+    return fast
+
+
+def build_embedded(demos: Sequence[dict[str, Any]], out_dir: str,
+                   spec: EmbeddedSpec | None = None) -> str:
+    """Train the tokenizer on ``demos`` and save a fresh tiny GPT-2 into ``out_dir``.
+
+    Returns:
+        ``out_dir``, a model folder loadable by :class:`~dialog_gym.agents.llm.policy.Policy`.
+    """
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    spec = spec or EmbeddedSpec()
+    contexts = [d["context"] for d in demos]
+    labels = dict(demos[0].get("labels") or PromptFormat().labels)
+    fmt = PromptFormat(labels=labels, drop_context_lines=constant_lines(contexts),
+                       max_prompt_tokens=spec.max_prompt_tokens)
+    from dialog_gym.agents.llm.prompt import compact_context
+
+    corpus = [compact_context(d["context"], fmt) + "\n" + d["history"] for d in demos]
+    tokenizer = train_tokenizer(corpus, spec.vocab_size)
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_positions=spec.n_positions, n_embd=spec.n_embd,
+        n_layer=spec.n_layer, n_head=spec.n_head, resid_pdrop=0.0, embd_pdrop=0.0,
+        attn_pdrop=0.0, bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True)
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(spec.seed)
+        model = GPT2LMHeadModel(config)
+    finally:
+        torch.random.set_rng_state(state)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    os.makedirs(out_dir, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    write_meta(out_dir, {"kind": "policy", "stage": "init", "format": fmt.to_dict(),
+                         "embedded": asdict(spec),
+                         "env_id": demos[0].get("env_id")})
+    return out_dir

@@ -1,0 +1,275 @@
+"""The ``retrieval`` baseline: nearest neighbour over expert demonstrations.
+
+Demonstrations come from rolling out the env's scripted expert on *training* seeds
+(:data:`TRAIN_SEED` onwards, disjoint from the evaluation seeds dialog-gym tools use,
+which start at 0 or at 100_000). Each demonstration step is keyed by a sentence embedding
+(the shared encoder of :mod:`dialog_gym.embedding`, by default the embedded
+all-MiniLM-L6-v2) of the dialogue state with its values masked out: the user's opening
+request and the newest lines of the history, with e-mails, ids, amounts, dates and
+numbers replaced by their type (``<EMAIL>``, ``<ID>``, ...).
+
+At each turn the agent embeds the current state the same way, retrieves the most similar
+demonstration state and says the expert's reply from it. A reply copied verbatim would
+carry the *demonstration's* order ids, e-mails and amounts, so by default it is
+**adapted using only what the current observation shows**: every value in the retrieved
+reply is traced back to where it came from in the demonstration's own observation (the
+``key=value`` field of a tool result, e.g. ``tracking=...``, or the n-th value of its type
+said by a given speaker, e.g. the first id the customer gave) and replaced by the value at
+the same place in the current observation. Values it cannot trace are left as they are.
+With ``adapt=False`` the agent is pure retrieval (verbatim replies).
+
+Replies the agent already said in this dialogue (visible in the history) are skipped in
+favour of the next neighbour, as the no-repetition rule of the envs requires.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dialog_gym.agents.base import Agent
+from dialog_gym.dialogue import AGENT
+from dialog_gym.error import ConfigError
+
+__all__ = ["RetrievalAgent", "TRAIN_SEED", "delexicalize", "EntityIndex"]
+
+#: First seed of the demonstration roll-outs.
+TRAIN_SEED = 1_000_000
+
+_ADDRESS = (r"\d+ (?:[A-Z][a-z]+ )+(?:Street|Avenue|Road|Lane|Drive|Way|Court|Boulevard|Place)"
+            r"(?:, (?:[A-Z][a-z]+ )*[A-Z][a-z]+)?(?: \d{5})?")
+_ENTITY = re.compile(
+    r"(?P<EMAIL>[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
+    rf"|(?P<ADDRESS>{_ADDRESS})"
+    r"|(?P<MONEY>\$?\d+\.\d\d\b)"
+    r"|(?P<DATE>\b\d{4}-\d\d-\d\d\b)"
+    r"|(?P<ID>\b(?=[A-Z0-9]*[A-Z])(?=[A-Z0-9]*\d)[A-Z0-9]{4,}\b)"
+    r"|(?P<NUMBER>\b\d+\b)"
+)
+_KV = re.compile(r"\b([a-z_]+)=([^\s;,\]]+)")
+_LINE = re.compile(r"^([A-Z][\w ]{0,30}): (.*)$")
+
+
+def _norm(kind: str, value: str) -> str:
+    return value.lstrip("$") if kind == "MONEY" else value
+
+
+def delexicalize(text: str) -> str:
+    """``text`` with e-mails, addresses, amounts, dates, ids and numbers replaced by types.
+
+    Example:
+        >>> delexicalize("Order A1234: refund $12.50 to bo@x.org by 2026-01-02")
+        'Order <ID>: refund <MONEY> to <EMAIL> by <DATE>'
+    """
+    return _ENTITY.sub(lambda m: f"<{m.lastgroup}>", text)
+
+
+@dataclass
+class EntityIndex:
+    """Where values appear in an observation: by (type, speaker) in order, and by key.
+
+    Attributes:
+        ranked: ``(type, speaker)`` -> distinct values in order of first appearance.
+        keyed: ``key`` -> the latest value of ``key=value`` in a tool result.
+    """
+
+    ranked: dict[tuple[str, str], list[str]]
+    keyed: dict[str, str]
+
+    @classmethod
+    def of(cls, observation: Mapping[str, Any]) -> EntityIndex:
+        """Index the context (speaker ``"context"``) and the history of ``observation``."""
+        ranked: dict[tuple[str, str], list[str]] = {}
+        keyed: dict[str, str] = {}
+
+        def add(text: str, speaker: str) -> None:
+            for m in _ENTITY.finditer(text):
+                kind = str(m.lastgroup)
+                vals = ranked.setdefault((kind, speaker), [])
+                v = _norm(kind, m.group(0))
+                if v not in vals:
+                    vals.append(v)
+            for m in _KV.finditer(text):
+                keyed[m.group(1)] = m.group(2)
+
+        add(str(observation.get("context", "")), "context")
+        for line in str(observation.get("history", "")).split("\n"):
+            m = _LINE.match(line)
+            if m:
+                add(m.group(2), m.group(1))
+        return cls(ranked, keyed)
+
+    def anchor(self, kind: str, value: str) -> tuple[str, ...] | None:
+        """Where ``value`` (of type ``kind``) comes from, or None."""
+        for key, v in self.keyed.items():
+            if _norm(kind, v) == value:
+                return ("key", key)
+        for in_context in (False, True):  # the dialogue first, the context last
+            for (k, speaker), vals in self.ranked.items():
+                if k == kind and value in vals and (speaker == "context") == in_context:
+                    return ("rank", kind, speaker, str(vals.index(value)))
+        return None
+
+    def resolve(self, anchor: tuple[str, ...]) -> str | None:
+        """The value at ``anchor`` in this observation, or None."""
+        if anchor[0] == "key":
+            return self.keyed.get(anchor[1])
+        _, kind, speaker, n = anchor
+        vals = self.ranked.get((kind, speaker))
+        if not vals:
+            return None
+        return vals[min(int(n), len(vals) - 1)]
+
+
+@dataclass(frozen=True)
+class _Slot:
+    start: int
+    end: int
+    kind: str
+    dollar: bool
+    anchor: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class Demonstration:
+    """One expert step: the state key text, the reply, and where the reply's values came from."""
+
+    key: str
+    reply: str
+    slots: tuple[_Slot, ...]
+    scenario_id: str
+
+
+def _lines(history: str) -> list[str]:
+    return [ln for ln in history.split("\n") if ln.strip()]
+
+
+class RetrievalAgent(Agent):
+    """Nearest-neighbour replies from expert demonstrations (see the module docstring).
+
+    Args:
+        env_id: The env whose expert is demonstrated and which the agent plays.
+        episodes: Number of demonstration episodes.
+        seed: Seed of the first demonstration episode (:data:`TRAIN_SEED`).
+        history_lines: Newest history lines in the state key.
+        adapt: Replace the retrieved reply's values with the current observation's.
+        model: Sentence-transformers model (default: the embedded all-MiniLM-L6-v2).
+    """
+
+    name = "retrieval"
+
+    def __init__(self, env_id: str, *, episodes: int = 200, seed: int = TRAIN_SEED,
+                 history_lines: int = 3, adapt: bool = True, model: str | None = None) -> None:
+        if episodes < 1:
+            raise ConfigError(f"episodes must be >= 1, got {episodes}")
+        if history_lines < 1:
+            raise ConfigError(f"history_lines must be >= 1, got {history_lines}")
+        from dialog_gym.embedding import get_encoder
+
+        self.env_id = env_id
+        self.episodes = int(episodes)
+        self.seed = int(seed)
+        self.history_lines = int(history_lines)
+        self.adapt = bool(adapt)
+        self.encoder = get_encoder(model)
+        self.demos = self._collect()
+        self.keys = self.encoder.encode([d.key for d in self.demos])
+
+    @property
+    def demo_scenarios(self) -> set[str]:
+        """Scenario ids of the demonstrations (to check they are disjoint from evaluation)."""
+        return {d.scenario_id for d in self.demos}
+
+    def state_key(self, observation: Mapping[str, Any]) -> str:
+        """The masked text that keys a dialogue state."""
+        lines = _lines(str(observation.get("history", "")))
+        opening = lines[0] if lines else ""
+        tail = lines[1:][-self.history_lines:]
+        return delexicalize(" | ".join([opening, *tail]))
+
+    def _collect(self) -> list[Demonstration]:
+        import gymnasium as gym
+
+        import dialog_gym  # noqa: F401  (registers ids)
+        from dialog_gym.registration import expert_for
+
+        expert = expert_for(self.env_id)()
+        env = gym.make(self.env_id, reward={"task_success": 1.0})
+        self.agent_label = env.unwrapped.domain.labels.get(AGENT, "Agent")
+        demos: list[Demonstration] = []
+        try:
+            for i in range(self.episodes):
+                obs, info = env.reset(seed=self.seed + i)
+                expert.reset()
+                done = False
+                while not done:
+                    reply = expert.act(obs)
+                    demos.append(self._demonstration(obs, reply, str(info["scenario_id"])))
+                    obs, _, terminated, truncated, info = env.step(reply)
+                    done = terminated or truncated
+        finally:
+            env.close()
+        return demos
+
+    def _demonstration(self, obs: Mapping[str, Any], reply: str,
+                       scenario_id: str) -> Demonstration:
+        index = EntityIndex.of(obs)
+        slots = []
+        for m in _ENTITY.finditer(reply):
+            kind = str(m.lastgroup)
+            value = _norm(kind, m.group(0))
+            slots.append(_Slot(m.start(), m.end(), kind, m.group(0).startswith("$"),
+                               index.anchor(kind, value)))
+        return Demonstration(self.state_key(obs), reply, tuple(slots), scenario_id)
+
+    def fill(self, demo: Demonstration, observation: Mapping[str, Any]) -> str:
+        """The demonstration's reply with its values taken from ``observation``."""
+        if not self.adapt or not demo.slots:
+            return demo.reply
+        index = EntityIndex.of(observation)
+        out, last = [], 0
+        for s in demo.slots:
+            out.append(demo.reply[last:s.start])
+            value = index.resolve(s.anchor) if s.anchor is not None else None
+            if value is None:
+                out.append(demo.reply[s.start:s.end])
+            else:
+                out.append(("$" if s.dollar and not value.startswith("$") else "") + value)
+            last = s.end
+        out.append(demo.reply[last:])
+        return "".join(out)
+
+    def neighbours(self, observation: Mapping[str, Any], n: int = 5) -> list[int]:
+        """Indices of the ``n`` most similar demonstration states, best first."""
+        q = self.encoder.encode([self.state_key(observation)])[0]
+        sims = self.keys @ q
+        n = min(n, len(sims))
+        top = np.argpartition(-sims, n - 1)[:n]
+        return [int(i) for i in top[np.argsort(-sims[top], kind="stable")]]
+
+    def act(self, observation: Mapping[str, Any]) -> str:
+        """The adapted reply of the nearest demonstration not said before in this dialogue."""
+        prefix = self.agent_label + ": "
+        said = {ln[len(prefix):] for ln in _lines(str(observation.get("history", "")))
+                if ln.startswith(prefix)}
+        first = None
+        for i in self.neighbours(observation):
+            reply = self.fill(self.demos[i], observation)
+            if first is None:
+                first = reply
+            if reply not in said:
+                return reply
+        return first or ""
+
+    def act_batch(self, observations: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Replies to several observations (keys embedded in one encoder call)."""
+        self.encoder.encode([self.state_key(o) for o in observations])  # warm the cache
+        return [self.act(o) for o in observations]
+
+    def __repr__(self) -> str:
+        return (f"RetrievalAgent(env_id={self.env_id!r}, demos={len(self.demos)}, "
+                f"adapt={self.adapt})")

@@ -1,0 +1,731 @@
+"""Dialog-Recommendation-v0: conversational recommendation from a seeded catalogue.
+
+The domain module holds the catalogue generator, the rule against pushing rejected items,
+the simulated user with stated and unstated preferences and the scripted expert; the turn
+loop is the shared :class:`~dialog_gym.env.DialogueEnv`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from dialog_gym.dialogue import AGENT, SYSTEM, USER
+from dialog_gym.domain import Domain
+from dialog_gym.env import DialogueEnv
+from dialog_gym.rules import (
+    LengthLimit,
+    NoRepetition,
+    Politeness,
+    Rule,
+    RuleBook,
+    RuleContext,
+    Violation,
+    profanity,
+)
+from dialog_gym.scenario import Scenario, make_scenario_id
+from dialog_gym.simulator import AgendaUser, AgentReply, Milestone, ReplyAnalysis
+from dialog_gym.text import normalize, sentences
+from dialog_gym.tools import ToolSet
+
+DOMAIN = "recommendation"
+#: catalogue size per difficulty level
+CATALOGUE_SIZE = (30, 36, 42)
+#: near misses (violating only that constraint) per unstated constraint
+NEAR_MISSES = 3
+#: the user gives up on this many turned-down recommendations
+MAX_REJECTIONS = 2
+
+
+@lru_cache(maxsize=1)
+def load_data() -> dict[str, Any]:
+    """Categories, attributes and wording tables (``envs/data/recommendation.json``)."""
+    text = resources.files("dialog_gym.envs").joinpath("data/recommendation.json").read_text(
+        encoding="utf-8")
+    return json.loads(text)
+
+
+def _attrs(category: str) -> dict[str, dict[str, Any]]:
+    return {a["key"]: a for a in load_data()["categories"][category]["attributes"]}
+
+
+def cell(attr: Mapping[str, Any], value: Any) -> str:
+    """How a catalogue cell shows ``value`` of ``attr`` (``$28``, ``118 min``, ``yes``)."""
+    if attr["kind"] == "flag":
+        return "yes" if value else "no"
+    if attr["kind"] == "max":
+        return f"${value}" if attr["unit"] == "$" else f"{value} {attr['unit']}"
+    return str(value)
+
+
+def fits(attr: Mapping[str, Any], item_value: Any, wanted: Any) -> bool:
+    """An item's value satisfies a constraint (equal, at most, or the feature present)."""
+    if attr["kind"] == "max":
+        return int(item_value) <= int(wanted)
+    if attr["kind"] == "flag":
+        return bool(item_value)
+    return item_value == wanted
+
+
+@lru_cache(maxsize=512)
+def _name_index(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((f" {normalize(n)} ", n) for n in names)
+
+
+def mentioned(text: str, names: Sequence[str]) -> list[str]:
+    """Catalogue names (as written in the catalogue) that ``text`` mentions, in catalogue order."""
+    if not text:
+        return []
+    padded = f" {normalize(text)} "
+    return [n for key, n in _name_index(tuple(names)) if key in padded]
+
+
+# ============================================================================ scenarios
+
+
+class RecommendationGenerator:
+    """Seeded catalogues and users.
+
+    Scenario ``index`` at ``difficulty`` is drawn from
+    ``random.Random("recommendation/<index>/<difficulty>")``: a category (restaurants,
+    movies or hotels), the user's constraints and a catalogue in which **exactly one item**
+    satisfies all of them. Constraints are *stated* preferences (cuisine, area, budget;
+    genre, language) that the user tells when asked what they are looking for, and
+    *unstated* hard constraints (vegetarian options, wheelchair access; a family-friendly
+    film, a streaming service, a length limit; pets, parking, breakfast) that the user
+    mentions only when asked about them specifically, or when turning down an item that
+    violates them. The catalogue holds the target, near misses that violate only one
+    unstated constraint, near misses that violate only one stated preference, and random
+    items that violate at least one constraint, in random order.
+
+    Difficulty 0: 30 items, two stated preferences (one in the opening), at most one
+    unstated constraint. Difficulty 1: 36 items, two stated, two unstated, nothing in the
+    opening. Difficulty 2: 42 items, every stated preference and every unstated constraint
+    of the category, pickier users with less patience.
+    """
+
+    domain = DOMAIN
+    difficulties = (0, 1, 2)
+
+    def generate(self, index: int, difficulty: int) -> Scenario:
+        """Scenario number ``index`` at ``difficulty``."""
+        d = load_data()
+        rng = random.Random(f"{DOMAIN}/{int(index)}/{int(difficulty)}")
+        category = rng.choice(sorted(d["categories"]))
+        spec = d["categories"][category]
+        attrs = spec["attributes"]
+        stated_pool = [a for a in attrs if a["role"] == "stated"]
+        hidden_pool = [a for a in attrs if a["role"] == "hidden"]
+        if difficulty == 0:
+            n_stated, n_hidden = 2, rng.choice([0, 1])
+        elif difficulty == 1:
+            n_stated, n_hidden = 2, 2
+        else:
+            n_stated, n_hidden = len(stated_pool), len(hidden_pool)
+        stated = rng.sample(stated_pool, min(n_stated, len(stated_pool)))
+        hidden = rng.sample(hidden_pool, n_hidden)
+        constraints: dict[str, Any] = {}
+        for a in stated + hidden:
+            if a["kind"] == "cat":
+                constraints[a["key"]] = rng.choice(a["values"])
+            elif a["kind"] == "max":
+                constraints[a["key"]] = rng.choice(a["thresholds"])
+            else:
+                constraints[a["key"]] = True
+
+        def random_value(a: Mapping[str, Any]) -> Any:
+            if a["kind"] == "cat":
+                return rng.choice(a["values"])
+            if a["kind"] == "max":
+                return rng.randint(*a["range"])
+            return rng.random() < 0.5
+
+        def satisfy(item: dict[str, Any], a: Mapping[str, Any]) -> None:
+            want = constraints[a["key"]]
+            if a["kind"] == "max":
+                item[a["key"]] = rng.randint(a["range"][0], want)
+            else:
+                item[a["key"]] = want
+
+        def violate(item: dict[str, Any], a: Mapping[str, Any]) -> None:
+            want = constraints[a["key"]]
+            if a["kind"] == "cat":
+                item[a["key"]] = rng.choice([v for v in a["values"] if v != want])
+            elif a["kind"] == "max":
+                item[a["key"]] = rng.randint(want + 1, a["range"][1])
+            else:
+                item[a["key"]] = False
+
+        def new_item(violated: Mapping[str, Any] | None = None) -> dict[str, Any]:
+            item = {a["key"]: random_value(a) for a in attrs}
+            for a in stated + hidden:
+                satisfy(item, a)
+            if violated is not None:
+                violate(item, violated)
+            return item
+
+        constrained = stated + hidden
+        items = [new_item()]
+        for a in hidden:
+            items += [new_item(a) for _ in range(NEAR_MISSES)]
+        for _ in range(3):
+            items.append(new_item(rng.choice(stated)))
+        size = CATALOGUE_SIZE[difficulty]
+        while len(items) < size:
+            item = {a["key"]: random_value(a) for a in attrs}
+            if all(fits(a, item[a["key"]], constraints[a["key"]]) for a in constrained):
+                violate(item, rng.choice(constrained))
+            items.append(item)
+        first, second = spec["names"]
+        fmt = spec.get("name_format", "{0} {1}")
+        names = [fmt.format(a, b) for a, b in
+                 rng.sample([(a, b) for a in first for b in second], len(items))]
+        for item, name in zip(items, names, strict=True):
+            item["name"] = name
+        target = items[0]["name"]
+        rng.shuffle(items)
+
+        picky = difficulty == 2 and rng.random() < 0.6
+        mood_name = "picky" if picky else rng.choice(["relaxed", "friendly"])
+        goal = {
+            "category": category,
+            "constraints": constraints,
+            "stated": [a["key"] for a in stated],
+            "hidden": [a["key"] for a in hidden],
+            "opening": [stated[0]["key"]] if difficulty == 0 else [],
+            "target": target,
+        }
+        world = {"category": category, "items": items, "names": [it["name"] for it in items]}
+        context = {
+            "service": rng.choice(spec["services"]),
+            "persona": rng.choice(d["first_names"]),
+            "noun": spec["noun"],
+            "plural": spec["plural"],
+            "role": "recommendation assistant",
+            "mood": mood_name,
+            "mood_value": {"picky": -0.2, "relaxed": 0.3, "friendly": 0.4}[mood_name],
+            "columns": ["name", *(a["key"] for a in attrs)],
+        }
+        return Scenario(id=make_scenario_id(DOMAIN, index, difficulty), domain=DOMAIN,
+                        context=context, goal=goal, world=world, difficulty=difficulty)
+
+
+# ============================================================================ rules
+
+
+def rejected_so_far(turns: Sequence[Any]) -> set[str]:
+    """Names the user has turned down, from the ``rejected`` labels of their turns."""
+    out: set[str] = set()
+    for t in turns:
+        if t.speaker == USER:
+            out.update(t.meta.get("rejected", ()))
+    return out
+
+
+class NoPushingRejected(Rule):
+    """Do not recommend again an item the user has turned down.
+
+    The simulated user labels each turn that turns an item down with
+    ``Turn.meta["rejected"]``; a reply that names one of those items again is penalised
+    (and the user counts it as one more rejection).
+
+    Args:
+        penalty: Penalty per reply that pushes a rejected item.
+    """
+
+    id = "no_pushing_rejected"
+    description = "Never recommend again an item the user has turned down."
+
+    def __init__(self, penalty: float = 0.3) -> None:
+        self.penalty = penalty
+
+    def check(self, ctx: RuleContext) -> list[Violation]:
+        """Compare the items the reply names with the ones turned down."""
+        rejected = rejected_so_far(ctx.dialogue)
+        if not rejected:
+            return []
+        pushed = [n for n in mentioned(ctx.text, ctx.world.get("names", ())) if n in rejected]
+        if pushed:
+            return [Violation(self.id, f"{', '.join(pushed)} was already turned down",
+                              self.penalty)]
+        return []
+
+
+# ============================================================================ simulator
+
+_OPEN = re.compile(load_data()["open_question"], re.IGNORECASE)
+
+
+@lru_cache(maxsize=8)
+def _slot_patterns(category: str) -> dict[str, re.Pattern[str]]:
+    pats = {"open": _OPEN}
+    for key, a in _attrs(category).items():
+        pats[key] = re.compile(a["ask"], re.IGNORECASE)
+    return pats
+
+
+def _join(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+class RecommendationUser(AgendaUser):
+    """The simulated user: wants one item that fits every preference, stated or not.
+
+    The user answers "what are you looking for?" with their stated preferences, answers a
+    question about one attribute with its constraint (or "no preference"), and accepts a
+    recommended item only if it satisfies every constraint, including the unstated ones.
+    A turned-down item is answered with the reason (revealing an unstated constraint if
+    that is what it breaks) and labelled in ``Turn.meta["rejected"]`` for the
+    :class:`NoPushingRejected` rule. Naming several items in one reply, or an item already
+    turned down, also counts as a rejection; after :data:`MAX_REJECTIONS` the user leaves.
+
+    Milestones: every stated preference known to the agent (0.2; 0.4 when the user has no
+    unstated constraint), every unstated constraint known (0.2), an item accepted (0.6);
+    acceptance completes them all and is success.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(patience=(10, 8, 6), max_requests=3)
+        self.templates = load_data()["user_templates"]
+
+    # -- state ---------------------------------------------------------------------
+    def reset_goal_state(self) -> None:
+        """Forget what was revealed, rejected and accepted."""
+        assert self.scenario is not None
+        g = self.scenario.goal
+        self.goal = g
+        self.category = g["category"]
+        self.attrs = _attrs(self.category)
+        self.slot_patterns = _slot_patterns(self.category)
+        self.constraints: dict[str, Any] = dict(g["constraints"])
+        self.stated: list[str] = list(g["stated"])
+        self.hidden: list[str] = list(g["hidden"])
+        self.revealed: set[str] = set(g["opening"])
+        self.answered: set[str] = set()
+        self.rejected: list[str] = []
+        self.rejections = 0
+        self.accepted: str | None = None
+        self.items = {it["name"]: it for it in self.world["items"]}
+        self.facts = []
+        accepted = lambda: self.accepted is not None  # noqa: E731
+        stated = ("stated", lambda: accepted() or all(k in self.revealed for k in self.stated))
+        hidden = ("hidden", lambda: accepted() or all(k in self.revealed for k in self.hidden))
+        steps = [(stated, 0.2), (hidden, 0.2)] if self.hidden else [(stated, 0.4)]
+        steps.append((("accepted", accepted), 0.6))
+        self.milestones = [Milestone(name, w, pred) for (name, pred), w in steps]
+
+    def is_complete(self) -> bool:
+        """An item that fits everything was accepted."""
+        return self.accepted is not None
+
+    def end_reason(self) -> str:
+        """Leave after :data:`MAX_REJECTIONS` turned-down recommendations."""
+        return "rejections" if self.rejections >= MAX_REJECTIONS else ""
+
+    # -- language --------------------------------------------------------------------
+    def _value(self, key: str) -> str:
+        return str(self.constraints[key])
+
+    def _want(self, key: str, rng: np.random.Generator) -> str:
+        variants = self.attrs[key]["want"]
+        return variants[int(rng.integers(len(variants)))].format(value=self._value(key))
+
+    def _clause(self, key: str) -> str:
+        return self.attrs[key]["clause"].format(value=self._value(key))
+
+    def opening(self, rng: np.random.Generator) -> str:
+        """Ask for a recommendation (with one stated preference at difficulty 0)."""
+        spec = load_data()["categories"][self.category]
+        text = spec["openings"][int(rng.integers(len(spec["openings"])))]
+        for key in self.goal["opening"]:
+            text += " " + self._want(key, rng)
+        if self.mood < 0:
+            text = self.say("open_prefix.upset", rng) + " " + text
+        return text
+
+    def restate(self, rng: np.random.Generator) -> str:
+        """Ask again for a recommendation."""
+        return self.say("restate", rng, noun=self.category)
+
+    # -- reactions ---------------------------------------------------------------------
+    def react(self, a: ReplyAnalysis, reply: AgentReply,
+              rng: np.random.Generator) -> tuple[list[str], bool]:
+        """Judge the recommendation (if any), then answer the questions."""
+        parts: list[str] = []
+        useful = False
+        names = mentioned(reply.text, self.world["names"])
+        if len(names) > 1:
+            self.rejections += 1
+            self.mood -= 0.1
+            parts.append(self.say("multi", rng))
+        elif names:
+            useful = self._judge(names[0], parts, rng)
+        if a.requests and self.accepted is None:
+            useful = self._answer(a.requests, parts, rng) or useful
+        if not parts:
+            parts.append(self.restate(rng))
+        if self.patience <= 2 and not useful:
+            parts.insert(0, self.say("low_patience", rng))
+        return parts, useful
+
+    def _judge(self, name: str, parts: list[str], rng: np.random.Generator) -> bool:
+        if name in self.rejected:
+            self.rejections += 1
+            self.mood -= 0.2
+            parts.append(self.say("pushed", rng, name=name))
+            return False
+        item = self.items[name]
+        bad = [k for k in (*self.stated, *self.hidden)
+               if not fits(self.attrs[k], item[k], self.constraints[k])]
+        if not bad:
+            self.accepted = name
+            parts.append(self.say("accept", rng, name=name))
+            return True
+        known = [k for k in bad if k in self.revealed]
+        key = known[0] if known else bad[0]
+        self.revealed.add(key)
+        self.rejected.append(name)
+        self.rejections += 1
+        self.mood -= 0.1
+        self.turn_meta["rejected"] = [name]
+        act = "reject_again" if known else "reject"
+        parts.append(self.say(act, rng, name=name, reason=self._want(key, rng)))
+        return False
+
+    def _answer(self, requests: set[str], parts: list[str], rng: np.random.Generator) -> bool:
+        useful = False
+        order = ["open", *self.attrs]
+        for slot in sorted(requests, key=order.index):
+            first = slot not in self.answered
+            self.answered.add(slot)
+            if slot == "open":
+                todo = [k for k in self.stated if k not in self.revealed]
+                if todo:
+                    self.revealed.update(todo)
+                    useful = True
+                    parts.append(self.say("open_answer", rng,
+                                          clauses=_join([self._clause(k) for k in todo])))
+                else:
+                    parts.append(self.say("open_none", rng))
+            elif slot in self.constraints:
+                if slot in self.revealed:
+                    parts.append(self.say("already", rng, reason=self._want(slot, rng)))
+                else:
+                    self.revealed.add(slot)
+                    useful = True
+                    parts.append(self._want(slot, rng))
+            elif first:
+                useful = True
+                label = self.attrs[slot]["label"]
+                parts.append(self.say("no_pref." + self.attrs[slot]["kind"], rng, label=label,
+                                      Label=label[:1].upper() + label[1:]))
+            else:
+                parts.append(self.say("already_free", rng))
+        return useful
+
+
+# ============================================================================ expert
+
+_NEGATION = re.compile(
+    r"\bno preference\b|\bdoesn't matter\b|\bdoes not matter\b|\bdon't mind\b|\bdo not mind\b|"
+    r"\bdon't care\b|\bnot important\b|\beither way\b|\bdon't need\b|\bno need\b|\bnot needed\b",
+    re.IGNORECASE)
+_ACCEPT = re.compile(r"sounds perfect|exactly what i wanted|great choice", re.IGNORECASE)
+_CATALOGUE = re.compile(r"^Catalogue of \d+ \w+ \((.+)\):$")
+_LINE = re.compile(r"^(User|Assistant): (.*)$")
+
+
+@lru_cache(maxsize=64)
+def parse_catalogue(context: str) -> dict[str, Any]:
+    """The category noun, columns, column kinds and rows of the catalogue in a context."""
+    lines = context.split("\n")
+    noun = re.search(r"choose an? (\w+)", context)
+    out: dict[str, Any] = {"noun": noun.group(1) if noun else "item", "columns": [],
+                           "kinds": {}, "units": {}, "rows": [], "values": {}}
+    for i, line in enumerate(lines):
+        m = _CATALOGUE.match(line)
+        if m:
+            cols = [c.strip() for c in m.group(1).split("|")]
+            rows = [[c.strip() for c in row.split("|")] for row in lines[i + 1:]
+                    if row.count("|") == len(cols) - 1]
+            break
+    else:
+        return out
+    out["columns"] = cols[1:]
+    for j, col in enumerate(cols[1:], start=1):
+        cells = [r[j] for r in rows]
+        if all(c in ("yes", "no") for c in cells):
+            out["kinds"][col] = "flag"
+        elif all(re.fullmatch(r"\$\d+", c) for c in cells):
+            out["kinds"][col], out["units"][col] = "max", "$"
+        elif all(re.fullmatch(r"\d+ \w+", c) for c in cells):
+            out["kinds"][col], out["units"][col] = "max", cells[0].split()[1]
+        else:
+            out["kinds"][col] = "cat"
+            out["values"][col] = sorted(set(cells), key=len, reverse=True)
+    for r in rows:
+        row: dict[str, Any] = {"name": r[0]}
+        for j, col in enumerate(cols[1:], start=1):
+            kind = out["kinds"][col]
+            row[col] = (r[j] == "yes" if kind == "flag" else
+                        int(re.sub(r"\D", "", r[j])) if kind == "max" else r[j])
+        out["rows"].append(row)
+    out["names"] = tuple(r["name"] for r in out["rows"])
+    return out
+
+
+def _new_state() -> dict[str, Any]:
+    return {"prefs": {}, "free": set(), "asked": set(), "pending": set(), "open_asked": False,
+            "rejected": set(), "recommended": 0, "accepted": False}
+
+
+class RecommendationExpert:
+    """A scripted recommender that acts from observations only.
+
+    It asks what the user is looking for, then asks about every catalogue attribute the
+    answer left open (two per turn), reads the constraints from the user's answers, and
+    recommends the one item that satisfies all of them; after a rejection it adds the
+    stated reason and recommends the next fitting item, never a rejected one.
+    """
+
+    def __init__(self) -> None:
+        self.templates = load_data()["expert_templates"]
+        self._seen = ""
+        self._state: dict[str, Any] = _new_state()
+
+    def reset(self) -> None:
+        """Forget the parse cache."""
+        self._seen = ""
+        self._state = _new_state()
+
+    def act(self, observation: Mapping[str, Any]) -> str:
+        """The expert's reply to an observation."""
+        cat = parse_catalogue(observation["context"])
+        history = observation["history"]
+        seen = self._seen
+        if seen and history.startswith(seen) and history[len(seen):len(seen) + 1] in ("\n", ""):
+            new = history[len(seen) + 1:]
+        else:
+            self._state = _new_state()
+            new = history
+        self._seen = history
+        for line in new.split("\n") if new else ():
+            m = _LINE.match(line)
+            if m:
+                self._consume(m.group(1), m.group(2), cat)
+        return self._decide(cat)
+
+    def _category(self, cat: Mapping[str, Any]) -> str | None:
+        for name, spec in load_data()["categories"].items():
+            if spec["noun"] == cat["noun"]:
+                return name
+        return None
+
+    def _consume(self, who: str, text: str, cat: Mapping[str, Any]) -> None:
+        st = self._state
+        category = self._category(cat)
+        attrs = _attrs(category) if category else {}
+        if who == "Assistant":
+            if _OPEN.search(text):
+                st["open_asked"] = True
+            for col in cat["columns"]:
+                if col in attrs and re.search(attrs[col]["ask"], text, re.IGNORECASE):
+                    st["asked"].add(col)
+                    st["pending"].add(col)
+            if mentioned(text, cat["names"]):
+                st["recommended"] += 1
+            return
+        named = mentioned(text, cat["names"])
+        if named and _ACCEPT.search(text):
+            st["accepted"] = True
+        elif named:
+            st["rejected"].update(named)
+        for sent in sentences(text):
+            if _NEGATION.search(sent):
+                continue
+            st["prefs"].update(_prefs_in(sent, cat))
+        for col in st["pending"]:
+            if col not in st["prefs"]:
+                st["free"].add(col)
+        st["pending"] = set()
+
+    def _decide(self, cat: Mapping[str, Any]) -> str:
+        st = self._state
+        if not cat["rows"]:
+            return self.templates["fallback"]
+        if not st["open_asked"]:
+            return self.templates["open"].format(noun=cat["noun"])
+        category = self._category(cat)
+        attrs = _attrs(category) if category else {}
+        unknown = [c for c in cat["columns"] if c not in st["prefs"] and c not in st["free"]
+                   and c not in st["asked"] and c in attrs]
+        if unknown:
+            return " ".join(attrs[c]["expert_ask"] for c in unknown[:2])
+        prefs = st["prefs"]
+        ok = [r for r in cat["rows"] if r["name"] not in st["rejected"]]
+
+        def score(row: Mapping[str, Any]) -> int:
+            return sum(_satisfies(cat, col, row[col], want) for col, want in prefs.items())
+
+        best = max(ok, key=score) if ok else cat["rows"][0]
+        variants = self.templates["recommend"]
+        return variants[st["recommended"] % len(variants)].format(name=best["name"])
+
+
+def _satisfies(cat: Mapping[str, Any], col: str, value: Any, want: Any) -> bool:
+    kind = cat["kinds"][col]
+    if kind == "max":
+        return int(value) <= int(want)
+    if kind == "flag":
+        return bool(value)
+    return value == want
+
+
+def _prefs_in(sentence: str, cat: Mapping[str, Any]) -> dict[str, Any]:
+    """Constraints a (non-negated) user sentence states, against the catalogue's columns."""
+    text = f" {normalize(sentence)} "
+    for name in mentioned(sentence, cat["names"]):
+        text = text.replace(f" {normalize(name)} ", " ")
+    out: dict[str, Any] = {}
+    for col in cat["columns"]:
+        kind = cat["kinds"][col]
+        if kind == "cat":
+            for v in cat["values"][col]:
+                if f" {normalize(v)} " in text:
+                    out[col] = v
+                    break
+        elif kind == "flag":
+            if f" {col} " in text:
+                out[col] = True
+        else:
+            unit = cat["units"][col]
+            pat = r"\$\s?(\d+)" if unit == "$" else rf"(\d+)\s*{re.escape(unit)}"
+            m = re.search(pat, sentence)
+            if m:
+                out[col] = int(m.group(1))
+    return out
+
+
+# ============================================================================ domain + env
+
+
+class RecommendationDomain(Domain):
+    """Catalogue, rules, user and expert of conversational recommendation."""
+
+    name = DOMAIN
+    labels = {USER: "User", AGENT: "Assistant", SYSTEM: "System"}
+    default_reward = {"task_success": 1.0, "rule_compliance": 1.0, "bleu": 0.1}
+
+    def generator(self) -> RecommendationGenerator:
+        """Seeded catalogues and users."""
+        return RecommendationGenerator()
+
+    def tools(self) -> ToolSet:
+        """No tools: the catalogue is in the context."""
+        return ToolSet()
+
+    def rulebook(self) -> RuleBook:
+        """No pushing rejected items, no repetition, politeness and length."""
+        return RuleBook([NoPushingRejected(), NoRepetition(), Politeness(), profanity(),
+                         LengthLimit(100)])
+
+    def make_user(self) -> RecommendationUser:
+        """A fresh simulated user."""
+        return RecommendationUser()
+
+    def make_expert(self) -> RecommendationExpert:
+        """A fresh scripted recommender."""
+        return RecommendationExpert()
+
+    def new_world(self, scenario: Scenario) -> dict[str, Any]:
+        """The catalogue (read-only during the episode, shared by reference)."""
+        return dict(scenario.world)
+
+    def render_context(self, scenario: Scenario, rules: RuleBook, tools: ToolSet) -> str:
+        """Role, procedure, rules and the catalogue table."""
+        c = scenario.context
+        attrs = _attrs(scenario.goal["category"])
+        rows = [" | ".join([it["name"], *(cell(attrs[k], it[k]) for k in c["columns"][1:])])
+                for it in scenario.world["items"]]
+        return "\n".join([
+            f"You are a {c['role']} for {c['service']}, helping {c['persona']} (sounds "
+            f"{c['mood']}) choose a {c['noun']}.",
+            f"Recommend one {c['noun']} at a time, by its exact name from the catalogue. The "
+            "user accepts only an option that fits all their needs; some needs they mention "
+            "only when asked about them. Prices are per person (restaurants) or per night "
+            "(hotels); yes/no columns say whether an option has the feature.",
+            "Rules:",
+            rules.describe(),
+            f"Catalogue of {len(rows)} {c['plural']} ({' | '.join(c['columns'])}):",
+            *rows,
+        ])
+
+    def facts(self, scenario: Scenario) -> Mapping[str, Any]:
+        """The user's constraints and the one item that fits them."""
+        g = scenario.goal
+        return {"category": g["category"], "constraints": dict(g["constraints"]),
+                "target": g["target"]}
+
+
+class RecommendationEnv(DialogueEnv):
+    """Dialog-Recommendation-v0: recommend one item that fits stated and unstated needs.
+
+    ## Description
+    The user wants a restaurant, a movie or a hotel. The context shows a catalogue
+    (30-42 options, with attributes such as cuisine, area and price, or genre, language,
+    length and streaming service) in which exactly one option fits everything the user
+    needs. Some needs are *stated*: the user tells them when asked what they are looking
+    for. Others are *unstated* hard constraints (vegetarian options, wheelchair access,
+    watching with kids, a dog, a car): the user mentions them only when asked about them
+    specifically, or when turning down an option that breaks one. The agent must elicit,
+    filter and recommend one option by name. The user accepts only the option that fits
+    all needs; after two turned-down recommendations they leave. Naming several options
+    in one reply counts as a turned-down recommendation, and pushing an option the user
+    already rejected breaks the ``no_pushing_rejected`` rule, so listing the catalogue, or
+    recommending every item in turn, does not work (at most two tries in a catalogue of
+    30-42).
+
+    ## Action space
+    ``UnicodeText(1000)``: the reply. There are no tools.
+
+    ## Observation space
+    ``Dict(context, history, turn)``: the context states the service, the user's name and
+    mood, the rules and the catalogue table; the history is the transcript (``User:``,
+    ``Assistant:``).
+
+    ## Rewards
+    Default mix: ``1.0 * task_success + 1.0 * rule_compliance + 0.1 * bleu``.
+    ``task_success`` is the increase of the goal-progress potential (milestones: every
+    stated preference known 0.2, every unstated constraint known 0.2, option accepted 0.6;
+    0.4/0.6 when the user has no unstated constraint) plus 1 when an option is accepted and
+    -0.5 when the user gives up; ``rule_compliance`` is minus the penalties of broken rules
+    (0.3 for recommending a rejected option again, 0.2 per repeated reply, ...); ``bleu``
+    compares the reply with the scripted expert's reply in the same state. Keyword
+    stuffing (including a string of preference words), echoing the user and repeating a
+    reply never count as progress.
+
+    ## Starting state
+    A scenario from :class:`RecommendationGenerator` chosen by the sampler; the user asks
+    for a recommendation (and states one preference at difficulty 0).
+
+    ## Episode end
+    Terminated when the user accepts an option (success), turns down two recommendations,
+    or runs out of patience or mood (failure). Truncated at ``max_episode_steps=20`` agent
+    turns.
+
+    ## Arguments
+    ``gym.make("Dialog-Recommendation-v0", reward=None, render_mode=None,
+    sampler="uniform", rules=None, difficulty=None)``; see :class:`DialogueEnv`.
+
+    ## Version history
+    - v0: initial release.
+    """
+
+    domain_cls = RecommendationDomain

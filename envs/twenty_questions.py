@@ -1,0 +1,576 @@
+"""Dialog-TwentyQuestions-v0: find a hidden entity with yes/no questions.
+
+The domain module holds the knowledge base loader, the question parser (the simulated
+player's language understanding), the one-question rule, the simulated player and the
+scripted expert; the turn loop is the shared :class:`~dialog_gym.env.DialogueEnv`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from dialog_gym.dialogue import AGENT, SYSTEM, USER
+from dialog_gym.domain import Domain
+from dialog_gym.env import DialogueEnv
+from dialog_gym.rules import (
+    LengthLimit,
+    NoRepetition,
+    Politeness,
+    Rule,
+    RuleBook,
+    RuleContext,
+    Violation,
+    profanity,
+)
+from dialog_gym.scenario import Scenario, make_scenario_id
+from dialog_gym.simulator import AgendaUser, AgentReply, Milestone, ReplyAnalysis
+from dialog_gym.text import sentences, tokens
+from dialog_gym.tools import ToolSet
+
+DOMAIN = "twenty_questions"
+#: candidates per difficulty
+N_CANDIDATES = (20, 30, 40)
+#: wrong guesses forgiven per difficulty (the next wrong guess loses the game)
+SPARE_GUESSES = (1, 1, 0)
+#: weights of the goal-progress potential: narrowing the candidates, winning, winning fast
+W_NARROW, W_WIN, W_SPEED = 0.3, 0.2, 0.5
+
+
+def speed_turns(n: int) -> tuple[int, int]:
+    """Turn range ``(lo, hi)`` of the speed bonus for ``n`` candidates.
+
+    A win at turn ``lo`` or earlier earns all of the bonus, each later turn one equal
+    share less, a win after turn ``hi`` none.
+    """
+    return max(1, math.ceil(math.log2(n)) - 2), 16
+
+
+#: answer codes in the knowledge base
+YES, NO, SOMETIMES = "yes", "no", "sometimes"
+
+
+@lru_cache(maxsize=1)
+def load_data() -> dict[str, Any]:
+    """The domain's data (``envs/data/twenty_questions.json``).
+
+    The knowledge base (attributes with their phrasings, entities with their yes and
+    sometimes attributes) and the player's wording.
+    """
+    text = resources.files("dialog_gym.envs").joinpath("data/twenty_questions.json").read_text(
+        encoding="utf-8")
+    return json.loads(text)
+
+
+def value(entity: str, attr: str) -> str:
+    """The knowledge base's answer for ``attr`` of ``entity``: ``yes``, ``no`` or ``sometimes``."""
+    e = load_data()["entities"][entity]
+    return YES if attr in e["yes"] else SOMETIMES if attr in e["sometimes"] else NO
+
+
+# ============================================================================ parsing
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What one reply asks, as the player understands it.
+
+    ``kind`` is ``"attr"`` (one property; ``name`` is the attribute), ``"guess"`` (one
+    entity; ``name`` is the entity), ``"several"`` (more than one property or entity:
+    no answer), ``"unknown"`` (a question about nothing the player knows) or
+    ``"statement"`` (no question and nothing to answer).
+    """
+
+    kind: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class _Lexicon:
+    attrs: tuple[tuple[str, re.Pattern[str]], ...]
+    entities: re.Pattern[str]
+    forms: Mapping[str, str]
+
+
+@lru_cache(maxsize=1)
+def _lexicon() -> _Lexicon:
+    d = load_data()
+    attrs = tuple((name, re.compile("|".join(a["patterns"]), re.IGNORECASE))
+                  for name, a in d["attributes"].items())
+    forms: dict[str, str] = {}
+    for name, e in d["entities"].items():
+        for alias in e["aliases"]:
+            for f in (alias, alias + "s", alias + "es"):
+                forms.setdefault(f.lower(), name)
+    alts = sorted(forms, key=len, reverse=True)
+    pattern = "|".join(r"[\s-]+".join(re.escape(w) for w in f.split()) for f in alts)
+    return _Lexicon(attrs, re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE), forms)
+
+
+def parse_ask(text: str) -> Ask:
+    """Understand one reply: a question about one property, a guess, or neither.
+
+    Only sentences with a question mark are read when there are any (so a recap such
+    as "So it's an animal. Can it fly?" asks only about flying); otherwise the whole
+    reply is read ("Tell me whether it can fly."). Matching is by keyword patterns per
+    attribute and by entity names with plurals, case-insensitive and independent of
+    word order.
+
+    Example:
+        >>> parse_ask("So it is an animal. CAN IT FLY?")
+        Ask(kind='attr', name='fly')
+        >>> parse_ask("Is it the penguin?")
+        Ask(kind='guess', name='penguin')
+        >>> parse_ask("Is it a dog or a cat?").kind
+        'several'
+    """
+    lex = _lexicon()
+    sents = sentences(text.replace("’", "'"))
+    questions = [s for s in sents if "?" in s] or sents
+    found: set[tuple[str, str]] = set()
+    for s in questions:
+        for name, pat in lex.attrs:
+            if pat.search(s):
+                found.add(("attr", name))
+        for m in lex.entities.finditer(s):
+            key = re.sub(r"[\s-]+", " ", m.group(0).lower())
+            found.add(("guess", lex.forms[key]))
+    if len(found) > 1:
+        return Ask("several")
+    if found:
+        kind, name = found.pop()
+        return Ask(kind, name)
+    return Ask("unknown" if any("?" in s for s in sents) else "statement")
+
+
+# ============================================================================ scenarios
+
+
+class TwentyQuestionsGenerator:
+    """Seeded games.
+
+    Scenario ``index`` at ``difficulty`` is drawn from
+    ``random.Random("twenty_questions/<index>/<difficulty>")``: a candidate set from the
+    knowledge base and the hidden entity among them. Every knowledge-base entity has a
+    distinct attribute vector, so every candidate can be identified by questions.
+
+    - Difficulty 0: 20 candidates drawn from the whole knowledge base; one wrong guess
+      is forgiven, the second loses.
+    - Difficulty 1: 30 candidates; one wrong guess forgiven.
+    - Difficulty 2: 40 candidates, two thirds of them from one group (animals, or
+      man-made things), so questions split the set less evenly; the first wrong guess
+      loses; less patience.
+
+    Naming candidates in turn therefore wins with probability 2/20, 2/30 and 1/40 (6.4%
+    over the mix of levels).
+    """
+
+    domain = DOMAIN
+    difficulties = (0, 1, 2)
+
+    def generate(self, index: int, difficulty: int) -> Scenario:
+        """Scenario number ``index`` at ``difficulty``."""
+        d = load_data()
+        rng = random.Random(f"{DOMAIN}/{int(index)}/{int(difficulty)}")
+        names = list(d["entities"])
+        n = N_CANDIDATES[difficulty]
+        if difficulty < 2:
+            cands = rng.sample(names, n)
+        else:
+            focus = rng.choice((("animal",), ("object", "vehicle")))
+            inner = [x for x in names if d["entities"][x]["group"] in focus]
+            outer = [x for x in names if d["entities"][x]["group"] not in focus]
+            k = min(len(inner), (2 * n) // 3)
+            cands = rng.sample(inner, k) + rng.sample(outer, n - k)
+            rng.shuffle(cands)
+        target = rng.choice(cands)
+        goal = {"target": target, "n_candidates": n, "max_wrong": SPARE_GUESSES[difficulty],
+                "speed_turns": list(speed_turns(n))}
+        world = {"candidates": cands, "target": target}
+        context = {"topic": "twenty questions", "role": "guesser", "candidates": cands,
+                   "spare_guesses": SPARE_GUESSES[difficulty], "mood_value": 0.3}
+        return Scenario(id=make_scenario_id(DOMAIN, index, difficulty), domain=DOMAIN,
+                        context=context, goal=goal, world=world, difficulty=difficulty)
+
+
+# ============================================================================ rules
+
+
+class OneQuestionAtATime(Rule):
+    """One property or one guess per reply: enumerating is not playing.
+
+    A reply that asks about several properties or names several entities gets no
+    answer from the player and is penalised.
+
+    Args:
+        penalty: Penalty per reply with several questions or guesses.
+    """
+
+    id = "one_question"
+    description = ("Ask about one property, or guess one candidate, per reply; several "
+                   "questions or guesses in one reply get no answer.")
+
+    def __init__(self, penalty: float = 0.1) -> None:
+        self.penalty = penalty
+
+    def check(self, ctx: RuleContext) -> list[Violation]:
+        """Parse the reply like the player does."""
+        if parse_ask(ctx.text).kind == "several":
+            return [Violation(self.id, "several questions or guesses in one reply",
+                              self.penalty)]
+        return []
+
+
+# ============================================================================ simulator
+
+
+class TwentyQuestionsUser(AgendaUser):
+    """The simulated player: knows the hidden entity and answers truthfully from the KB.
+
+    Progress (weights sum to 1) rewards narrowing the candidates consistent with the
+    answers given so far (0.3, in halvings: ``N/2``, ``N/4``, ... down to one), the win
+    (0.2) and winning fast (0.5, in equal steps: all of it for a win by turn
+    ``ceil(log2 N) - 2``, one step less per later turn, none after turn 16). A question
+    that does not narrow the set, an unknown question, several questions at once and
+    anything that is not a question cost patience; a wrong guess uses up a spare
+    guess, and one more than the spares ends the game (reason ``"out_of_guesses"``).
+    """
+
+    slot_patterns: Mapping[str, re.Pattern[str]] = {}
+
+    def __init__(self) -> None:
+        super().__init__(patience=(6, 6, 5), max_requests=2, echo_threshold=0.8)
+        self.templates = load_data()["user_templates"]
+        self.known: dict[str, str] = {}
+        self.wrong: list[str] = []
+        self.won_at: int | None = None
+        self._consistent: tuple[tuple[int, int], list[str]] | None = None
+        self.last_guess = ""
+
+    # -- state ---------------------------------------------------------------------
+    def reset_goal_state(self) -> None:
+        """Nothing asked, no guesses; milestones for narrowing, winning and speed."""
+        assert self.scenario is not None
+        g = self.scenario.goal
+        self.target = g["target"]
+        self.candidates = list(self.world["candidates"])
+        self.known, self.wrong, self.won_at, self.last_guess = {}, [], None, ""
+        self._consistent = None
+        n = len(self.candidates)
+        halvings = max(1, math.ceil(math.log2(n)))
+        lo, hi = g["speed_turns"]
+        self.milestones = [
+            Milestone(f"narrow_{k}", W_NARROW / halvings,
+                      lambda k=k: len(self.consistent()) <= max(1, n // 2 ** k))
+            for k in range(1, halvings + 1)
+        ] + [Milestone("won", W_WIN, lambda: self.won_at is not None)] + [
+            Milestone(f"won_by_turn_{t}", W_SPEED / (hi - lo + 1),
+                      lambda t=t: self.won_at is not None and self.won_at <= t)
+            for t in range(lo, hi + 1)
+        ]
+
+    def consistent(self) -> list[str]:
+        """Candidates that agree with every answer given and were not wrongly guessed."""
+        if self.won_at is not None:
+            return [self.target]
+        # answers and wrong guesses only accumulate, so their counts identify the state
+        key = (len(self.known), len(self.wrong))
+        if self._consistent is None or self._consistent[0] != key:
+            left = [c for c in self.candidates if c not in self.wrong
+                    and all(value(c, a) == v for a, v in self.known.items())]
+            self._consistent = (key, left)
+        return self._consistent[1]
+
+    def is_complete(self) -> bool:
+        """The hidden entity was guessed."""
+        return self.won_at is not None
+
+    def end_reason(self) -> str:
+        """The game is lost by a wrong guess once the spare ones are used up."""
+        assert self.scenario is not None
+        return "out_of_guesses" if len(self.wrong) > self.scenario.goal["max_wrong"] else ""
+
+    # -- language --------------------------------------------------------------------
+    def say(self, act: str, rng: np.random.Generator, **slots: Any) -> str:
+        """Like :meth:`AgendaUser.say`, with the hidden entity and last guess as slots."""
+        return super().say(act, rng, target=self.target, guess=self.last_guess, **slots)
+
+    def opening(self, rng: np.random.Generator) -> str:
+        """Invite the first question."""
+        return self.say("open", rng)
+
+    def restate(self, rng: np.random.Generator) -> str:
+        """Remind the agent how to play."""
+        return self.say("restate", rng)
+
+    # -- reactions ---------------------------------------------------------------------
+    def react(self, a: ReplyAnalysis, reply: AgentReply,
+              rng: np.random.Generator) -> tuple[list[str], bool]:
+        """Answer one property, judge one guess, or refuse."""
+        ask = parse_ask(reply.text)
+        if ask.kind == "attr":
+            assert ask.name is not None
+            attr = load_data()["attributes"][ask.name]
+            before = len(self.consistent())
+            again = ask.name in self.known
+            v = value(self.target, ask.name)
+            self.known[ask.name] = v
+            parts = [self.say("again", rng)] if again else []
+            parts.append(self.say(v, rng, s=attr["no" if v == NO else "yes"]))
+            return parts, len(self.consistent()) < before
+        if ask.kind == "guess":
+            assert ask.name is not None
+            self.last_guess = ask.name
+            if ask.name == self.target:
+                self.won_at = self.turns
+                return [], True
+            self.wrong.append(ask.name)
+            if ask.name not in self.candidates:
+                return [self.say("not_candidate", rng)], False
+            return [self.say("wrong_guess", rng)], True
+        act = {"several": "several", "unknown": "dont_know",
+               "statement": "not_a_question"}[ask.kind]
+        return [self.say(act, rng)], False
+
+
+# ============================================================================ expert
+
+_CAND_LINE = re.compile(r"^Candidates \(\d+\): (.*)$", re.MULTILINE)
+_ATTR_LINE = re.compile(r"^- ([a-z_]+): (.+\?)$", re.MULTILINE)
+_ROW_LINE = re.compile(r"^\* ([a-z][a-z -]*): (.*)$", re.MULTILINE)
+_GUESS = re.compile(r"^Is it the (.+)\?$")
+_POLARITY = {"yes": YES, "yep": YES, "no": NO, "nope": NO, "sometimes": SOMETIMES}
+
+
+@lru_cache(maxsize=64)
+def parse_board(context: str) -> tuple[list[str], list[tuple[str, str]], dict[str, dict[str, str]]]:
+    """Candidates, askable attributes ``(name, question)`` and the table read off the context."""
+    m = _CAND_LINE.search(context)
+    cands = m.group(1).split(", ") if m else []
+    attrs = _ATTR_LINE.findall(context)
+    table: dict[str, dict[str, str]] = {}
+    for name, props in _ROW_LINE.findall(context):
+        row: dict[str, str] = {}
+        for p in props.split(", "):
+            p = p.strip()
+            if p.endswith("?"):
+                row[p[:-1]] = SOMETIMES
+            elif p and p != "(none)":
+                row[p] = YES
+        table[name] = row
+    return cands, attrs, table
+
+
+class TwentyQuestionsExpert:
+    """A scripted guesser that acts from observations only.
+
+    It reads the candidates, the askable properties and the table of what the player
+    knows off the context, keeps the candidates consistent with the answers in the
+    history, asks the property that splits them most evenly (fewest expected
+    candidates left; yes, no and sometimes are three branches) and guesses when one
+    candidate is left.
+    """
+
+    def __init__(self) -> None:
+        self._seen = ""
+        self._state: dict[str, Any] = {}
+
+    def reset(self) -> None:
+        """Forget the parse cache."""
+        self._seen = ""
+        self._state = {}
+
+    def act(self, observation: Mapping[str, Any]) -> str:
+        """The next question or guess."""
+        cands, attrs, table = parse_board(observation["context"])
+        st = self._parse(observation["history"], attrs)
+        known, wrong = st["known"], st["wrong"]
+        left = [c for c in cands if c not in wrong and all(
+            table.get(c, {}).get(a, NO) == v for a, v in known.items())]
+        if len(left) == 1:
+            return f"Is it the {left[0]}?"
+        best, best_cost = None, float("inf")
+        for name, question in attrs:
+            if name in known:
+                continue
+            sizes: dict[str, int] = {}
+            for c in left:
+                v = table.get(c, {}).get(name, NO)
+                sizes[v] = sizes.get(v, 0) + 1
+            if len(sizes) < 2:
+                continue
+            cost = sum(s * s for s in sizes.values())
+            if cost < best_cost:
+                best, best_cost = question, cost
+        if best is None:
+            return f"Is it the {left[0] if left else cands[0]}?"
+        return best
+
+    def _parse(self, history: str, attrs: list[tuple[str, str]]) -> dict[str, Any]:
+        seen = self._seen
+        if seen and history.startswith(seen) and history[len(seen):len(seen) + 1] in ("\n", ""):
+            new = history[len(seen) + 1:]
+        else:
+            self._state = {"known": {}, "wrong": set(), "pending": None}
+            new = history
+        self._seen = history
+        by_question = {q: a for a, q in attrs}
+        st = self._state
+        for line in new.split("\n"):
+            if line.startswith("Agent: "):
+                text = line[7:]
+                if text in by_question:
+                    st["pending"] = ("attr", by_question[text])
+                else:
+                    m = _GUESS.match(text)
+                    st["pending"] = ("guess", m.group(1)) if m else None
+            elif line.startswith("Player: ") and st["pending"] is not None:
+                toks = tokens(line[8:])
+                polarity = _POLARITY.get(toks[0]) if toks else None
+                kind, name = st["pending"]
+                if kind == "attr" and polarity is not None:
+                    st["known"][name] = polarity
+                elif kind == "guess" and polarity == NO:
+                    st["wrong"].add(name)
+                st["pending"] = None
+        return st
+
+
+# ============================================================================ domain + env
+
+
+class TwentyQuestionsDomain(Domain):
+    """Knowledge base, parser, rule, player and expert of twenty questions."""
+
+    name = DOMAIN
+    labels = {USER: "Player", AGENT: "Agent", SYSTEM: "System"}
+    default_reward = {"task_success": 1.0, "rule_compliance": 1.0}
+
+    def generator(self) -> TwentyQuestionsGenerator:
+        """Seeded games."""
+        return TwentyQuestionsGenerator()
+
+    def tools(self) -> ToolSet:
+        """No tools: questions and guesses are plain text."""
+        return ToolSet()
+
+    def rulebook(self) -> RuleBook:
+        """One question at a time, no repetition, politeness and length rules."""
+        return RuleBook([OneQuestionAtATime(), NoRepetition(), Politeness(), profanity(),
+                         LengthLimit(40)])
+
+    def make_user(self) -> TwentyQuestionsUser:
+        """A fresh simulated player."""
+        return TwentyQuestionsUser()
+
+    def make_expert(self) -> TwentyQuestionsExpert:
+        """A fresh scripted guesser."""
+        return TwentyQuestionsExpert()
+
+    def new_world(self, scenario: Scenario) -> dict[str, Any]:
+        """A copy of the game's state (JSON-shaped)."""
+        return json.loads(json.dumps(dict(scenario.world)))
+
+    def render_context(self, scenario: Scenario, rules: RuleBook, tools: ToolSet) -> str:
+        """Instructions, candidates, askable properties, the table and the rules."""
+        d = load_data()
+        cands = scenario.context["candidates"]
+        rows = []
+        for c in cands:
+            e = d["entities"][c]
+            props = [a for a in d["attributes"] if a in e["yes"]] + [
+                a + "?" for a in d["attributes"] if a in e["sometimes"]]
+            rows.append(f"* {c}: {', '.join(props) or '(none)'}")
+        spare = scenario.context["spare_guesses"]
+        guesses = ("Your first wrong guess loses." if spare == 0 else
+                   f"You may make {'one wrong guess' if spare == 1 else f'{spare} wrong guesses'}"
+                   "; the next wrong guess loses.")
+        return "\n".join([
+            "Let's play twenty questions. The player has secretly picked one of the "
+            "candidates below. Find it by asking yes/no questions about the properties "
+            "listed, one property per question, then guess by naming one candidate "
+            '(for example "Is it the <candidate>?").',
+            f"{guesses} Winning in fewer turns scores higher.",
+            f"Candidates ({len(cands)}): {', '.join(cands)}",
+            "Properties you can ask about (one per question):",
+            *(f"- {name}: {a['question']}" for name, a in d["attributes"].items()),
+            "What the player knows about each candidate (listed properties are yes, a "
+            "trailing ? means sometimes, all others are no):",
+            *rows,
+            "Rules:",
+            rules.describe(),
+        ])
+
+    def facts(self, scenario: Scenario) -> Mapping[str, Any]:
+        """The hidden entity and its knowledge-base attributes."""
+        t = scenario.goal["target"]
+        return {"target": t, **{a: value(t, a) for a in load_data()["attributes"]}}
+
+
+class TwentyQuestionsEnv(DialogueEnv):
+    """Dialog-TwentyQuestions-v0: guess the hidden entity with yes/no questions.
+
+    ## Description
+    A dialogue game. The simulated player has picked one of 20-40 candidates from a
+    knowledge base shipped with dialog-gym (102 entities: animals, plants, foods,
+    household objects, instruments, vehicles; 38 yes/no attributes, some "sometimes").
+    The context lists the candidates, the properties one may ask about (with a
+    phrasing each) and what the player knows about every candidate. The agent asks
+    yes/no questions, one property per reply, and the player answers truthfully from
+    the knowledge base ("Yes, it can fly.", "No, ...", "Sometimes ..."). The player's
+    language understanding is keyword-based per attribute (paraphrases, any word
+    order, any casing: "Is it able to fly?", "FLYING?", "Can it go airborne?"), reads
+    only the sentences with a question mark when there are any, and knows the
+    entities by name, alias and plural. A question about anything else gets "I don't
+    know"; several properties or entities in one reply get no answer at all. The
+    agent guesses by naming one candidate; at difficulties 0 and 1 one wrong guess is
+    forgiven and the next one loses, at difficulty 2 the first wrong guess loses, so
+    naming candidates in turn rarely wins (2/20, 2/30, 1/40).
+
+    ## Action space
+    ``UnicodeText(1000)``: a question or a guess. There are no tools.
+
+    ## Observation space
+    ``Dict(context, history, turn)``: the context holds the rules of the game, the
+    candidates, the askable properties and the table of properties per candidate; the
+    history is the transcript (``Player:``, ``Agent:``).
+
+    ## Rewards
+    Default mix: ``1.0 * task_success + 1.0 * rule_compliance``. ``task_success`` is
+    the increase of the goal-progress potential (0.3 for narrowing the consistent
+    candidates in halvings down to one, 0.2 for the win, and up to 0.5 for speed: all
+    of it for a win by turn ``ceil(log2 N) - 2``, one equal step less per later turn,
+    nothing after turn 16) plus 1 on a win and -0.5 on a loss; so every turn saved
+    earns more. ``rule_compliance`` is minus the penalties of broken rules (several
+    questions at once, repetition, rudeness, over 40 words). There is no
+    reference-based term by default (many different questions are good ones);
+    ``reward={..., "bleu": 0.1}`` compares each reply with the scripted expert's.
+
+    ## Starting state
+    A scenario from :class:`TwentyQuestionsGenerator` chosen by the sampler; the
+    player's opening turn invites the first question.
+
+    ## Episode end
+    Terminated on a correct guess (success), on a wrong guess with no spare guess
+    left (``"out_of_guesses"``), or when the player's patience runs out (turns that narrow
+    nothing: unknown, repeated or multiple questions, statements). Truncated at
+    ``max_episode_steps=20``.
+
+    ## Arguments
+    ``gym.make("Dialog-TwentyQuestions-v0", reward=None, render_mode=None,
+    sampler="uniform", rules=None, difficulty=None)``; see :class:`DialogueEnv`.
+
+    ## Version history
+    - v0: initial release.
+    """
+
+    domain_cls = TwentyQuestionsDomain

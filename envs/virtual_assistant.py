@@ -1,0 +1,1356 @@
+"""Dialog-VirtualAssistant-v0: calendar, reminders, alarms, timers, weather and units.
+
+The domain module holds the data, tools, confirmation rule, simulated user and scripted
+expert; the turn loop is the shared :class:`~dialog_gym.env.DialogueEnv`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from collections.abc import Mapping, MutableMapping
+from datetime import date, timedelta
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from dialog_gym.dialogue import AGENT, SYSTEM, USER
+from dialog_gym.domain import Domain
+from dialog_gym.env import DialogueEnv
+from dialog_gym.rules import (
+    ConfirmBeforeWrite,
+    LengthLimit,
+    NoRepetition,
+    Politeness,
+    RuleBook,
+    profanity,
+)
+from dialog_gym.scenario import Scenario, make_scenario_id
+from dialog_gym.simulator import AgendaUser, AgentReply, Fact, Milestone, ReplyAnalysis
+from dialog_gym.text import date_values, normalize, time_values
+from dialog_gym.tools import Tool, ToolCall, ToolParam, ToolResult, ToolSet
+
+DOMAIN = "virtual_assistant"
+#: goal type -> the slots the user must give, in the order they are asked
+WRITE_GOALS: dict[str, tuple[str, ...]] = {
+    "create_event": ("title", "date", "time"),
+    "set_reminder": ("text", "date", "time"),
+    "set_alarm": ("date", "time"),
+    "set_timer": ("minutes", "label"),
+}
+INFO_GOALS: dict[str, tuple[str, ...]] = {
+    "weather": ("city", "date"),
+    "calendar_query": ("date",),
+    "convert": (),
+}
+GOALS = (*WRITE_GOALS, *INFO_GOALS)
+#: slots a user may change after giving them (at difficulty >= 1)
+CORRECTABLE = ("date", "time", "minutes")
+TEXT_SLOTS = ("title", "text", "label")
+FORECAST_DAYS = 7
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December")
+_SOUTH = frozenset({"Sydney", "Lima"})
+
+
+@lru_cache(maxsize=1)
+def load_data() -> dict[str, Any]:
+    """Names, titles, cities, units and wording tables (``envs/data/virtual_assistant.json``)."""
+    text = resources.files("dialog_gym.envs").joinpath("data/virtual_assistant.json").read_text(
+        encoding="utf-8")
+    return json.loads(text)
+
+
+# ============================================================================ language helpers
+
+
+def human_date(d: date) -> str:
+    """``Friday 13 March``: a date as the assistant reads it back."""
+    return f"{WEEKDAYS[d.weekday()]} {d.day} {MONTHS[d.month - 1]}"
+
+
+def human_time(hhmm: str) -> str:
+    """``2:30 pm`` from ``14:30``."""
+    h, m = int(hhmm[:2]), int(hhmm[3:])
+    return f"{h % 12 or 12}:{m:02d} {'am' if h < 12 else 'pm'}"
+
+
+_RELATIVE = re.compile(r"\b(the day after tomorrow|tomorrow|today|tonight)\b|\b(" +
+                       "|".join(WEEKDAYS) + r")\b", re.IGNORECASE)
+
+
+def resolve_dates(text: str, today: date) -> set[str]:
+    """ISO dates that ``text`` refers to, relative to ``today``.
+
+    Explicit dates (``2026-03-13``, ``March 13``, ``13 March``, ``the 13th of March``;
+    a year-less date that already passed means next year) take precedence; without one,
+    ``today``/``tomorrow``/``the day after tomorrow`` and weekday names (the next such day,
+    1-7 days ahead) are resolved.
+
+    Example:
+        >>> sorted(resolve_dates("on Friday 13 March", date(2026, 3, 10)))
+        ['2026-03-13']
+        >>> sorted(resolve_dates("tomorrow or Sunday", date(2026, 3, 10)))
+        ['2026-03-11', '2026-03-15']
+    """
+    out: set[str] = set()
+    for y, m, d in date_values(text):
+        try:
+            cand = date(y if y is not None else today.year, m, d)
+            if y is None and cand < today:
+                cand = date(today.year + 1, m, d)
+        except ValueError:
+            continue
+        out.add(cand.isoformat())
+    if out:
+        return out
+    for m in _RELATIVE.finditer(text):
+        word = (m.group(1) or "").lower()
+        if word:
+            delta = {"the day after tomorrow": 2, "tomorrow": 1}.get(word, 0)
+        else:
+            wd = WEEKDAYS.index(m.group(2).capitalize())
+            delta = (wd - today.weekday()) % 7 or 7
+        out.add((today + timedelta(days=delta)).isoformat())
+    return out
+
+
+_DURATION_PHRASES = (
+    (re.compile(r"\ban hour and a half\b|\bone and a half hours?\b", re.I), 90),
+    (re.compile(r"\bhalf an hour\b|\bhalf-hour\b", re.I), 30),
+    (re.compile(r"\ba quarter of an hour\b|\bquarter-hour\b", re.I), 15),
+    (re.compile(r"\b(?:an|one) hour\b", re.I), 60),
+)
+_DURATION_NUM = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*-?\s*(min(?:ute)?s?|hours?|hrs?)\b", re.I)
+
+
+def durations(text: str) -> list[int]:
+    """Durations written in ``text``, in minutes (``25 minutes``, ``a 25-minute``, ``an hour``).
+
+    Example:
+        >>> durations("a 25-minute timer, then an hour and a half, then 2 hours")
+        [90, 25, 120]
+    """
+    out: list[int] = []
+    for pat, value in _DURATION_PHRASES:
+        n = len(pat.findall(text))
+        if n:
+            out.extend([value] * n)
+            text = pat.sub(" ", text)
+    for m in _DURATION_NUM.finditer(text):
+        v = float(m.group(1))
+        out.append(round(v * 60) if m.group(2).lower().startswith("h") else round(v))
+    return out
+
+
+def minutes_surface(n: int, rng: random.Random) -> str:
+    """How a user says a duration of ``n`` minutes."""
+    words = {15: ["a quarter of an hour"], 30: ["half an hour"], 60: ["an hour", "one hour"],
+             90: ["an hour and a half"]}.get(n, [])
+    return rng.choice([*words, f"{n} minutes"])
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def date_surface(d: date, today: date, rng: random.Random) -> str:
+    """How a user says a date: ``tomorrow``, ``on Friday``, ``on March 13``, ..."""
+    delta = (d - today).days
+    month = MONTHS[d.month - 1]
+    forms = [f"on the {_ordinal(d.day)} of {month}", f"on {d.day} {month}"]
+    if d.month != 5:  # "May 5" without a year reads as the verb to many parsers
+        forms.append(f"on {month} {d.day}")
+    if delta == 0:
+        forms += ["today"] * 3
+    elif delta == 1:
+        forms += ["tomorrow"] * 3
+    elif delta == 2:
+        forms += ["the day after tomorrow"]
+    if 2 <= delta <= 6:
+        forms += [f"on {WEEKDAYS[d.weekday()]}", f"this {WEEKDAYS[d.weekday()]}"]
+    return rng.choice(forms)
+
+
+def time_surface(hhmm: str, rng: random.Random) -> str:
+    """How a user says a clock time: ``at 2:30 pm``, ``at 14:30``, ``at 2 pm``."""
+    h, m = int(hhmm[:2]), int(hhmm[3:])
+    h12, ampm = h % 12 or 12, "am" if h < 12 else "pm"
+    forms = [f"at {h12}:{m:02d} {ampm}", f"at {hhmm}", f"at {h12}:{m:02d} {ampm[0]}.m."]
+    if m == 0:
+        forms.append(f"at {h12} {ampm}")
+    return rng.choice(forms)
+
+
+# ============================================================================ units, weather
+
+#: unit code -> (dimension, factor to the dimension's base unit); temperatures are special
+UNITS: dict[str, tuple[str, float]] = {
+    "km": ("length", 1000.0), "mi": ("length", 1609.344), "m": ("length", 1.0),
+    "ft": ("length", 0.3048), "cm": ("length", 0.01), "in": ("length", 0.0254),
+    "kg": ("mass", 1.0), "lb": ("mass", 0.45359237), "g": ("mass", 0.001),
+    "oz": ("mass", 0.028349523125), "l": ("volume", 1.0), "gal": ("volume", 3.785411784),
+    "c": ("temperature", 1.0), "f": ("temperature", 1.0),
+}
+_UNIT_WORDS: dict[str, tuple[str, ...]] = {
+    "km": ("kilometres", "kilometers", "kilometre", "kilometer", "km"),
+    "mi": ("miles", "mile"), "m": ("metres", "meters", "metre", "meter"),
+    "ft": ("feet", "foot"), "cm": ("centimetres", "centimeters", "centimetre", "centimeter", "cm"),
+    "in": ("inches", "inch"), "kg": ("kilograms", "kilogram", "kilos", "kilo", "kg"),
+    "lb": ("pounds", "pound", "lbs"), "g": ("grams", "gram"), "oz": ("ounces", "ounce", "oz"),
+    "l": ("litres", "liters", "litre", "liter"), "gal": ("gallons", "gallon"),
+    "c": ("degrees celsius", "celsius", "°c"), "f": ("degrees fahrenheit", "fahrenheit", "°f"),
+}
+#: every accepted spelling of a unit (tool arguments) -> unit code
+UNIT_ALIASES: dict[str, str] = {w: code for code, ws in _UNIT_WORDS.items() for w in ws}
+UNIT_ALIASES.update({code: code for code in UNITS})
+_UNIT_MENTION = re.compile(
+    r"(?<![\w°])(" + "|".join(sorted((re.escape(w) for w in UNIT_ALIASES
+                                     if len(w) > 1 and w != "in"),
+                                     key=len, reverse=True)) + r")\b", re.IGNORECASE)
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?![\w.]*\d)")
+
+
+def convert_units(value: float, src: str, dst: str) -> float:
+    """``value`` in unit ``src`` expressed in unit ``dst`` (codes of :data:`UNITS`)."""
+    if src == dst:
+        return value
+    if UNITS[src][0] == "temperature":
+        return value * 9 / 5 + 32 if src == "c" else (value - 32) * 5 / 9
+    return value * UNITS[src][1] / UNITS[dst][1]
+
+
+def mentions_unit(text: str, code: str) -> bool:
+    """``text`` names unit ``code`` (a spelled-out name, ``°C``, or the code after a number)."""
+    low = text.lower()
+    if code in ("c", "f") and f"°{code}" in low.replace(" ", ""):
+        return True
+    words = [w for w in _UNIT_WORDS[code] if len(w) > 1 and not w.startswith("°")]
+    return any(re.search(rf"(?<![a-z]){re.escape(w)}(?![a-z])", low) for w in words) or bool(
+        re.search(rf"\d\s?{re.escape(code)}(?![a-z])", low))
+
+
+def fmt_number(x: float) -> str:
+    """A number with at most two decimals and no trailing zeros."""
+    s = f"{x:.2f}".rstrip("0").rstrip(".")
+    return "0" if s in ("-0", "") else s
+
+
+def number_values(text: str) -> list[float]:
+    """Plain numbers in ``text`` (dates and clock times excluded)."""
+    text = re.sub(r"\b\d{4}-\d\d-\d\d\b|\b\d{1,2}:\d\d\b", " ", text)
+    return [float(m.group(0).replace(",", "")) for m in _NUMBER.finditer(text)]
+
+
+@lru_cache(maxsize=8192)
+def forecast(seed: str, city: str, day: str) -> tuple[str, int, int]:
+    """The seeded forecast ``(condition, high, low)`` in °C for ``city`` on ``day``."""
+    base = dict(load_data()["cities"])[city]
+    d = date.fromisoformat(day)
+    rng = random.Random(f"{seed}/weather/{city}/{day}")
+    season = 8 * math.cos((d.timetuple().tm_yday - 200) / 365 * 2 * math.pi)
+    high = round(base + (-season if city in _SOUTH else season)) + rng.randint(-4, 4)
+    low = high - rng.randint(4, 9)
+    conditions = [c for c in load_data()["conditions"] if c != "snow showers" or high <= 3]
+    return rng.choice(conditions), high, low
+
+
+def _temperatures(text: str) -> list[int]:
+    return [round(float(m.group(1))) for m in
+            re.finditer(r"(-?\d+(?:\.\d+)?)\s*(?:°|degrees?\b)", text, re.IGNORECASE)]
+
+
+# ============================================================================ scenarios
+
+
+class VirtualAssistantGenerator:
+    """Seeded scenarios for the assistant.
+
+    Scenario ``index`` at ``difficulty`` is drawn from
+    ``random.Random("virtual_assistant/<index>/<difficulty>")``: today's date, the user's
+    calendar (3-7 events over the next two weeks), the cities with forecasts (the weather
+    itself is a seeded function of city and day), and one goal among :data:`GOALS`:
+    create a calendar event, set a reminder, an alarm or a timer (slot filling with a
+    read-back the user must confirm), ask for the weather, for a day's calendar or for a
+    unit conversion. The user's wording of dates (``tomorrow``, ``on Friday``,
+    ``on the 13th of March``), times and durations is drawn here too.
+
+    Difficulty 0: every slot is in the opening request. Difficulty 1: each slot is left
+    out with probability 0.4 (the agent must ask), and half the write requests contain a
+    correction (the user changes a date, time or duration after giving it). Difficulty 2:
+    at least one slot left out, every write request has a correction, hurried users with
+    less patience.
+    """
+
+    domain = DOMAIN
+    difficulties = (0, 1, 2)
+
+    def generate(self, index: int, difficulty: int) -> Scenario:
+        """Scenario number ``index`` at ``difficulty``."""
+        d = load_data()
+        seed = f"{DOMAIN}/{int(index)}/{int(difficulty)}"
+        rng = random.Random(seed)
+        today = date(2026, 1, 1) + timedelta(days=rng.randrange(365))
+        user_name = rng.choice(d["first_names"])
+        cities = rng.sample([c for c, _ in d["cities"]], 8)
+
+        def a_time(lo: int = 7, hi: int = 21) -> str:
+            return f"{rng.randint(lo, hi):02d}:{rng.choice([0, 15, 30, 45]):02d}"
+
+        titles = rng.sample(d["event_titles"], 8)
+        events = []
+        for i, title in enumerate(titles[: rng.randint(3, 7)]):
+            day = today + timedelta(days=rng.randint(0, 13))
+            events.append({"id": f"E{i + 1}", "title": title, "date": day.isoformat(),
+                           "time": a_time(8, 19)})
+        events.sort(key=lambda e: (e["date"], e["time"]))
+        spare_title = titles[7]
+
+        goal_type = rng.choice(GOALS)
+        needed = WRITE_GOALS.get(goal_type) or INFO_GOALS[goal_type]
+        slots: dict[str, Any] = {}
+        surfaces: dict[str, str] = {}
+        extra: dict[str, Any] = {}
+
+        def set_date(lo: int, hi: int) -> None:
+            day = today + timedelta(days=rng.randint(lo, hi))
+            slots["date"] = day.isoformat()
+            surfaces["date"] = date_surface(day, today, rng)
+
+        if goal_type == "create_event":
+            slots["title"] = surfaces["title"] = spare_title
+            set_date(1, 13)
+            slots["time"] = a_time(8, 20)
+        elif goal_type == "set_reminder":
+            slots["text"] = surfaces["text"] = rng.choice(d["reminder_texts"])
+            set_date(1, 13)
+            slots["time"] = a_time(7, 21)
+        elif goal_type == "set_alarm":
+            set_date(1, 6)
+            slots["time"] = a_time(5, 9)
+        elif goal_type == "set_timer":
+            slots["minutes"] = rng.choice(d["timer_minutes"])
+            surfaces["minutes"] = minutes_surface(slots["minutes"], rng)
+            slots["label"] = surfaces["label"] = rng.choice(d["timer_labels"])
+        elif goal_type == "weather":
+            slots["city"] = surfaces["city"] = rng.choice(cities)
+            set_date(0, FORECAST_DAYS - 1)
+            cond, high, low = forecast(seed, slots["city"], slots["date"])
+            extra["forecast"] = {"condition": cond, "high": high, "low": low}
+        elif goal_type == "calendar_query":
+            busy = sorted({e["date"] for e in events})
+            if rng.random() < 0.7:
+                day = date.fromisoformat(rng.choice(busy))
+                if day == today:
+                    day = today + timedelta(days=1)
+            else:
+                free = [today + timedelta(days=k) for k in range(1, 14)
+                        if (today + timedelta(days=k)).isoformat() not in busy]
+                day = rng.choice(free) if free else today + timedelta(days=1)
+            slots["date"] = day.isoformat()
+            surfaces["date"] = date_surface(day, today, rng)
+        else:  # convert
+            src, dst, values = rng.choice(d["conversions"])
+            value = float(rng.choice(values))
+            names = d["unit_names"]
+            extra["convert"] = {"value": value, "from": src, "to": dst,
+                                "answer": round(convert_units(value, src, dst), 4),
+                                "from_name": rng.choice(names[src]),
+                                "to_name": rng.choice(names[dst])}
+        if "time" in slots:
+            surfaces["time"] = time_surface(slots["time"], rng)
+
+        if difficulty == 0:
+            given = list(needed)
+        else:
+            p_omit = 0.4 if difficulty == 1 else 0.6
+            given = [s for s in needed if rng.random() >= p_omit]
+            if difficulty == 2 and needed and len(given) == len(needed):
+                given.remove(rng.choice(needed))
+
+        correction = None
+        p_correct = (0.0, 0.5, 1.0)[difficulty]
+        if goal_type in WRITE_GOALS and rng.random() < p_correct:
+            options = [s for s in needed if s in CORRECTABLE]
+            in_opening = [s for s in options if s in given]
+            slot = rng.choice(in_opening or options)
+            if slot == "date":
+                while True:
+                    day = today + timedelta(days=rng.randint(1, 13 if goal_type != "set_alarm"
+                                                             else 6))
+                    if day.isoformat() != slots["date"]:
+                        break
+                new, surface = day.isoformat(), date_surface(day, today, rng)
+            elif slot == "time":
+                while True:
+                    new = a_time(5, 9) if goal_type == "set_alarm" else a_time(8, 20)
+                    if new != slots["time"]:
+                        break
+                surface = time_surface(new, rng)
+            else:
+                new = rng.choice([m for m in d["timer_minutes"] if m != slots["minutes"]])
+                surface = minutes_surface(new, rng)
+            trigger = "answer" if (slot in given and len(given) < len(needed)
+                                   and rng.random() < 0.5) else "readback"
+            correction = {"slot": slot, "value": new, "surface": surface, "trigger": trigger}
+
+        final = dict(slots)
+        if correction:
+            final[correction["slot"]] = correction["value"]
+        expected = [log_entry(goal_type, final)] if goal_type in WRITE_GOALS else []
+
+        if difficulty == 2:
+            mood_name = rng.choice(["hurried", "hurried", "calm"])
+        else:
+            mood_name = rng.choice(["calm", "calm", "cheerful"])
+        mood_value = {"calm": 0.2, "cheerful": 0.4, "hurried": -0.2}[mood_name]
+        goal = {"type": goal_type, "needed": list(needed), "slots": slots, "surfaces": surfaces,
+                "given": given, "correction": correction, "expected_log": expected, **extra}
+        world = {
+            "today": today.isoformat(),
+            "events": events,
+            "reminders": [],
+            "alarms": [],
+            "timers": [],
+            "cities": cities,
+            "weather_seed": seed,
+            "lookups": [],
+            "log": [],
+        }
+        context = {
+            "assistant": rng.choice(d["assistant_names"]),
+            "persona": user_name,
+            "role": "voice assistant",
+            "mood": mood_name,
+            "mood_value": mood_value,
+            "today": today.isoformat(),
+            "weekday": WEEKDAYS[today.weekday()],
+            "cities": cities,
+        }
+        return Scenario(id=make_scenario_id(DOMAIN, index, difficulty), domain=DOMAIN,
+                        context=context, goal=goal, world=world, difficulty=difficulty)
+
+
+def log_entry(kind: str, slots: Mapping[str, Any]) -> list[Any]:
+    """The action-log entry a write of ``kind`` with canonical ``slots`` produces."""
+    if kind == "create_event":
+        return [kind, normalize(slots["title"]), slots["date"], slots["time"]]
+    if kind == "set_reminder":
+        return [kind, normalize(slots["text"]), slots["date"], slots["time"]]
+    if kind == "set_alarm":
+        return [kind, slots["date"], slots["time"]]
+    return [kind, int(slots["minutes"]), normalize(slots["label"])]
+
+
+# ============================================================================ tools
+
+
+def _parse_date(world: Mapping[str, Any], value: str, *, horizon: int | None = None
+                ) -> tuple[str | None, str]:
+    value = str(value).strip()
+    if not re.fullmatch(r"\d{4}-\d\d-\d\d", value):
+        return None, f"date {value!r} is not YYYY-MM-DD; write e.g. date={world['today']}"
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        return None, f"date {value!r} does not exist"
+    today = date.fromisoformat(world["today"])
+    if day < today:
+        return None, f"date {value} is in the past; today is {world['today']}"
+    if horizon is not None and (day - today).days >= horizon:
+        last = (today + timedelta(days=horizon - 1)).isoformat()
+        return None, f"forecasts cover {world['today']} to {last} only"
+    return value, ""
+
+
+def _parse_time(value: str) -> tuple[str | None, str]:
+    found = time_values(str(value))
+    if len(found) != 1:
+        return None, f"time {value!r} is not a clock time; write 24-hour HH:MM, e.g. time=14:30"
+    return found[0], ""
+
+
+def _log(world: MutableMapping[str, Any], entry: list[Any]) -> None:
+    world["log"].append(entry)
+
+
+def _create_event(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
+    day, err = _parse_date(world, args["date"])
+    hhmm, err2 = _parse_time(args["time"])
+    if day is None or hhmm is None:
+        return ToolResult("create_event", False, err or err2)
+    eid = f"E{len(world['events']) + 1}"
+    world["events"].append({"id": eid, "title": args["title"], "date": day, "time": hhmm})
+    _log(world, log_entry("create_event", {"title": args["title"], "date": day, "time": hhmm}))
+    return ToolResult("create_event", True, f"event {eid} '{args['title']}' on {day} at {hhmm}")
+
+
+def _set_reminder(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
+    day, err = _parse_date(world, args["date"])
+    hhmm, err2 = _parse_time(args["time"])
+    if day is None or hhmm is None:
+        return ToolResult("set_reminder", False, err or err2)
+    world["reminders"].append({"text": args["text"], "date": day, "time": hhmm})
+    _log(world, log_entry("set_reminder", {"text": args["text"], "date": day, "time": hhmm}))
+    return ToolResult("set_reminder", True, f"reminder '{args['text']}' on {day} at {hhmm}")
+
+
+def _set_alarm(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
+    day, err = _parse_date(world, args["date"])
+    hhmm, err2 = _parse_time(args["time"])
+    if day is None or hhmm is None:
+        return ToolResult("set_alarm", False, err or err2)
+    world["alarms"].append({"date": day, "time": hhmm, "label": args.get("label", "")})
+    _log(world, log_entry("set_alarm", {"date": day, "time": hhmm}))
+    return ToolResult("set_alarm", True, f"alarm on {day} at {hhmm}")
+
+
+def _set_timer(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
+    minutes = int(args["minutes"])
+    if not 1 <= minutes <= 24 * 60:
+        return ToolResult("set_timer", False,
+                          f"minutes={minutes} is out of range; timers run 1 to 1440 minutes")
+    world["timers"].append({"minutes": minutes, "label": args["label"]})
+    _log(world, log_entry("set_timer", {"minutes": minutes, "label": args["label"]}))
+    return ToolResult("set_timer", True, f"{minutes}-minute timer '{args['label']}' started")
+
+
+def _list_events(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
+    day, err = _parse_date(world, args["date"])
+    if day is None:
+        return ToolResult("list_events", False, err)
+    entry = ["events", day]
+    if entry not in world["lookups"]:
+        world["lookups"].append(entry)
+    rows = [f"{e['time']} {e['title']}" for e in world["events"] if e["date"] == day]
+    return ToolResult("list_events", True, f"{day}: " + ("; ".join(rows) if rows else "no events"))
+
+
+def _get_weather(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
+    city = next((c for c in world["cities"] if c.lower() == str(args["city"]).strip().lower()),
+                None)
+    if city is None:
+        return ToolResult("get_weather", False, f"no forecast for {args['city']!r}; covered "
+                          f"cities: {', '.join(world['cities'])}")
+    day, err = _parse_date(world, args["date"], horizon=FORECAST_DAYS)
+    if day is None:
+        return ToolResult("get_weather", False, err)
+    entry = ["weather", city, day]
+    if entry not in world["lookups"]:
+        world["lookups"].append(entry)
+    cond, high, low = forecast(world["weather_seed"], city, day)
+    return ToolResult("get_weather", True,
+                      f"{city} on {day}: {cond}, high {high}°C, low {low}°C")
+
+
+def _convert(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
+    src = UNIT_ALIASES.get(str(args["from"]).strip().lower())
+    dst = UNIT_ALIASES.get(str(args["to"]).strip().lower())
+    if src is None or dst is None:
+        bad = args["from"] if src is None else args["to"]
+        return ToolResult("convert", False, f"unknown unit {bad!r}; units: "
+                          f"{', '.join(sorted(UNITS))}")
+    if UNITS[src][0] != UNITS[dst][0]:
+        return ToolResult("convert", False, f"cannot convert {UNITS[src][0]} ({src}) to "
+                          f"{UNITS[dst][0]} ({dst})")
+    value = float(args["value"])
+    out = convert_units(value, src, dst)
+    world["lookups"].append(["convert", value, src, dst])
+    return ToolResult("convert", True, f"{fmt_number(value)} {src} = {fmt_number(out)} {dst}")
+
+
+def make_tools() -> ToolSet:
+    """The assistant's tools."""
+    s = ToolParam(str)
+    return ToolSet([
+        Tool("list_events", {"date": s}, _list_events, "the user's calendar events on a date"),
+        Tool("get_weather", {"city": s, "date": s}, _get_weather,
+             "forecast (condition, high and low in °C) for a covered city, today to 6 days "
+             "ahead"),
+        Tool("convert", {"value": ToolParam(float), "from": s, "to": s}, _convert,
+             "convert between units (km, mi, m, ft, cm, in, kg, lb, g, oz, l, gal, c, f)"),
+        Tool("create_event", {"title": s, "date": s, "time": s}, _create_event,
+             "add a calendar event (date YYYY-MM-DD, time HH:MM)", writes=True),
+        Tool("set_reminder", {"text": s, "date": s, "time": s}, _set_reminder,
+             "set a reminder (date YYYY-MM-DD, time HH:MM)", writes=True),
+        Tool("set_alarm", {"date": s, "time": s, "label": ToolParam(str, required=False)},
+             _set_alarm, "set an alarm (date YYYY-MM-DD, time HH:MM)", writes=True),
+        Tool("set_timer", {"minutes": ToolParam(int), "label": s}, _set_timer,
+             "start a countdown timer", writes=True),
+    ])
+
+
+_WRITE_TOOLS = frozenset(WRITE_GOALS)
+
+
+def canonical_call(call: ToolCall) -> dict[str, str]:
+    """A write call's arguments in the form the user confirms (see :func:`confirmation`)."""
+    out: dict[str, str] = {}
+    for k, v in call.args.items():
+        if k in TEXT_SLOTS:
+            out[k] = normalize(str(v))
+        elif k == "time":
+            found = time_values(str(v))
+            out[k] = found[0] if len(found) == 1 else str(v).strip()
+        elif k == "minutes":
+            out[k] = str(int(v))
+        else:
+            out[k] = str(v).strip()
+    return out
+
+
+def confirmation(kind: str, slots: Mapping[str, Any]) -> dict[str, str]:
+    """What the user confirms for a write of ``kind`` (the ``Turn.meta["confirmed"]`` value)."""
+    out = {"tool": kind}
+    for k in WRITE_GOALS[kind]:
+        out[k] = normalize(str(slots[k])) if k in TEXT_SLOTS else str(slots[k])
+    return out
+
+
+# ============================================================================ simulator
+
+_CONFIRM_CUE = re.compile(
+    r"\bshall i\b|\bconfirm\b|\bis (?:that|this|everything) (?:right|correct|ok(?:ay)?)\b|"
+    r"\bcorrect\?|\bright\?|\bgo ahead\b|\bsounds? (?:good|right)\b|"
+    r"\bdoes (?:that|this) (?:look|sound)\b|\bwould you like me to\b|\bdo you want me to\b|"
+    r"\bshould i (?:go ahead|add|set|save|create|schedule|start|put)\b|\bok(?:ay)?\?",
+    re.IGNORECASE)
+_DONE_CUE = re.compile(
+    r"\b(?:done|all set|on your calendar|running)\b|"
+    r"\b(?:i've|i have|it's|it is|is|are|has been|have been|was|were)\s+(?:now\s+)?"
+    r"(?:added|set|scheduled|created|saved|started|booked)\b", re.IGNORECASE)
+_EMPTY_DAY = re.compile(r"\bnothing\b|\bno (?:events|appointments|plans|meetings)\b|\bfree\b|"
+                        r"\bclear\b|\bempty\b", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def _known_titles() -> tuple[str, ...]:
+    return tuple(normalize(t) for t in load_data()["event_titles"])
+
+
+@lru_cache(maxsize=4)
+def _text_values(slot: str) -> tuple[str, ...]:
+    key = {"title": "event_titles", "text": "reminder_texts", "label": "timer_labels"}[slot]
+    return tuple(normalize(t) for t in load_data()[key])
+
+
+def _tidy(text: str) -> str:
+    """Drop the doubled full stop after values such as ``a.m.``."""
+    return text.replace("..", ".")
+
+
+class VirtualAssistantUser(AgendaUser):
+    """The simulated user: asks for one thing, answers slot questions, confirms read-backs.
+
+    For write requests (event, reminder, alarm, timer) the user confirms only a read-back
+    that contains every detail with the user's current values and exactly one value per
+    detail (a read-back listing several dates or times is answered with a correction, a
+    bare "shall I go ahead?" with a request to read the details back). At difficulty >= 1
+    the user may change a detail after giving it, either when answering the agent's next
+    question or in reply to the first read-back; from then on only the corrected value
+    is confirmed. The confirmation is recorded as ``Turn.meta["confirmed"]`` for the
+    :class:`~dialog_gym.rules.ConfirmBeforeWrite` rule.
+
+    Milestones: write requests: confirmed (0.3), written (0.4: the action log holds the
+    exact entry), told (0.3: the agent said it is done, after it was). Weather and
+    calendar questions: looked up with the right arguments (0.5), told (0.5: the right
+    condition and high temperature / every event of the day and no other). Conversions:
+    the right number told (1.0). Success also needs the action log to be exactly what the
+    request needs.
+    """
+
+    slot_patterns = {
+        "title": re.compile(r"\btitle\b|\bcall (?:it|the event|the meeting|this)\b|"
+                            r"\bname (?:it|of the event|for the event|the event)\b|"
+                            r"\bwhat(?:'s| is) (?:the event|it) called\b|\bwhat event\b",
+                            re.IGNORECASE),
+        "text": re.compile(r"\bremind you\b|\breminder (?:say|be about)\b|"
+                           r"\bwhat(?:'s| is| should be) the reminder\b|"
+                           r"\bwhat should (?:it|the reminder) say\b", re.IGNORECASE),
+        "label": re.compile(r"\blabel\b|\bwhat(?:'s| is) (?:it|the timer) for\b|"
+                            r"\bname the timer\b|\bcall the timer\b", re.IGNORECASE),
+        "minutes": re.compile(r"\bhow long\b|\bhow many minutes\b|\bduration\b|\bminutes\b",
+                              re.IGNORECASE),
+        "date": re.compile(r"\bdate\b|\bwhich day\b|\bwhat day\b|\bwhen\b", re.IGNORECASE),
+        "time": re.compile(r"\bwhat time\b|\btime\b|\bwhen\b|\bo'?clock\b", re.IGNORECASE),
+        "city": re.compile(r"\bcity\b|\bwhere\b|\bwhich (?:town|place)\b|\blocation\b",
+                           re.IGNORECASE),
+    }
+
+    def __init__(self) -> None:
+        super().__init__(patience=(10, 8, 6), max_requests=3)
+        self.templates = load_data()["user_templates"]
+
+    # -- state ---------------------------------------------------------------------
+    def reset_goal_state(self) -> None:
+        """Copy the goal's slots (they may change by correction) and build milestones."""
+        assert self.scenario is not None
+        g = self.scenario.goal
+        self.goal = g
+        self.kind = g["type"]
+        self.today = date.fromisoformat(self.world["today"])
+        self.values: dict[str, Any] = dict(g["slots"])
+        self.surfaces: dict[str, str] = dict(g["surfaces"])
+        self.needed: tuple[str, ...] = tuple(g["needed"])
+        self.given: set[str] = set(g["given"])
+        self.correction: Mapping[str, Any] | None = g["correction"]
+        self.corrected = self.correction is None
+        self.confirmed = False
+        self.harmed = False
+        self.facts = self._facts()
+        self.milestones = self._milestones()
+
+    def entry(self) -> list[Any]:
+        """The log entry the request needs, with the current (possibly corrected) slots."""
+        return log_entry(self.kind, self.values)
+
+    def _facts(self) -> list[Fact]:
+        k = self.kind
+        if k in WRITE_GOALS:
+            return [Fact("done", self._told_done, lambda w: self.entry() in w["log"])]
+        if k == "weather":
+            return [Fact("forecast", self._told_weather, lambda w: [
+                "weather", self.values["city"], self.values["date"]] in w["lookups"])]
+        if k == "calendar_query":
+            return [Fact("events", self._told_events,
+                         lambda w: ["events", self.values["date"]] in w["lookups"])]
+        return [Fact("answer", self._told_conversion)]
+
+    def _milestones(self) -> list[Milestone]:
+        w = self.world
+        told = ("told", self.all_told)
+        if self.kind in WRITE_GOALS:
+            steps = [(("confirmed", lambda: self.confirmed), 0.3),
+                     (("written", lambda: self.entry() in w["log"]), 0.4), (told, 0.3)]
+        elif self.kind == "convert":
+            steps = [(told, 1.0)]
+        else:
+            steps = [(("looked_up", lambda: self.facts[0].ready(w)), 0.5), (told, 0.5)]
+        return [Milestone(name, weight, pred) for (name, pred), weight in steps]
+
+    def is_complete(self) -> bool:
+        """Every milestone reached and the action log is exactly what the request needs."""
+        if self.harmed or self.progress() < 1.0 - 1e-9:
+            return False
+        expected = [self.entry()] if self.kind in WRITE_GOALS else []
+        return self.world["log"] == expected
+
+    # -- understanding ---------------------------------------------------------------
+    def _canon(self, slot: str) -> str:
+        v = self.values[slot]
+        return normalize(v) if slot in TEXT_SLOTS else str(v)
+
+    def _slot_in(self, slot: str, raw: str) -> set[str] | None:
+        """The values of ``slot`` that ``raw`` states (``None`` if it states none).
+
+        Text slots (title, reminder text, timer label) are matched against the user's value
+        and every other value of that kind the user knows, so a read-back listing several
+        titles states several values.
+        """
+        if slot in TEXT_SLOTS:
+            text = f" {normalize(raw)} "
+            found = {v for v in _text_values(slot) if f" {v} " in text}
+            if f" {self._canon(slot)} " in text:
+                found.add(self._canon(slot))
+            return found or None
+        if slot == "date":
+            found = resolve_dates(raw, self.today)
+        elif slot == "time":
+            found = set(time_values(raw))
+        elif slot == "minutes":
+            found = {str(m) for m in durations(raw)}
+        else:
+            found = {c for c in self.world["cities"] if c.lower() in raw.lower()}
+        return found or None
+
+    def _consistent(self, raw: str) -> bool:
+        """No date, time or duration in ``raw`` contradicts the request."""
+        for slot in self.needed:
+            if slot in TEXT_SLOTS:
+                continue
+            got = self._slot_in(slot, raw)
+            if got is not None and got != {self._canon(slot)}:
+                return False
+        return True
+
+    def _told_done(self, raw: str, low: str) -> bool:
+        return bool(_DONE_CUE.search(raw)) and self._consistent(raw)
+
+    def _told_weather(self, raw: str, low: str) -> bool:
+        f = self.goal["forecast"]
+        said = {c for c in load_data()["conditions"] if c in low}
+        temps = set(_temperatures(raw))
+        return said == {f["condition"]} and f["high"] in temps and temps <= {f["high"], f["low"]}
+
+    def _day_titles(self) -> tuple[list[str], list[str]]:
+        """Titles on the asked day, and every other title the user knows of (invented ones)."""
+        day = self.values["date"]
+        on = [normalize(e["title"]) for e in self.world["events"] if e["date"] == day]
+        known = {normalize(e["title"]) for e in self.world["events"]}
+        known.update(_known_titles())
+        return on, sorted(known - set(on))
+
+    def _told_events(self, raw: str, low: str) -> bool:
+        on, off = self._day_titles()
+        text = f" {normalize(raw)} "
+        if any(f" {t} " in text for t in off):
+            return False
+        if not on:
+            return bool(_EMPTY_DAY.search(raw))
+        return all(f" {t} " in text for t in on)
+
+    def _told_conversion(self, raw: str, low: str) -> bool:
+        """One number (rounding aside) besides the question's, and the target unit named."""
+        c = self.goal["convert"]
+        nums = [v for v in number_values(raw) if abs(v - c["value"]) > 1e-9]
+        tol = max(0.01 * abs(c["answer"]), 0.1)
+        return bool(nums) and all(abs(v - c["answer"]) <= tol for v in nums) and \
+            mentions_unit(raw, c["to"])
+
+    def _claims(self, raw: str, low: str) -> bool:
+        """The reply states an answer of the goal's kind (right or wrong)."""
+        k = self.kind
+        if k in WRITE_GOALS:
+            return bool(_DONE_CUE.search(raw)) and not _CONFIRM_CUE.search(raw)
+        if k == "weather":
+            return any(c in low for c in load_data()["conditions"]) or bool(_temperatures(raw))
+        if k == "calendar_query":
+            on, off = self._day_titles()
+            text = f" {normalize(raw)} "
+            return any(f" {t} " in text for t in on + off) or bool(_EMPTY_DAY.search(raw))
+        c = self.goal["convert"]
+        return any(abs(v - c["value"]) > 1e-9 for v in number_values(raw))
+
+    # -- language --------------------------------------------------------------------
+    def _when(self) -> str:
+        parts = [self.surfaces[s] for s in ("date", "time") if s in self.given]
+        return (" " + " ".join(parts)) if parts else ""
+
+    def opening(self, rng: np.random.Generator) -> str:
+        """State the request with the slots given up front."""
+        k, s, given = self.kind, self.surfaces, self.given
+        slots: dict[str, Any] = {"when": self._when(), **s}
+        if k == "create_event":
+            act = "open.create_event" + ("" if "title" in given else ".untitled")
+        elif k == "set_reminder":
+            act = "open.set_reminder" + ("" if "text" in given else ".untexted")
+        elif k == "set_alarm":
+            act = "open.set_alarm"
+        elif k == "set_timer":
+            has = ("minutes" in given, "label" in given)
+            act = "open.set_timer." + {(True, True): "both", (False, True): "label",
+                                       (True, False): "minutes"}.get(has, "none")
+        elif k == "weather":
+            has = ("city" in given, "date" in given)
+            act = "open.weather." + {(True, True): "both", (True, False): "city",
+                                     (False, True): "date"}.get(has, "none")
+        elif k == "calendar_query":
+            act = "open.calendar_query" + ("" if "date" in given else ".none")
+        else:
+            c = self.goal["convert"]
+            act = "open.convert"
+            slots.update({"value": fmt_number(c["value"]), "from": c["from_name"],
+                          "to": c["to_name"]})
+        text = _tidy(self.say(act, rng, **slots))
+        if self.mood < 0:
+            text = self.say("open_prefix.upset", rng) + " " + text
+        return text
+
+    def restate(self, rng: np.random.Generator) -> str:
+        """Say again what is still needed."""
+        return self.say("restate." + self.kind, rng)
+
+    def _value(self, act: str, slot: str, rng: np.random.Generator) -> str:
+        v = self.surfaces[slot]
+        return _tidy(self.say(act, rng, value=v, Value=v[:1].upper() + v[1:]))
+
+    # -- reactions ---------------------------------------------------------------------
+    def react(self, a: ReplyAnalysis, reply: AgentReply,
+              rng: np.random.Generator) -> tuple[list[str], bool]:
+        """Answer questions, judge read-backs, check what was done and told."""
+        parts: list[str] = []
+        useful = False
+        raw, low = reply.text, reply.text.lower()
+        write = self.kind in WRITE_GOALS
+
+        expected = [self.entry()] if write else []
+        log = self.world["log"]
+        if not self.harmed and (len(log) > len(expected) or any(e not in expected for e in log)):
+            self.harmed = True
+            self.mood -= 0.4
+            parts.append(self.say("unwanted_action", rng))
+        wrote = any(r.ok and r.name in _WRITE_TOOLS for r in reply.results)
+        if wrote:
+            self.turn_meta["confirmed"] = None  # a confirmation is used up by its write
+
+        if self.check_facts(raw):
+            useful = True
+            parts.append(self.say("ack_info", rng))
+        elif self._claims(raw, low) and not self._told_any(raw, low):
+            self.mood -= 0.2
+            parts.append(self.say("wrong_fact", rng))
+
+        if write and not wrote and "done" not in self.told and _CONFIRM_CUE.search(raw) and any(
+                self._slot_in(s, raw) for s in self.needed):
+            useful = self._judge_readback(raw, parts, rng) or useful
+        elif a.requests:
+            useful = self._answer(a.requests, parts, rng) or useful
+        elif write and _CONFIRM_CUE.search(raw) and "done" not in self.told:
+            parts.append(self.say("need_readback", rng))
+
+        if not parts:
+            parts.append(self.say("ack_wait", rng) if a.calls_ok else self.restate(rng))
+        if self.patience <= 2 and not useful:
+            parts.insert(0, self.say("low_patience", rng))
+        return parts, useful
+
+    def _told_any(self, raw: str, low: str) -> bool:
+        return any(f.told(raw, low) for f in self.facts)
+
+    def _answer(self, requests: set[str], parts: list[str], rng: np.random.Generator) -> bool:
+        relevant = [s for s in self.needed if s in requests]
+        if not relevant:
+            parts.append(self.say("no_need", rng))
+            return False
+        before = set(self.given)
+        useful = False
+        for slot in relevant:
+            if slot in self.given:
+                parts.append(self._value("already_gave", slot, rng))
+            else:
+                self.given.add(slot)
+                useful = True
+                parts.append(self._value("give." + slot, slot, rng))
+        c = self.correction
+        if useful and not self.corrected and c is not None and c["trigger"] == "answer" \
+                and c["slot"] in before:
+            parts.append(self._correct(rng))
+        return useful
+
+    def _correct(self, rng: np.random.Generator) -> str:
+        c = self.correction
+        assert c is not None
+        self.values[c["slot"]] = c["value"]
+        self.surfaces[c["slot"]] = c["surface"]
+        self.corrected = True
+        self.confirmed = False
+        self.turn_meta["confirmed"] = None
+        return _tidy(self.say("correction", rng, value=c["surface"]))
+
+    def _judge_readback(self, raw: str, parts: list[str], rng: np.random.Generator) -> bool:
+        wrong, missing = [], []
+        for slot in self.needed:
+            got = self._slot_in(slot, raw)
+            if got is None:
+                missing.append(slot)
+            elif got != {self._canon(slot)}:
+                wrong.append(slot)
+        if wrong:
+            self.turn_meta["confirmed"] = None
+            self.given.add(wrong[0])
+            parts.append(self._value("deny", wrong[0], rng))
+            return False
+        if missing:
+            parts.append(self.say("need_readback", rng))
+            return False
+        self.given.update(self.needed)
+        if not self.corrected:
+            parts.append(self._correct(rng))
+            return True
+        self.confirmed = True
+        self.turn_meta["confirmed"] = confirmation(self.kind, self.values)
+        parts.append(self.say("confirm", rng))
+        return True
+
+
+# ============================================================================ expert
+
+_GOAL_PATTERNS = [
+    ("set_timer", re.compile(r"\btimer\b|\btime \d|\btime (?:an?|half)\b", re.I)),
+    ("set_alarm", re.compile(r"\balarm\b|\bwake me\b", re.I)),
+    ("set_reminder", re.compile(r"\bremind", re.I)),
+    ("weather", re.compile(r"\bweather\b|\bforecast\b|\brain\b|\bumbrella\b", re.I)),
+    ("convert", re.compile(r"\bconvert\b|\bhow many\b|\bwhat(?:'s| is) -?\d", re.I)),
+    ("calendar_query", re.compile(r"\bwhat(?:'s| is) on my calendar\b|\banything scheduled\b|"
+                                  r"\bmy day look like\b|\bcheck my calendar\b|"
+                                  r"\bmy schedule\b", re.I)),
+    ("create_event", re.compile(r"\bcalendar\b|\bschedule\b|\bevent\b", re.I)),
+]
+
+_STOP = r"(?=\s+(?:on|at|tomorrow|today|tonight|the day|this)\b|\s*[.?!,]|\s*$)"
+_TITLE_FRAMES = [re.compile(p + _STOP, re.I) for p in (
+    r"\badd (.+?) to my calendar", r"\bput (.+?) on my calendar", r"\bcalled (.+?)",
+    r"\bschedule (.+?)", r"\bcall it (.+?)", r"\btitle is (.+?)", r"\bput it down as (.+?)")]
+_TEXT_FRAMES = [re.compile(p + _STOP, re.I) for p in (
+    r"\bremind me to (.+?)", r"\breminder to (.+?)", r"\bit's to (.+?)", r"\breminder is to (.+?)")]
+_LABEL_FRAMES = [re.compile(p, re.I) for p in (
+    r"\bfor the ([a-z]+)\b", r"\blabel it ([a-z]+)\b", r"\bcall it ([a-z]+)\b",
+    r"\ban? ([a-z]+) timer\b")]
+_NOT_A_NAME = {"something", "event", "new event", "calendar event", "new calendar event", "it",
+               "appointment", "me", "timer", "new timer"}
+_CONFIRM_REPLY = re.compile(r"^\W*(?:yes|yep|yeah|correct|perfect|that's (?:right|correct)|"
+                            r"sounds good|exactly)\b", re.I)
+
+
+def classify_goal(text: str) -> str | None:
+    """The request a user's opening message expresses."""
+    for goal, pat in _GOAL_PATTERNS:
+        if pat.search(text):
+            return goal
+    return None
+
+
+def _frame(frames: list[re.Pattern[str]], text: str) -> str | None:
+    for pat in frames:
+        m = pat.search(text)
+        if m:
+            raw = m.group(1).strip()
+            value = re.sub(r"^(?:a|an|the|my)\s+", "", raw, flags=re.I)
+            if value and raw.lower() not in _NOT_A_NAME and value.lower() not in _NOT_A_NAME:
+                return value
+    return None
+
+
+def parse_conversion(text: str) -> tuple[float, str, str] | None:
+    """``(value, from, to)`` unit codes of a conversion question, or ``None``."""
+    mentions = [(m.start(), m.end(), UNIT_ALIASES[m.group(1).lower()])
+                for m in _UNIT_MENTION.finditer(text)]
+    for m in re.finditer(r"(?<![\w.])(-?\d+(?:\.\d+)?)\s*", text):
+        src = next((u for s, _, u in mentions if s == m.end()), None)
+        if src is None:
+            continue
+        others = [u for s, _, u in mentions if s != m.end() and u != src
+                  and UNITS[u][0] == UNITS[src][0]]
+        if others:
+            return float(m.group(1)), src, others[0]
+    return None
+
+
+@lru_cache(maxsize=256)
+def _parse_context(context: str) -> tuple[str, tuple[str, ...]]:
+    today = re.search(r"Today is \w+, (\d{4}-\d\d-\d\d)", context)
+    cities = re.search(r"Weather forecasts are available for: ([^(\n]+?) \(", context)
+    return (today.group(1) if today else "2026-01-01",
+            tuple(c.strip() for c in cities.group(1).split(",")) if cities else ())
+
+
+_LINE = re.compile(r"^(User|Assistant|System): (.*)$")
+_READBACK = re.compile(r"^(?:Just to confirm|Okay, I've updated it|So that's)\b")
+
+
+def _new_state() -> dict[str, Any]:
+    return {"kind": None, "values": {}, "readback": None, "readbacks": 0, "confirmed": None,
+            "written": False,
+            "weather": {}, "events": {}, "conversion": None, "converted": None}
+
+
+class VirtualAssistantExpert:
+    """A scripted assistant that acts from observations only.
+
+    It reads the request type from the user's first message, extracts the slots from
+    every user turn (the latest value of a slot wins, so corrections are followed), asks
+    for the missing ones, reads the details back and writes only after the user says yes;
+    for questions it calls the look-up tool and reports its result.
+    """
+
+    def __init__(self) -> None:
+        self.templates = load_data()["expert_templates"]
+        self._seen = ""
+        self._state: dict[str, Any] = _new_state()
+
+    def reset(self) -> None:
+        """Forget the parse cache."""
+        self._seen = ""
+        self._state = _new_state()
+
+    def act(self, observation: Mapping[str, Any]) -> str:
+        """The expert's reply to an observation."""
+        today, cities = _parse_context(observation["context"])
+        st = self._parse(observation["history"], date.fromisoformat(today), cities)
+        return self._decide(st, date.fromisoformat(today))
+
+    def _parse(self, history: str, today: date, cities: tuple[str, ...]) -> dict[str, Any]:
+        seen = self._seen
+        if seen and history.startswith(seen) and history[len(seen):len(seen) + 1] in ("\n", ""):
+            new = history[len(seen) + 1:]
+        else:
+            self._state = _new_state()
+            new = history
+        self._seen = history
+        for line in new.split("\n") if new else ():
+            m = _LINE.match(line)
+            if m:
+                self._consume(self._state, m.group(1), m.group(2), today, cities)
+        return self._state
+
+    @staticmethod
+    def _consume(st: dict[str, Any], who: str, text: str, today: date,
+                 cities: tuple[str, ...]) -> None:
+        vals = st["values"]
+        if who == "User":
+            if st["kind"] is None:
+                st["kind"] = classify_goal(text)
+                if st["kind"] == "convert":
+                    st["conversion"] = parse_conversion(text)
+            if _CONFIRM_REPLY.match(text) and st["readback"] == vals:
+                st["confirmed"] = dict(vals)
+            kind = st["kind"]
+            needed = WRITE_GOALS.get(kind) or INFO_GOALS.get(kind) or ()
+            if "date" in needed:
+                ds = resolve_dates(text, today)
+                if ds:
+                    vals["date"] = sorted(ds)[-1]
+            if "time" in needed:
+                ts = time_values(text)
+                if ts:
+                    vals["time"] = ts[-1]
+            if "minutes" in needed:
+                ms = durations(text)
+                if ms:
+                    vals["minutes"] = ms[-1]
+            for slot, frames in (("title", _TITLE_FRAMES), ("text", _TEXT_FRAMES),
+                                 ("label", _LABEL_FRAMES)):
+                if slot in needed:
+                    v = _frame(frames, text)
+                    if v:
+                        vals[slot] = v
+            if "city" in needed:
+                found = [c for c in cities if re.search(rf"\b{re.escape(c)}\b", text, re.I)]
+                if found:
+                    vals["city"] = found[-1]
+        elif who == "Assistant":
+            if _READBACK.match(text):
+                st["readback"] = dict(vals)
+                st["readbacks"] += 1
+        else:
+            m = re.match(r"\[(\w+)\] (ok|error): (.*)$", text)
+            if not m:
+                return
+            name, ok, msg = m.groups()
+            if name in _WRITE_TOOLS:
+                if ok == "ok":
+                    st["written"] = True
+                else:
+                    st["confirmed"] = None
+            elif name == "get_weather" and ok == "ok":
+                w = re.match(r"(.+?) on (\S+): (.+?), high (-?\d+)°C, low (-?\d+)°C", msg)
+                if w:
+                    st["weather"][(w.group(1), w.group(2))] = (w.group(3), w.group(4),
+                                                               w.group(5))
+            elif name == "list_events" and ok == "ok":
+                day, rest = msg.split(": ", 1)
+                rows = [] if rest == "no events" else [
+                    r.split(" ", 1) for r in rest.split("; ")]
+                st["events"][day] = rows
+            elif name == "convert" and ok == "ok":
+                c = re.search(r"= (-?[\d.]+) ", msg)
+                if c:
+                    st["converted"] = c.group(1)
+
+    def _t(self, name: str, **slots: Any) -> str:
+        return self.templates[name].format(**slots)
+
+    def _decide(self, st: dict[str, Any], today: date) -> str:
+        kind = st["kind"]
+        vals = st["values"]
+        if kind is None:
+            return self._t("fallback")
+        if kind == "convert":
+            conv = st["conversion"]
+            if conv is None:
+                return self._t("fallback")
+            value, src, dst = conv
+            if st["converted"] is None:
+                return (self._t("checking")
+                        + f" [convert value={fmt_number(value)} from={src} to={dst}]")
+            names = load_data()["unit_names"]
+            return self._t("convert", value=fmt_number(value), from_name=names[src][0],
+                           answer=st["converted"], to_name=names[dst][0])
+        needed = WRITE_GOALS.get(kind) or INFO_GOALS[kind]
+        missing = [s for s in needed if s not in vals]
+        if missing:
+            return " ".join(self.templates["ask." + s] for s in missing)
+        h = self._human(vals)
+        if kind == "weather":
+            got = st["weather"].get((vals["city"], vals["date"]))
+            if got is None:
+                return (self._t("checking")
+                        + f' [get_weather city="{vals["city"]}" date={vals["date"]}]')
+            cond, high, low = got
+            return self._t("weather", city=vals["city"], date=h["date"], condition=cond,
+                           high=high, low=low)
+        if kind == "calendar_query":
+            rows = st["events"].get(vals["date"])
+            if rows is None:
+                return self._t("checking") + f" [list_events date={vals['date']}]"
+            if not rows:
+                return self._t("calendar_empty", date=h["date"])
+            events = " and ".join(f"{title} at {human_time(t)}" for t, title in rows)
+            return self._t("calendar", date=h["date"], events=events)
+        if st["written"]:
+            return self._t("anything_else")
+        if st["confirmed"] == vals:
+            return self._t("done." + kind, **h) + " " + _write_call(kind, vals)
+        variants = self.templates["readback." + kind]
+        return variants[st["readbacks"] % len(variants)].format(**h)
+
+    @staticmethod
+    def _human(vals: Mapping[str, Any]) -> dict[str, Any]:
+        h = dict(vals)
+        if "date" in vals:
+            h["date"] = human_date(date.fromisoformat(vals["date"]))
+        if "time" in vals:
+            h["time"] = human_time(vals["time"])
+        if "title" in vals:
+            h["Title"] = vals["title"][:1].upper() + vals["title"][1:]
+        if "minutes" in vals:
+            m = int(vals["minutes"])
+            h["a_minutes"] = f"{'an' if str(m).startswith('8') or m in (11, 18) else 'a'} {m}"
+        return h
+
+
+def _write_call(kind: str, vals: Mapping[str, Any]) -> str:
+    if kind == "create_event":
+        return f'[create_event title="{vals["title"]}" date={vals["date"]} time={vals["time"]}]'
+    if kind == "set_reminder":
+        return f'[set_reminder text="{vals["text"]}" date={vals["date"]} time={vals["time"]}]'
+    if kind == "set_alarm":
+        return f"[set_alarm date={vals['date']} time={vals['time']}]"
+    return f'[set_timer minutes={vals["minutes"]} label="{vals["label"]}"]'
+
+
+# ============================================================================ domain + env
+
+
+class VirtualAssistantDomain(Domain):
+    """Data, tools, rules, user and expert of the personal assistant."""
+
+    name = DOMAIN
+    labels = {USER: "User", AGENT: "Assistant", SYSTEM: "System"}
+    default_reward = {"task_success": 1.0, "rule_compliance": 1.0, "bleu": 0.1}
+
+    def generator(self) -> VirtualAssistantGenerator:
+        """Seeded scenarios."""
+        return VirtualAssistantGenerator()
+
+    def tools(self) -> ToolSet:
+        """Look-up and write tools."""
+        return make_tools()
+
+    def rulebook(self) -> RuleBook:
+        """Confirmation, repetition, politeness and length rules."""
+        return RuleBook([
+            ConfirmBeforeWrite(
+                "confirm_before_write", _WRITE_TOOLS, canonical=canonical_call,
+                description="Before creating an event, reminder, alarm or timer, read every "
+                            "detail back to the user and wait for their yes; then write "
+                            "exactly what they confirmed, in a later turn."),
+            NoRepetition(),
+            Politeness(),
+            profanity(),
+            LengthLimit(100),
+        ])
+
+    def make_user(self) -> VirtualAssistantUser:
+        """A fresh simulated user."""
+        return VirtualAssistantUser()
+
+    def make_expert(self) -> VirtualAssistantExpert:
+        """A fresh scripted assistant."""
+        return VirtualAssistantExpert()
+
+    def new_world(self, scenario: Scenario) -> dict[str, Any]:
+        """A deep copy of the scenario's account state (JSON-shaped, copied by value)."""
+        return json.loads(json.dumps(dict(scenario.world)))
+
+    def render_context(self, scenario: Scenario, rules: RuleBook, tools: ToolSet) -> str:
+        """Role, date, covered cities, procedure, rules and tools."""
+        c = scenario.context
+        return "\n".join([
+            f"You are {c['assistant']}, a {c['role']} for {c['persona']} (sounds {c['mood']}). "
+            f"Today is {c['weekday']}, {c['today']}.",
+            "You manage the user's calendar, reminders, alarms and timers, and answer weather "
+            "and unit-conversion questions. Read the calendar and forecasts with the tools; "
+            "never guess.",
+            f"Weather forecasts are available for: {', '.join(c['cities'])} (today and the "
+            f"next {FORECAST_DAYS - 1} days).",
+            "Rules:",
+            rules.describe(),
+            tools.describe(),
+        ])
+
+    def facts(self, scenario: Scenario) -> Mapping[str, Any]:
+        """Ground truth of the request."""
+        g = scenario.goal
+        final = dict(g["slots"])
+        if g["correction"]:
+            final[g["correction"]["slot"]] = g["correction"]["value"]
+        return {"request": g["type"], "today": scenario.world["today"], **final,
+                **({"forecast": g["forecast"]} if "forecast" in g else {}),
+                **({"conversion": g["convert"]} if "convert" in g else {})}
+
+
+class VirtualAssistantEnv(DialogueEnv):
+    """Dialog-VirtualAssistant-v0: calendar, reminders, alarms, timers, weather and units.
+
+    ## Description
+    The user asks for one thing: add a calendar event, set a reminder, an alarm or a
+    timer, hear the weather for a city and day, hear what is on the calendar on a day, or
+    convert a quantity between units. The user's wording varies by seed: dates come as
+    ``tomorrow``, ``on Friday``, ``on the 13th of March``; times as ``2:30 pm`` or
+    ``14:30``; durations as ``half an hour`` or ``25 minutes``. The agent fills the slots
+    by asking for what is missing, resolves relative dates against today's date, and, for
+    every change to the user's account, reads the details back and waits for a yes before
+    writing them with a tool (the ``confirm_before_write`` rule blocks a write the user has
+    not confirmed with exactly those details). At higher difficulty the user corrects a
+    detail mid-conversation; the final account state must reflect the correction.
+    Success is judged on the account's action log (exactly the entry the request needs,
+    nothing else) and on what the user was told (that it is done; the right condition and
+    temperature; every event of the day; the right number).
+
+    ## Action space
+    ``UnicodeText(1000)``: the reply, with tool calls inline, e.g.
+    ``[create_event title="team sync" date=2026-03-13 time=14:30]``. Tools:
+    ``list_events``, ``get_weather``, ``convert`` (look-ups) and ``create_event``,
+    ``set_reminder``, ``set_alarm``, ``set_timer`` (writes); their documentation is part of
+    the context.
+
+    ## Observation space
+    ``Dict(context, history, turn)``: the context states the assistant's user, today's
+    date and weekday, the cities with forecasts, the rules and the tools; the history is
+    the transcript (``User:``, ``Assistant:``, ``System:`` tool results).
+
+    ## Rewards
+    Default mix: ``1.0 * task_success + 1.0 * rule_compliance + 0.1 * bleu``.
+    ``task_success`` is the increase of the goal-progress potential (milestones: write
+    requests: user confirmed the final details 0.3, entry written 0.4, user told 0.3;
+    weather/calendar questions: right look-up 0.5, right answer told 0.5; conversions:
+    right number told 1.0) plus 1 on success and -0.5 when the user gives up;
+    ``rule_compliance`` is minus the penalties of broken rules (0.3 per blocked unconfirmed
+    write, 0.2 per repeated reply, ...); ``bleu`` compares the reply with the scripted
+    expert's reply in the same state. Keyword stuffing, echoing the user, repeating a reply,
+    read-backs listing several values and bare "shall I go ahead?" never count as progress.
+
+    ## Starting state
+    A scenario from :class:`VirtualAssistantGenerator` chosen by the sampler; the user's
+    opening message states the request (with all details at difficulty 0, some missing at
+    1 and 2).
+
+    ## Episode end
+    Terminated when the request is complete (success) or the user runs out of patience or
+    mood (failure). Truncated at ``max_episode_steps=20`` agent turns.
+
+    ## Arguments
+    ``gym.make("Dialog-VirtualAssistant-v0", reward=None, render_mode=None,
+    sampler="uniform", rules=None, difficulty=None)``; see :class:`DialogueEnv`.
+
+    ## Version history
+    - v0: initial release.
+    """
+
+    domain_cls = VirtualAssistantDomain

@@ -1,0 +1,104 @@
+import importlib.util
+
+import pytest
+import sacrebleu
+from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+from dialog_gym.error import ConfigError, DependencyNotInstalled
+from dialog_gym.scorers import ScoreInput, make_scorer
+from dialog_gym.scorers.bleu import BLEU
+
+
+@pytest.mark.parametrize("tokenize", ["13a", "intl", "zh", "char", "none"])
+@pytest.mark.parametrize("smooth", ["exp", "floor", "add-k", "none"])
+def test_parity_with_sacrebleu_sentence_bleu(tokenize, smooth, reference_corpus):
+    scorer = BLEU(tokenize=tokenize, smooth_method=smooth)
+    got = scorer.score([ScoreInput(response=h, references=tuple(r))
+                        for h, r in reference_corpus])
+    for (h, refs), g in zip(reference_corpus, got, strict=True):
+        want = sacrebleu.sentence_bleu(h, refs, tokenize=tokenize, smooth_method=smooth).score
+        assert g == pytest.approx(want / 100.0, abs=1e-9), (h, refs)
+
+
+def test_parity_lowercase(reference_corpus):
+    got = BLEU(lowercase=True).score([ScoreInput(response=h, references=tuple(r))
+                                      for h, r in reference_corpus])
+    for (h, refs), g in zip(reference_corpus, got, strict=True):
+        want = sacrebleu.sentence_bleu(h, refs, lowercase=True).score / 100
+        assert g == pytest.approx(want, abs=1e-9)
+
+
+@pytest.mark.filterwarnings(r"ignore:\s*The hypothesis contains 0 counts:UserWarning")
+@pytest.mark.parametrize("smooth,method", [("exp", "method3"), ("floor", "method1"),
+                                           ("add-k", "method2"), ("none", "method0")])
+def test_nltk_backend_parity(smooth, method, reference_corpus):
+    scorer = BLEU(backend="nltk", smooth_method=smooth)
+    tok = sacrebleu.metrics.BLEU(tokenize="13a").tokenizer
+    got = scorer.score([ScoreInput(response=h, references=tuple(r))
+                        for h, r in reference_corpus])
+    for (h, refs), g in zip(reference_corpus, got, strict=True):
+        hyp = tok(h.rstrip()).split()
+        if not hyp:
+            assert g == 0.0
+            continue
+        want = sentence_bleu([tok(r.rstrip()).split() for r in refs], hyp,
+                             smoothing_function=getattr(SmoothingFunction(), method),
+                             auto_reweigh=True)
+        assert g == pytest.approx(want, abs=1e-12), h
+
+
+def test_backends_agree_at_the_extremes():
+    for backend in ("sacrebleu", "nltk"):
+        s = BLEU(backend=backend)
+        assert s("the order has shipped today", references=["the order has shipped today"]) \
+            == pytest.approx(1.0)
+        assert s("banana", references=["the order has shipped today"]) < 0.05
+
+
+def test_zh_tokenizer_scores_chinese_that_13a_cannot_split():
+    x = ScoreInput(response="您的订单已经发货了", references=("您的订单已发货",))
+    zh, a13 = BLEU(tokenize="zh").score([x])[0], BLEU(tokenize="13a").score([x])[0]
+    assert zh > 0.3 and a13 == 0.0
+
+
+def test_no_references_scores_zero():
+    assert BLEU()("Your order has shipped.") == 0.0
+
+
+def test_copying_the_reference_is_rewarded_known_failure_mode():
+    ref = "Your order A1234 has shipped with UPS."
+    copy = BLEU()(ref, references=[ref])
+    paraphrase = BLEU()("The parcel for A1234 is on its way via UPS.", references=[ref])
+    assert copy == 1.0 and paraphrase < 0.3
+
+
+def test_signature():
+    sig = BLEU(tokenize="zh", smooth_method="floor", lowercase=True).signature()
+    assert sig.startswith("bleu[backend:sacrebleu|")
+    for part in ("tok:zh", "smooth:floor", "case:lc", f"version:{sacrebleu.__version__}",
+                 "nrefs:var"):
+        assert part in sig
+    nl = BLEU(backend="nltk").signature()
+    assert "backend:nltk" in nl and "smooth:method3" in nl and "version:nltk-" in nl
+
+
+def test_bad_config_errors():
+    with pytest.raises(ConfigError, match="unknown tokenize='13b'"):
+        BLEU(tokenize="13b")
+    with pytest.raises(ConfigError, match="downloaded at run time"):
+        BLEU(tokenize="flores200")
+    with pytest.raises(ConfigError, match="unknown smooth_method"):
+        BLEU(smooth_method="laplace")
+    with pytest.raises(ConfigError, match="unknown backend"):
+        BLEU(backend="torchmetrics")
+    with pytest.raises(TypeError):
+        make_scorer("bleu", tokenizer="13a")  # a typo is not swallowed
+
+
+def test_mecab_tokenizer_works_or_names_the_extra():
+    if importlib.util.find_spec("MeCab") is not None:
+        ja = "注文は発送されました"
+        assert BLEU(tokenize="ja-mecab")(ja, references=[ja]) == pytest.approx(1.0)
+    else:
+        with pytest.raises(DependencyNotInstalled, match=r"pip install 'sacrebleu\[ja\]'"):
+            BLEU(tokenize="ja-mecab")
