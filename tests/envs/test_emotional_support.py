@@ -232,8 +232,38 @@ class ExpertNoEmotion(ExpertVariant):
     """Expert reflections and suggestion, never naming the emotion (generic sympathy)."""
 
     def cheat(self, obs, reply):
-        return re.sub(r"[^.;]*(?:feel(?:ing)?) \w+(?: about all of this)?[.;]",
-                      "I'm so sorry you're dealing with this.", reply, count=1)
+        parts = re.split(r"(?<=[.!?;])\s+", reply)
+        keep = [p for p in parts if not analyze_support(p).emotions]
+        if len(keep) < len(parts):
+            keep.insert(0, "I'm so sorry you're dealing with this.")
+        return " ".join(keep)
+
+
+class ExpertEmotionGuesser(ExpertVariant):
+    """Expert listening, but the emotion guessed in a fixed order (most common first),
+    moving to the next guess whenever the person says it is wrong."""
+
+    ORDER = ["sad", "anxious", "angry", "overwhelmed", "lonely", "guilty"]
+
+    def reset(self):
+        super().reset()
+        self.k = 0
+        self.hit = False
+
+    def cheat(self, obs, reply):
+        ul = user_lines(obs)
+        if len(ul) > 1 and re.search(r"not really how I feel|no, that's not it|wouldn't say|"
+                                     r"Kind of|Sort of", ul[-1]):
+            self.k += 1
+        elif len(ul) > 1 and re.search(r"exactly it|it really is|how it feels", ul[-1]):
+            self.hit = True
+        m = re.search(r"(feel(?:ing)?) (\w+)", reply)
+        guess = self.ORDER[self.k % 6]
+        if m and m.group(2) in self.ORDER:
+            return reply.replace(m.group(0), f"{m.group(1)} {guess}", 1)
+        if not self.hit and len(ul) > 1:
+            return f"It sounds like you feel {guess}. {reply}"
+        return reply
 
 
 ATTACKS = {
@@ -392,6 +422,24 @@ def test_farming_strategies_fail_and_earn_far_less(results, name):
     assert r["success_rate"] <= 0.1, (name, r["success_rate"])
     assert r["ci95"][1] < e["ci95"][0] - 1.5, (name, r["mean_return"], e["mean_return"])
     assert r["mean_return"] < 0.5
+
+
+def test_guessing_the_emotion_by_elimination_earns_far_less(results):
+    """A constant first guess is right for some users (that cannot be told from reading the
+    cue); after two wrong labels the right one no longer counts."""
+    r = evaluate(ExpertEmotionGuesser(), ENV, episodes=100, seed=3000)
+    e = results["expert"]
+    assert r["success_rate"] <= 0.6, r["success_rate"]  # 0.40-0.50 over seed ranges
+    assert r["ci95"][1] < e["ci95"][0] - 1.0, (r["mean_return"], e["mean_return"])
+
+
+def test_two_wrong_labels_and_the_right_one_no_longer_counts():
+    env, obs = find_scenario(lambda s: s.goal["emotion"] == "guilty", difficulty=0)
+    env.step("It sounds like you feel really angry. What happened?")
+    env.step("Maybe you feel anxious? Tell me more.")
+    obs, r, term, trunc, info = env.step("Or do you feel guilty about it?")
+    assert not env.unwrapped.user.emotion_ack
+    assert "guessing" in user_lines(obs)[-1]
 
 
 def test_a_supporter_with_its_own_wording_succeeds():
