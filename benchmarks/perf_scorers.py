@@ -16,10 +16,14 @@ saves is only what the workload itself repeats (references, history turns, conte
 The ``semantic`` peer: for each item, one ``SentenceTransformer.encode`` call on that
 item's texts (reply, references, last user turns; normalised embeddings) and the same
 score formula; scores are checked equal to the scorer's. Ratio = scorer items/s / peer
-items/s, at batch 1 and 64.
+items/s, at batch 1 and 64, interleaved repeats, best of each, for each torch thread count
+of ``--ratio-threads`` (both sides always use the same count). With one thread MiniLM is
+compute-bound and the gain is the work saved (texts not encoded again); with torch's
+default threads on a busy 2-core machine, small per-item calls also suffer from thread
+oversubscription, which batching avoids.
 
     python benchmarks/perf_scorers.py [--episodes 80] [--repeats 3] [--torch-threads 1]
-        [--out benchmarks/results/perf_scorers.json]
+        [--ratio-threads 1,2] [--ratio-items 60] [--out benchmarks/results/perf_scorers.json]
 """
 
 from __future__ import annotations
@@ -125,6 +129,54 @@ def semantic_peer(items: Sequence[ScoreInput], batch: int) -> tuple[float, np.nd
     return len(items) / dt, np.clip(out, 0.0, 1.0)
 
 
+def semantic_ratio(items: Sequence[ScoreInput], threads: int,
+                   repeats: int) -> dict[str, dict[str, float]]:
+    """``semantic`` at batch 1 and 64 vs the per-item peer, same inputs, same threads.
+
+    Interleaved repeats, best of each: the machine is shared, so load drifts between
+    runs; interleaving exposes both sides to the same drift.
+    """
+    import torch
+
+    from dialog_gym.embedding import get_encoder
+
+    torch.set_num_threads(threads)
+    sem = make_scorer("semantic", **SEMANTIC_KW)
+    enc = get_encoder()
+    best: dict[str, tuple[float, np.ndarray]] = {}
+    counts: dict[int, tuple[int, int, int]] = {}
+    for _ in range(repeats):
+        for key in ("peer", "b1", "b64"):
+            if key == "peer":
+                r = semantic_peer(items, 64)
+            else:
+                r = time_scorer(sem, items, 1 if key == "b1" else 64)
+                counts[1 if key == "b1" else 64] = (enc.calls, enc.misses, enc.hits)
+            if key not in best or r[0] > best[key][0]:
+                best[key] = r
+    peer_ips, peer_scores = best["peer"]
+    peer_texts = sum(1 + len(x.references) + min(
+        SEMANTIC_KW["history_turns"],
+        sum(1 for t in x.history if t.speaker == USER and t.text.strip()))
+        for x in items if x.response.strip())
+    cells: dict[str, dict[str, float]] = {}
+    for batch in (1, 64):
+        ips, scores = best[f"b{batch}"]
+        calls, misses, hits = counts[batch]
+        diff = float(np.max(np.abs(scores - peer_scores)))
+        cells[f"batch_{batch}"] = {
+            "items": len(items), "scorer_items_per_s": ips, "peer_items_per_s": peer_ips,
+            "ratio": ips / peer_ips, "max_abs_score_diff": diff, "model_calls": calls,
+            "texts_encoded": misses, "cache_hits": hits, "peer_model_calls": len(items),
+            "peer_texts_encoded": peer_texts,
+        }
+        print(f"semantic vs SentenceTransformer.encode per item, {threads} torch thread(s), "
+              f"batch {batch:>2}: {ips:7.1f} vs {peer_ips:7.1f} items/s = {ips / peer_ips:5.2f}x"
+              f"  (max |diff| {diff:.0e}; model calls {calls} vs {len(items)}, texts encoded "
+              f"{misses} vs {peer_texts})")
+    return cells
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--episodes", type=int, default=80)
@@ -132,6 +184,11 @@ def main() -> None:
     p.add_argument("--torch-threads", type=int, default=1,
                    help="torch intra-op threads for scorer and peer alike (0: torch's default); "
                         "1 avoids oversubscription on a shared 2-core machine")
+    p.add_argument("--ratio-threads", type=lambda v: [int(t) for t in v.split(",")],
+                   default=[1, 2], help="torch thread counts of the semantic-vs-peer runs")
+    p.add_argument("--ratio-items", type=int, default=60,
+                   help="items of the semantic-vs-peer runs at thread counts other than "
+                        "--torch-threads (small calls are slow when threads oversubscribe)")
     p.add_argument("--out", default="benchmarks/results/perf_scorers.json")
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -166,41 +223,15 @@ def main() -> None:
         print(f"{name:<22} {scorer.cost:<9} batch 1: {row['batch_1_items_per_s']:10.0f} items/s"
               f"   batch 64: {row['batch_64_items_per_s']:10.0f} items/s")
 
-    # semantic vs the per-item peer: interleaved repeats, best of each (the machine is
-    # shared, so load drifts between runs; interleaving exposes both sides to the same drift)
-    sem = make_scorer("semantic", **SEMANTIC_KW)
-    enc = get_encoder()
-    best: dict[str, tuple[float, np.ndarray]] = {}
-    counts: dict[int, tuple[int, int, int]] = {}
-    for _ in range(args.repeats):
-        for key in ("peer", "b1", "b64"):
-            if key == "peer":
-                r = semantic_peer(items, 64)
-            else:
-                r = time_scorer(sem, items, 1 if key == "b1" else 64)
-                counts[1 if key == "b1" else 64] = (enc.calls, enc.misses, enc.hits)
-            if key not in best or r[0] > best[key][0]:
-                best[key] = r
-    peer_ips, peer_scores = best["peer"]
-    peer_texts = sum(1 + len(x.references) + min(
-        SEMANTIC_KW["history_turns"],
-        sum(1 for t in x.history if t.speaker == USER and t.text.strip()))
-        for x in items if x.response.strip())
-    ratio: dict[str, float] = {}
-    for batch in (1, 64):
-        ips, scores = best[f"b{batch}"]
-        calls, misses, hits = counts[batch]
-        diff = float(np.max(np.abs(scores - peer_scores)))
-        ratio[f"batch_{batch}"] = ips / peer_ips
-        results[f"semantic_vs_encode_per_item_batch_{batch}"] = {
-            "scorer_items_per_s": ips, "peer_items_per_s": peer_ips, "ratio": ips / peer_ips,
-            "max_abs_score_diff": diff, "model_calls": calls, "texts_encoded": misses,
-            "cache_hits": hits, "peer_model_calls": len(items), "peer_texts_encoded": peer_texts,
-        }
-        print(f"semantic vs SentenceTransformer.encode per item, batch {batch:>2}: "
-              f"{ips:8.1f} vs {peer_ips:8.1f} items/s = {ips / peer_ips:5.2f}x  "
-              f"(scores max |diff| {diff:.1e}; model calls {calls} vs {len(items)}, "
-              f"texts encoded {misses} vs {peer_texts})")
+    ratios: dict[str, dict[str, float]] = {}
+    for threads in args.ratio_threads:
+        n = len(items) if threads == args.torch_threads else min(len(items), args.ratio_items)
+        key = f"torch_threads_{threads}"
+        cells = semantic_ratio(items[:n], threads, args.repeats)
+        results[f"semantic_vs_encode_per_item_{key}"] = cells
+        ratios[key] = {b: c["ratio"] for b, c in cells.items()}
+    if args.torch_threads > 0:
+        torch.set_num_threads(args.torch_threads)
 
     report = {
         "env_id": ENV_ID,
@@ -211,7 +242,7 @@ def main() -> None:
         "workload": {"episodes": args.episodes, "items": len(items), "distinct_texts": n_texts,
                      "semantic_kwargs": SEMANTIC_KW, "repeats": args.repeats},
         "scorers": results,
-        "semantic_ratio_vs_encode_per_item": ratio,
+        "semantic_ratio_vs_encode_per_item": ratios,
     }
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     tmp = args.out + ".tmp"

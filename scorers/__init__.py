@@ -38,6 +38,7 @@ _BUILTINS = {
     "logic_consistency": "dialog_gym.scorers.logic:LogicConsistency",
     "repetition": "dialog_gym.scorers.repetition:Repetition",
     "length": "dialog_gym.scorers.length:Length",
+    "reward_model": "dialog_gym.scorers.reward_model:RewardModel",
 }
 for _name, _target in _BUILTINS.items():
     scorer_registry.register(_name, _target)

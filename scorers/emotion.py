@@ -95,6 +95,10 @@ REPLY_PROTOTYPES: dict[str, tuple[str, ...]] = {
         "That must be worrying. Don't worry, your account is safe and I'll walk you through it.",
         "I can imagine how disappointing that is, I'm sorry. Let's get a replacement sent.",
         "Thank you for your patience, I know this has been stressful.",
+        "It sounds like you're carrying a lot right now, and that's really hard.",
+        "Losing someone you love leaves such an empty space; of course you feel lonely.",
+        "Being left out like that would hurt anyone.",
+        "Your feelings are completely valid, and I'm glad you told me.",
     ),
     "friendly": (
         "Happy to help! Could you share your order number?",
@@ -490,7 +494,9 @@ class EmotionConsistency(Scorer):
             w, cw = self.polarity_weight, self.cue_weight
             tu_all = _softmax(tu_all + w * np.outer(pol, uval)
                               + cw * _cues(texts, USER_CUES, USER_EMOTIONS))
-            tt_all = _softmax(tt_all + w * np.outer(pol, tval)
+            # a reply's negative polarity is ambiguous (empathy mirrors the user's pain,
+            # hostility is negative too): only its positive polarity is a tone prior
+            tt_all = _softmax(tt_all + w * np.outer(np.maximum(pol, 0.0), tval)
                               + cw * _cues(texts, TONE_CUES, REPLY_TONES))
         neutral_u = np.eye(len(USER_EMOTIONS))[USER_EMOTIONS.index("neutral")]
         for i, x in enumerate(batch):

@@ -249,6 +249,48 @@ def extract(text: str, id_shapes: tuple[tuple[str, str], ...] = (),
     return tuple(out)
 
 
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_RELATIVE = re.compile(
+    r"\b(?:(?P<dat>day after tomorrow)|(?P<today>today|tonight)|(?P<tom>tomorrow)|"
+    r"(?P<yest>yesterday)|"
+    r"in (?P<n>\d{1,3}|a|one|two|three|four|five|six|seven) (?P<unit>days?|weeks?)|"
+    r"(?P<next>next|this|on|coming) (?P<wd>" + "|".join(_WEEKDAYS) + r"))\b", re.I)
+_SMALL = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
+
+
+def relative_dates(text: str, today: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+    """Dates that relative expressions in ``text`` name, given ``today`` as ``(y, m, d)``.
+
+    "today", "tomorrow", "yesterday", "the day after tomorrow", "in 3 days", "in two
+    weeks", "on / this / next / coming Friday" (the next such weekday after today).
+
+    Example:
+        >>> relative_dates("Can we do tomorrow or next Monday?", (2026, 7, 25))  # a Saturday
+        [(2026, 7, 26), (2026, 7, 27)]
+    """
+    import datetime as dt
+
+    base = dt.date(*today)
+    out = []
+    for m in _RELATIVE.finditer(text):
+        if m.group("dat"):
+            delta = 2
+        elif m.group("today"):
+            delta = 0
+        elif m.group("tom"):
+            delta = 1
+        elif m.group("yest"):
+            delta = -1
+        elif m.group("n"):
+            n = _SMALL.get(m.group("n").lower()) or int(m.group("n"))
+            delta = n * (7 if m.group("unit").lower().startswith("week") else 1)
+        else:
+            delta = (_WEEKDAYS.index(m.group("wd").lower()) - base.weekday()) % 7 or 7
+        d = base + dt.timedelta(days=delta)
+        out.append((d.year, d.month, d.day))
+    return out
+
+
 # ---------------------------------------------------------------- facts
 def infer_fact_type(key: str, value: Any) -> str | None:
     """The :data:`TYPES` entry a fact ``key: value`` holds, or None.
@@ -313,6 +355,7 @@ class _Facts:
     target_order: str | None
     status: str | None
     text: str
+    today: tuple[int, int, int] | None = None
 
 
 def _read_facts(facts: Mapping[str, Any], overrides: Mapping[str, str]) -> _Facts:
@@ -334,8 +377,22 @@ def _read_facts(facts: Mapping[str, Any], overrides: Mapping[str, str]) -> _Fact
     orders = values.get("order_id", [])
     statuses = values.get("status", [])
     text = "; ".join(f"{k}: {v}" for k, v in facts.items() if isinstance(v, (str, int, float)))
+    today = None
+    for k, v in facts.items():
+        if "today" in k.lower() and isinstance(v, str):
+            try:
+                today = _norm_fact("date", v)[0]
+            except (TypeError, ValueError):
+                pass
     return _Facts(values, shapes, CARRIERS + extra, orders[0] if len(set(orders)) == 1 else None,
-                  statuses[0] if len(set(statuses)) == 1 else None, text)
+                  statuses[0] if len(set(statuses)) == 1 else None, text, today)
+
+
+_TODAY_IS = re.compile(r"\b[Tt]oday(?: is|:)\s+(\d{4})-(\d{1,2})-(\d{1,2})\b")
+
+
+def _today_in(context: str) -> list[tuple[int, int, int]]:
+    return [(int(a), int(b), int(c)) for a, b, c in _TODAY_IS.findall(context[:20_000])]
 
 
 def _match(t: str, a: Any, b: Any) -> bool:
@@ -394,8 +451,9 @@ class LogicConsistency(Scorer):
 
     1. **Grounding** (types in ``facts``): a value of a type the facts know must match a
        fact, or something the context, the user or a tool result said (``history``
-       turns of other speakers). An invented order id, amount, date or tracking number
-       is a contradiction.
+       turns of other speakers; relative dates such as "tomorrow" are resolved against
+       ``facts["today"]`` or "Today is ..." in the context). An invented order id,
+       amount, date or tracking number is a contradiction.
     2. **Status**: a status claim about the facts' order (or about an order a tool
        reported on) must be compatible with its true status (``shipped`` is true of a
        delivered order, ``delivered`` is not of a shipped one; ``status_transitions``
@@ -508,6 +566,11 @@ class LogicConsistency(Scorer):
                         truth[None] = m.value
         if f.target_order is not None and f.target_order in truth:
             truth[None] = truth[f.target_order]
+        today = f.today or next((v for v in _today_in(x.context)), None)
+        if today is not None and "date" in f.values:
+            for turn in x.history:
+                if turn.speaker != AGENT:
+                    grounded["date"].extend(relative_dates(turn.text[:cut], today))
 
         out: list[Contradiction] = []
         flagged: set[int] = set()

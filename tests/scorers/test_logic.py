@@ -88,6 +88,17 @@ def test_fact_types_inferred_and_overridden():
         LogicConsistency(fact_types={"x": "colour"})
 
 
+def test_relative_dates_said_by_the_user_ground_the_reply():
+    s = LogicConsistency()
+    facts = {"today": "2026-07-25", "date": "2026-08-03"}  # 2026-07-25 is a Saturday
+    hist = [Turn("user", "Add an event tomorrow, and another one next Monday.")]
+    assert s("Booked for July 26 and July 27.", facts=facts, history=hist) == 1.0
+    assert s("Booked for July 28.", facts=facts, history=hist) == 0.5
+    # "today" can also come from the context
+    assert s("Booked for July 26.", facts={"date": "2026-08-03"}, history=hist,
+             context="Today is 2026-07-25.") == 1.0
+
+
 def test_no_facts_nothing_to_contradict():
     s = LogicConsistency()
     assert s("Your order B7777 shipped on 2026-03-03 for $12.00.") == 1.0
