@@ -63,7 +63,9 @@ class DialogueEnv(gym.Env[Observation, str]):
     the simulated user reacts -> the reward scorers score the reply.
 
     **Reward**: a weighted sum of scorers (``reward={"name": weight}`` replaces the
-    domain's default). ``info["scores"]`` holds each term's raw value.
+    domain's default; ``{"name": {"weight": w, **scorer_kwargs}}`` also configures the
+    scorer). ``info["scores"]`` holds each term's value before weighting (normalised to
+    [0, 1] when the reward is a ``WeightedSum(..., normalize=True)``).
 
     **Episode end**: ``terminated`` when the user ends the talk (goal met, patience or
     mood exhausted) or a severe rule is broken; ``truncated`` comes from Gymnasium's

@@ -255,6 +255,18 @@ def resolve_agents(cfg: LeaderboardConfig) -> list[str]:
     return names
 
 
+def _limit_threads(n: int) -> None:
+    """Worker initializer: share the cores between workers instead of oversubscribing them."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(n))
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:
+        pass
+
+
 def _map(backend: str, workers: int, fn: Callable[..., Any], jobs: list[tuple[Any, ...]],
          desc: str) -> list[Any]:
     """Run ``fn(*job)`` for every job; results in completion order, with a progress bar."""
@@ -291,7 +303,9 @@ def _map(backend: str, workers: int, fn: Callable[..., Any], jobs: list[tuple[An
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     out = []
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                             initializer=_limit_threads, initargs=(threads,)) as ex:
         futs = [ex.submit(fn, *j) for j in jobs]
         for f in tqdm(as_completed(futs), total=len(futs), desc=desc):
             out.append(f.result())

@@ -825,7 +825,7 @@ class CustomerServiceExpert:
                                 amount=_money(item["price"]), item=item["name"])
                         + f' [escalate order={order} reason="refund over limit"]')
             return (self._t("refund_done", amount=_money(item["price"]), item=item["name"],
-                            last4=st["last4"] or "on file")
+                            card=_card_phrase(st["last4"]))
                     + f" [refund order={order} amount={_money(item['price'])}]")
         if goal == "cancel":
             assert info is not None
@@ -847,7 +847,8 @@ class CustomerServiceExpert:
             if dup is None:
                 return self._t("billing_checking") + f" [lookup_billing email={st['email']}]"
             return (self._t("billing_done", charge=dup["id"], amount=_money(dup["amount"]),
-                            last4=st["card_last4"]) + f" [refund_charge charge={dup['id']}]")
+                            card=_card_phrase(st["card_last4"]))
+                    + f" [refund_charge charge={dup['id']}]")
         return "I'm sorry, could you tell me what you need help with?"
 
 
@@ -952,6 +953,10 @@ def _consume(st: dict[str, Any], history: str) -> None:
             cm = re.search(r"card ending (\d{4})", text)
             if cm:
                 st["last4"] = cm.group(1)
+
+
+def _card_phrase(last4: str | None) -> str:
+    return f"your card ending in {last4}" if last4 else "the card on file"
 
 
 def _match_item(items: list[dict[str, Any]], first_user: str) -> dict[str, Any]:

@@ -140,8 +140,10 @@ class WeightedSum(Scorer):
     """A weighted combination of scorers.
 
     Args:
-        terms: Scorer name -> weight (scorers built with :func:`make_scorer`), or a
-            sequence of ``(Scorer, weight)`` pairs.
+        terms: Scorer name -> weight (scorers built with :func:`make_scorer`), or name ->
+            ``{"weight": w, **kwargs}`` to pass constructor arguments (e.g.
+            ``{"rouge": {"weight": 1.0, "variant": "rouge2"}}``), or a sequence of
+            ``(Scorer, weight)`` pairs.
         normalize: Map each term to [0, 1] through its declared range before weighting.
 
     Example:
@@ -165,6 +167,15 @@ class WeightedSum(Scorer):
             for key, w in terms.items():
                 if isinstance(key, Scorer):
                     pairs.append((key.name, key, float(w)))
+                elif isinstance(w, Mapping):
+                    kw = dict(w)
+                    if "weight" not in kw:
+                        raise ConfigError(
+                            f"term {key!r}: a dict value needs a 'weight', e.g. "
+                            f"{{{key!r}: {{'weight': 1.0, ...}}}}, got {dict(w)}"
+                        )
+                    weight = kw.pop("weight")
+                    pairs.append((key, make_scorer(key, **kw), float(weight)))
                 else:
                     pairs.append((key, make_scorer(key), float(w)))
         else:

@@ -100,3 +100,19 @@ def test_scorer_output_shape_is_checked():
 
     with pytest.raises(RuntimeError, match="shape"):
         Bad().score([ScoreInput(response="x")])
+
+
+def test_weighted_sum_terms_can_carry_scorer_arguments():
+    import gymnasium as gym
+
+    import dialog_gym  # noqa: F401
+
+    mix = WeightedSum({"bleu": {"weight": 2.0, "lowercase": True}})
+    assert mix.weights == {"bleu": 2.0} and mix.terms[0][1].lowercase is True
+    with pytest.raises(ConfigError, match="needs a 'weight'"):
+        WeightedSum({"bleu": {"lowercase": True}})
+    env = gym.make("Dialog-CustomerService-v0", reward={"rouge": {"weight": 1.0,
+                                                                  "variant": "rouge2"}})
+    env.reset(seed=0)
+    _, r, *_, info = env.step("Hello, could you give me your order number?")
+    assert set(info["scores"]) == {"rouge"} and r == pytest.approx(info["scores"]["rouge"])
