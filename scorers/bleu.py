@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import warnings
+from collections import Counter
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -14,6 +16,7 @@ TOKENIZERS = ("13a", "intl", "zh", "char", "none", "ja-mecab", "ko-mecab")
 #: sacrebleu smoothing methods -> the nltk ``SmoothingFunction`` method closest to each.
 SMOOTHING = {"exp": "method3", "floor": "method1", "add-k": "method2", "none": "method0"}
 _NEEDS_DOWNLOAD = ("spm", "flores101", "flores200", "spBLEU-1K")
+_MAX_ORDER = 4
 
 
 class BLEU(Scorer):
@@ -95,6 +98,7 @@ class BLEU(Scorer):
         self.lowercase = lowercase
         self.backend = backend
         self._nltk = None
+        self._cache: dict[str, tuple[Counter[tuple[str, ...]], int]] = {}
         if backend == "nltk":
             try:
                 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
@@ -107,13 +111,64 @@ class BLEU(Scorer):
             text = text.lower()
         return self._bleu.tokenizer(text.rstrip()).split()
 
+    def _ngrams(self, text: str) -> tuple[Counter[tuple[str, ...]], int]:
+        """n-gram counts (orders 1..4) and length of a segment, tokenised as sacrebleu does.
+
+        Cached: the same references and replies recur across turns and episodes.
+        """
+        hit = self._cache.get(text)
+        if hit is not None:
+            return hit
+        words = self._tok(text)
+        counts: Counter[tuple[str, ...]] = Counter()
+        for n in range(1, _MAX_ORDER + 1):
+            counts.update(zip(*(words[i:] for i in range(n)), strict=False))
+        if len(self._cache) >= 16384:
+            self._cache.clear()
+        self._cache[text] = (counts, len(words))
+        return counts, len(words)
+
+    def _sacrebleu_sentence(self, hyp: str, refs: Sequence[str]) -> float:
+        """Sentence BLEU (score / 100) as sacrebleu computes it, from cached n-gram counts.
+
+        The same statistics and the same ``BLEU.compute_bleu`` as
+        ``sacrebleu.sentence_bleu``, without re-tokenising and re-counting the references
+        on every call; equality with sacrebleu is tested to 1e-9.
+        """
+        hyp_counts, hyp_len = self._ngrams(hyp)
+        stats = [self._ngrams(r) for r in refs]
+        ref_lens = [length for _, length in stats]
+        if len(stats) == 1:
+            ref_counts: Mapping[tuple[str, ...], int] = stats[0][0]  # cached: read only
+        else:  # clipped counts take the maximum over references
+            merged: dict[tuple[str, ...], int] = {}
+            for counts, _ in stats:
+                for g, c in counts.items():
+                    if c > merged.get(g, 0):
+                        merged[g] = c
+            ref_counts = merged
+        # closest reference length, ties to the shorter (sacrebleu's rule)
+        ref_len = min(ref_lens, key=lambda n: (abs(hyp_len - n), n))
+        correct = [0] * _MAX_ORDER
+        total = [0] * _MAX_ORDER
+        for g, c in hyp_counts.items():
+            n = len(g) - 1
+            total[n] += c
+            rc = ref_counts.get(g)
+            if rc:
+                correct[n] += c if c < rc else rc
+        score = self._bleu.compute_bleu(
+            correct, total, hyp_len, ref_len, smooth_method=self.smooth_method,
+            smooth_value=self._bleu.smooth_value, effective_order=True,
+            max_ngram_order=_MAX_ORDER).score
+        return score / 100.0
+
     def _score(self, batch: list[ScoreInput]) -> np.ndarray:
         out = np.zeros(len(batch))
         if self._nltk is None:
             for i, x in enumerate(batch):
                 if x.references and x.response.strip():
-                    out[i] = self._bleu.sentence_score(x.response, list(x.references)).score
-            out /= 100.0
+                    out[i] = self._sacrebleu_sentence(x.response, x.references)
         else:
             bleu, smooth = self._nltk
             with warnings.catch_warnings():  # nltk warns on zero n-gram counts; 0 is the score

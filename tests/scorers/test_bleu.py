@@ -102,3 +102,26 @@ def test_mecab_tokenizer_works_or_names_the_extra():
     else:
         with pytest.raises(DependencyNotInstalled, match=r"pip install 'sacrebleu\[ja\]'"):
             BLEU(tokenize="ja-mecab")
+
+
+@pytest.mark.parametrize("smooth", ["exp", "floor", "add-k", "none"])
+@pytest.mark.parametrize("lowercase", [False, True])
+def test_cached_statistics_path_equals_sacrebleu_on_random_segments(smooth, lowercase):
+    """The scorer's own n-gram statistics must reproduce sacrebleu exactly (multi-ref too)."""
+    import random
+
+    from sacrebleu.metrics import BLEU as SacreBLEU
+
+    from dialog_gym.scorers import make_scorer
+
+    rng = random.Random(f"{smooth}-{lowercase}")
+    words = ("the order has shipped your refund card ending in 4242 Sorry for trouble "
+             "tracking number 1ZABC I've , . ? ! -- 3.5 $49.99 you're welcome 你好").split()
+    ours = make_scorer("bleu", smooth_method=smooth, lowercase=lowercase)
+    ref = SacreBLEU(smooth_method=smooth, lowercase=lowercase, effective_order=True)
+    for _ in range(500):
+        hyp = " ".join(rng.choice(words) for _ in range(rng.randint(1, 15)))
+        refs = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 15)))
+                for _ in range(rng.randint(1, 3))]
+        expected = min(1.0, ref.sentence_score(hyp, refs).score / 100)
+        assert ours(hyp, references=refs) == pytest.approx(expected, abs=1e-12)
