@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -17,6 +18,43 @@ TOKENIZERS = ("13a", "intl", "zh", "char", "none", "ja-mecab", "ko-mecab")
 SMOOTHING = {"exp": "method3", "floor": "method1", "add-k": "method2", "none": "method0"}
 _NEEDS_DOWNLOAD = ("spm", "flores101", "flores200", "spBLEU-1K")
 _MAX_ORDER = 4
+
+
+def _bleu_from_stats(correct: list[int], total: list[int], hyp_len: int, ref_len: int,
+                     smooth: str, smooth_value: float | None) -> float:
+    """Sentence BLEU in [0, 1] from match statistics, with effective order.
+
+    Chen & Cherry (2014) smoothing as sacrebleu implements it: ``exp`` halves the
+    pseudo-precision of each successive order without matches (mteval-v13a), ``floor``
+    gives unmatched orders ``smooth_value`` matches, ``add-k`` adds ``smooth_value`` to
+    the counts of orders >= 2, ``none`` does nothing (a zero precision then zeroes the
+    score). Orders with no hypothesis n-grams are left out (effective order).
+    """
+    if not any(correct):
+        return 0.0
+    if smooth_value is None:
+        smooth_value = {"floor": 0.1, "add-k": 1}.get(smooth, 0.0)
+    log_sum, order, mteval = 0.0, 0, 1.0
+    for n in range(_MAX_ORDER):
+        c, t = correct[n], total[n]
+        if smooth == "add-k" and n > 0:
+            c, t = c + smooth_value, t + smooth_value
+        if t == 0:
+            break
+        order = n + 1
+        if c == 0:
+            if smooth == "exp":
+                mteval *= 2
+                p = 1.0 / (mteval * t)
+            elif smooth == "floor":
+                p = smooth_value / t
+            else:
+                return 0.0
+        else:
+            p = c / t
+        log_sum += math.log(p)
+    bp = 1.0 if hyp_len >= ref_len else (math.exp(1 - ref_len / hyp_len) if hyp_len else 0.0)
+    return min(1.0, bp * math.exp(log_sum / order))
 
 
 class BLEU(Scorer):
@@ -157,11 +195,8 @@ class BLEU(Scorer):
             rc = ref_counts.get(g)
             if rc:
                 correct[n] += c if c < rc else rc
-        score = self._bleu.compute_bleu(
-            correct, total, hyp_len, ref_len, smooth_method=self.smooth_method,
-            smooth_value=self._bleu.smooth_value, effective_order=True,
-            max_ngram_order=_MAX_ORDER).score
-        return score / 100.0
+        return _bleu_from_stats(correct, total, hyp_len, ref_len, self.smooth_method,
+                                self._bleu.smooth_value)
 
     def _score(self, batch: list[ScoreInput]) -> np.ndarray:
         out = np.zeros(len(batch))
