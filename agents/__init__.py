@@ -30,6 +30,7 @@ _BUILTINS = {
     "sb3-a2c": "dialog_gym.agents.sb3.agent:A2CAgent",
     "sb3-dqn": "dialog_gym.agents.sb3.agent:DQNAgent",
     "sb3-maskable-ppo": "dialog_gym.agents.sb3.agent:MaskablePPOAgent",
+    "llm": "dialog_gym.agents.llm.policy:LLMAgent",
 }
 for _name, _target in _BUILTINS.items():
     agent_registry.register(_name, _target)

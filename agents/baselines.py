@@ -143,11 +143,13 @@ class RandomCandidateAgent(Agent):
         env_id: The env whose expert and distractor pool make the candidates.
         k: Candidates per step.
         seed: Seed of the choices and of the candidate order.
+        same_act_distractors: Harder candidates (see ``CandidateGenerator``).
     """
 
     name = "random-candidate"
 
-    def __init__(self, env_id: str, k: int = 6, seed: int | None = 0):
+    def __init__(self, env_id: str, k: int = 6, seed: int | None = 0,
+                 same_act_distractors: bool = False):
         import gymnasium as gym
 
         import dialog_gym  # noqa: F401  (registers ids)
@@ -156,7 +158,8 @@ class RandomCandidateAgent(Agent):
         self.env_id = env_id
         env = gym.make(env_id)
         try:
-            self.generator = CandidateGenerator.for_env(env, k)
+            self.generator = CandidateGenerator.for_env(
+                env, k, same_act_distractors=same_act_distractors)
         finally:
             env.close()
         self.rng = np.random.default_rng(seed)

@@ -5,8 +5,9 @@ Demonstrations come from rolling out the env's scripted expert on *training* see
 which start at 0 or at 100_000). Each demonstration step is keyed by a sentence embedding
 (the shared encoder of :mod:`dialog_gym.embedding`, by default the embedded
 all-MiniLM-L6-v2) of the dialogue state with its values masked out: the user's opening
-request and the newest lines of the history, with e-mails, ids, amounts, dates and
-numbers replaced by their type (``<EMAIL>``, ``<ID>``, ...).
+request with the newest lines of the history, and the newest exchange alone, with
+e-mails, ids, amounts, dates and numbers replaced by their type (``<EMAIL>``, ``<ID>``,
+...).
 
 At each turn the agent embeds the current state the same way, retrieves the most similar
 demonstration state and says the expert's reply from it. A reply copied verbatim would
@@ -25,6 +26,7 @@ favour of the next neighbour, as the no-repetition rule of the envs requires.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,10 +37,24 @@ from dialog_gym.agents.base import Agent
 from dialog_gym.dialogue import AGENT
 from dialog_gym.error import ConfigError
 
-__all__ = ["RetrievalAgent", "TRAIN_SEED", "delexicalize", "EntityIndex"]
+__all__ = ["RetrievalAgent", "SUPPORTED_ENVS", "TRAIN_SEED", "delexicalize", "EntityIndex"]
 
 #: First seed of the demonstration roll-outs.
 TRAIN_SEED = 1_000_000
+
+#: Envs on which retrieval is validated to beat ``random`` (``tests/agents``, slow tests).
+#: Not on the list: ``Dialog-QA-v0``, whose answers must be read from a passage that
+#: changes every episode (no demonstration holds them), and
+#: ``Dialog-VirtualAssistant-v0``, whose slot values (durations, units, labels) are words
+#: that the typed-value adaptation does not trace, so retrieved read-backs and actions
+#: carry the demonstration's values (measured: no better than random).
+SUPPORTED_ENVS = (
+    "Dialog-CustomerService-v0",
+    "Dialog-Recommendation-v0",
+    "Dialog-Corpus-v0",
+    "Dialog-TwentyQuestions-v0",
+    "Dialog-EmotionalSupport-v0",
+)
 
 _ADDRESS = (r"\d+ (?:[A-Z][a-z]+ )+(?:Street|Avenue|Road|Lane|Drive|Way|Court|Boulevard|Place)"
             r"(?:, (?:[A-Z][a-z]+ )*[A-Z][a-z]+)?(?: \d{5})?")
@@ -48,7 +64,7 @@ _ENTITY = re.compile(
     r"|(?P<MONEY>\$?\d+\.\d\d\b)"
     r"|(?P<DATE>\b\d{4}-\d\d-\d\d\b)"
     r"|(?P<ID>\b(?=[A-Z0-9]*[A-Z])(?=[A-Z0-9]*\d)[A-Z0-9]{4,}\b)"
-    r"|(?P<NUMBER>\b\d+\b)"
+    r"|(?P<NUMBER>\b\d{1,3}(?:,\d{3})+\b|\b\d+\b)"
 )
 _KV = re.compile(r"\b([a-z_]+)=([^\s;,\]]+)")
 _LINE = re.compile(r"^([A-Z][\w ]{0,30}): (.*)$")
@@ -139,6 +155,7 @@ class Demonstration:
     """One expert step: the state key text, the reply, and where the reply's values came from."""
 
     key: str
+    last: str
     reply: str
     slots: tuple[_Slot, ...]
     scenario_id: str
@@ -158,48 +175,67 @@ class RetrievalAgent(Agent):
         history_lines: Newest history lines in the state key.
         adapt: Replace the retrieved reply's values with the current observation's.
         model: Sentence-transformers model (default: the embedded all-MiniLM-L6-v2).
+        env_kwargs: Keyword arguments of ``gym.make`` for the demonstration env (e.g. the
+            corpus ``path`` of ``Dialog-Corpus-v0``).
     """
 
     name = "retrieval"
 
     def __init__(self, env_id: str, *, episodes: int = 200, seed: int = TRAIN_SEED,
-                 history_lines: int = 3, adapt: bool = True, model: str | None = None) -> None:
+                 history_lines: int = 3, adapt: bool = True, model: str | None = None,
+                 env_kwargs: Mapping[str, Any] | None = None) -> None:
         if episodes < 1:
             raise ConfigError(f"episodes must be >= 1, got {episodes}")
         if history_lines < 1:
             raise ConfigError(f"history_lines must be >= 1, got {history_lines}")
         from dialog_gym.embedding import get_encoder
 
+        if env_id not in SUPPORTED_ENVS:
+            warnings.warn(f"retrieval is not validated on {env_id!r} (validated: "
+                          f"{', '.join(SUPPORTED_ENVS)}); expect a weak baseline",
+                          UserWarning, stacklevel=2)
         self.env_id = env_id
         self.episodes = int(episodes)
         self.seed = int(seed)
         self.history_lines = int(history_lines)
         self.adapt = bool(adapt)
+        self.env_kwargs = dict(env_kwargs or {})
         self.encoder = get_encoder(model)
         self.demos = self._collect()
         self.keys = self.encoder.encode([d.key for d in self.demos])
+        self.last_keys = self.encoder.encode([d.last for d in self.demos])
 
     @property
     def demo_scenarios(self) -> set[str]:
         """Scenario ids of the demonstrations (to check they are disjoint from evaluation)."""
         return {d.scenario_id for d in self.demos}
 
-    def state_key(self, observation: Mapping[str, Any]) -> str:
-        """The masked text that keys a dialogue state."""
+    def state_key(self, observation: Mapping[str, Any]) -> tuple[str, str]:
+        """The masked texts that key a dialogue state.
+
+        Returns:
+            The opening request with the newest lines, and the newest exchange alone (the
+            last two lines: usually the agent's last reply and the user's answer).
+        """
         lines = _lines(str(observation.get("history", "")))
         opening = lines[0] if lines else ""
         tail = lines[1:][-self.history_lines:]
-        return delexicalize(" | ".join([opening, *tail]))
+        return (delexicalize(" | ".join([opening, *tail])),
+                delexicalize(" | ".join(lines[-2:])))
 
     def _collect(self) -> list[Demonstration]:
         import gymnasium as gym
 
         import dialog_gym  # noqa: F401  (registers ids)
-        from dialog_gym.registration import expert_for
 
-        expert = expert_for(self.env_id)()
-        env = gym.make(self.env_id, reward={"task_success": 1.0})
-        self.agent_label = env.unwrapped.domain.labels.get(AGENT, "Agent")
+        env = gym.make(self.env_id, **self.env_kwargs)
+        domain = getattr(env.unwrapped, "domain", None)
+        if domain is None:
+            env.close()
+            raise ConfigError(f"retrieval needs a dialog-gym env with a scripted expert; "
+                              f"{self.env_id!r} has none")
+        expert = domain.make_expert()
+        self.agent_label = domain.labels.get(AGENT, "Agent")
         demos: list[Demonstration] = []
         try:
             for i in range(self.episodes):
@@ -224,7 +260,8 @@ class RetrievalAgent(Agent):
             value = _norm(kind, m.group(0))
             slots.append(_Slot(m.start(), m.end(), kind, m.group(0).startswith("$"),
                                index.anchor(kind, value)))
-        return Demonstration(self.state_key(obs), reply, tuple(slots), scenario_id)
+        key, last = self.state_key(obs)
+        return Demonstration(key, last, reply, tuple(slots), scenario_id)
 
     def fill(self, demo: Demonstration, observation: Mapping[str, Any]) -> str:
         """The demonstration's reply with its values taken from ``observation``."""
@@ -244,9 +281,13 @@ class RetrievalAgent(Agent):
         return "".join(out)
 
     def neighbours(self, observation: Mapping[str, Any], n: int = 5) -> list[int]:
-        """Indices of the ``n`` most similar demonstration states, best first."""
-        q = self.encoder.encode([self.state_key(observation)])[0]
-        sims = self.keys @ q
+        """Indices of the ``n`` most similar demonstration states, best first.
+
+        Similarity: the mean of the cosine similarities of the two keys (the state, and
+        the newest exchange, which decides most replies).
+        """
+        q_key, q_last = self.encoder.encode(list(self.state_key(observation)))
+        sims = 0.5 * (self.keys @ q_key) + 0.5 * (self.last_keys @ q_last)
         n = min(n, len(sims))
         top = np.argpartition(-sims, n - 1)[:n]
         return [int(i) for i in top[np.argsort(-sims[top], kind="stable")]]
@@ -267,7 +308,7 @@ class RetrievalAgent(Agent):
 
     def act_batch(self, observations: Sequence[Mapping[str, Any]]) -> list[str]:
         """Replies to several observations (keys embedded in one encoder call)."""
-        self.encoder.encode([self.state_key(o) for o in observations])  # warm the cache
+        self.encoder.encode([t for o in observations for t in self.state_key(o)])  # warm up
         return [self.act(o) for o in observations]
 
     def __repr__(self) -> str:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,7 @@ __all__ = [
     "ObservationTokenizer",
     "TokenIdObservation",
     "build_pool",
+    "rewording_is_safe",
     "observation_rows",
     "DISTRACTOR_KINDS",
     "POOL_SEED",
@@ -61,9 +62,8 @@ POOL_SEED = 2_000_000
 _WORD = re.compile(r"[a-z][a-z']*")
 _HAS_DIGIT_OR_AT = re.compile(r"[\d@$]")
 
-# Generic rewordings of support-desk English. Used to make "paraphrase" distractors: a
-# reply that sounds like the right one but does not do what it says (its tool calls are
-# dropped), or a reworded reply of another dialogue state.
+# Generic rewordings of assistant English (tool calls are never touched). Applied to
+# candidates at random, the right one included, so wording says nothing about correctness.
 _REWORDINGS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
     (re.compile(p, re.IGNORECASE), alts) for p, alts in (
         (r"\bI've\b", ("I have", "I just")),
@@ -166,8 +166,8 @@ class CandidateGenerator:
       Plausible support-desk replies that are wrong *here* (asking for what is already
       known, acting on another customer's order, the wrong policy answer, ...).
     - ``paraphrase``: the expert's words without its tool calls (it promises an action
-      it does not take), or, when the expert reply calls no tool, a reworded
-      other-state reply.
+      it does not take), or, when the expert reply calls no tool, the words of another
+      state's acting reply without its calls.
     - ``degenerate``: the reward-hacking probes: echo of the user's last turn, a bag of
       keywords from the context, the previous reply repeated, a stock pleasantry, or an
       empty reply.
@@ -180,8 +180,8 @@ class CandidateGenerator:
     With ``same_act_distractors=False`` (default), other-state replies that perform the
     *same dialogue act* as the expert reply (the same tool calls, or near-identical words)
     are excluded: they differ from it only in ids and amounts, which sentence embeddings
-    cannot resolve. The task is then to recognise the dialogue state and pick the right
-    act, not to check ids; set it True for that harder variant.
+    blur. The task is then to recognise the dialogue state and pick the right act, not
+    to check ids; set it True for that harder variant.
 
     Everything is computed from the observation alone (the expert acts from observations
     only), so an agent can rebuild the candidates of a raw env observation.
@@ -190,15 +190,17 @@ class CandidateGenerator:
         domain: The env's :class:`~dialog_gym.domain.Domain` (its expert and tools).
         k: Number of candidates (>= 2).
         distractors: Enabled distractor kinds (subset of :data:`DISTRACTOR_KINDS`).
-        pool: Other-state replies; by default built with :meth:`build_pool`.
+        pool: Other-state replies (:meth:`for_env` fills it with :func:`build_pool`).
         same_act_distractors: Allow other-state replies of the expert's act.
-        reword: Probability that a (non-degenerate) candidate is reworded.
+        reword: Probability that a (non-degenerate) candidate is reworded;
+            :meth:`for_env` also accepts ``"auto"`` (0.5 where
+            :func:`rewording_is_safe`, else 0).
     """
 
     def __init__(self, domain: Any, k: int = 6, *,
                  distractors: Sequence[str] = DISTRACTOR_KINDS,
                  pool: Sequence[str] = (), same_act_distractors: bool = False,
-                 reword: float = 0.5) -> None:
+                 reword: float = 0.5) -> None:  # "auto" is resolved by for_env
         if not isinstance(k, (int, np.integer)) or k < 2:
             raise ConfigError(f"k must be an int >= 2 (one expert reply and at least one "
                               f"distractor), got {k!r}")
@@ -210,7 +212,7 @@ class CandidateGenerator:
         self.k = int(k)
         self.distractors = tuple(dict.fromkeys(distractors))
         self.same_act_distractors = bool(same_act_distractors)
-        if not 0.0 <= reword <= 1.0:
+        if isinstance(reword, str) or not 0.0 <= reword <= 1.0:
             raise ConfigError(f"reword must be a probability in [0, 1], got {reword!r}")
         self.reword = float(reword)
         self.expert = domain.make_expert()
@@ -232,8 +234,19 @@ class CandidateGenerator:
                 f"candidate replies need a dialog-gym DialogueEnv (it has a domain with a "
                 f"scripted expert); got {type(base).__name__}"
             )
-        pool = build_pool(type(base), domain, episodes=pool_episodes, seed=pool_seed)
+        pool = build_pool(env, episodes=pool_episodes, seed=pool_seed)
+        if kwargs.get("reword", "auto") == "auto":
+            kwargs["reword"] = 0.5 if rewording_is_safe(env, seed=pool_seed) else 0.0
         return cls(domain, k, pool=pool, **kwargs)
+
+    def clone(self) -> CandidateGenerator:
+        """The same generator (settings, pool) with its own expert, for another env.
+
+        Experts cache their parse of the dialogue so far; one generator per env keeps
+        interleaved dialogues (vector envs) from invalidating each other's cache.
+        """
+        return type(self)(self.domain, self.k, distractors=self.distractors, pool=self.pool,
+                          same_act_distractors=self.same_act_distractors, reword=self.reword)
 
     # ------------------------------------------------------------------ signatures
     def _signature(self, reply: str) -> tuple[frozenset[str], frozenset[str]]:
@@ -271,6 +284,8 @@ class CandidateGenerator:
     def candidates(self, observation: Mapping[str, Any],
                    rng: np.random.Generator) -> CandidateSet:
         """The candidate set of ``observation``, shuffled with ``rng``."""
+        if observation.get("turn") == 0:
+            self.expert.reset()  # a new dialogue (experts may cache per-dialogue parsing)
         expert = self.expert_reply(observation)
         history = str(observation.get("history", ""))
         lines = _lines(history)
@@ -350,12 +365,13 @@ class CandidateGenerator:
             parsed = self.tools.parse(expert) if self.tools else None
             if parsed is not None and parsed.calls and parsed.text:
                 return parsed.text
-            other = self._other_state(expert, own, rng)
-            if other is None:
-                return None
-            p = self.tools.parse(other) if self.tools else None
-            text = p.text if (p is not None and p.text) else other
-            return text if text != other else _reword(text, rng)
+            # the expert acts by speaking only: lip service of another state's action
+            for _ in range(6):
+                other = self._other_state(expert, own, rng)
+                p = self.tools.parse(other) if (other and self.tools) else None
+                if p is not None and p.calls and p.text:
+                    return p.text
+            return None
         # degenerate
         choice = int(rng.integers(5))
         if choice == 0 and user_lines:
@@ -375,38 +391,89 @@ class CandidateGenerator:
 
 
 _POOLS: dict[tuple[Any, ...], tuple[str, ...]] = {}
+_REWORD_SAFE: dict[tuple[Any, ...], bool] = {}
 
 
-def build_pool(env_cls: type, domain: Any, *, episodes: int = 100,
-               seed: int = POOL_SEED) -> tuple[str, ...]:
+def _pool_env_factory(env: gym.Env) -> tuple[Callable[[], gym.Env], tuple[Any, ...]]:
+    """How to make a fresh copy of ``env`` for expert roll-outs, and a cache key for it."""
+    base = env.unwrapped
+    spec = getattr(base, "spec", None)
+    if spec is not None:
+        return (lambda: gym.make(spec)), (spec.id, repr(sorted(spec.kwargs.items())))
+    domain = base.domain
+    return (lambda: type(base)(domain=domain)), (type(base), type(domain))
+
+
+def _rollout_expert(env: gym.Env, expert: Any, seeds: range,
+                    transform: Callable[[str], str] | None = None) -> tuple[list[str], float]:
+    """Expert replies over ``seeds`` and the success rate.
+
+    ``transform`` changes each reply before it is said (the recorded reply is unchanged).
+    """
+    replies: list[str] = []
+    successes = 0
+    for s in seeds:
+        obs, _ = env.reset(seed=s)
+        expert.reset()
+        info: dict[str, Any] = {}
+        for _ in range(50):
+            reply = expert.act(obs)
+            replies.append(reply)
+            obs, _, terminated, truncated, info = env.step(
+                transform(reply) if transform else reply)
+            if terminated or truncated:
+                break
+        successes += bool(info.get("success", False))
+    return replies, successes / max(len(seeds), 1)
+
+
+def build_pool(env: gym.Env, *, episodes: int = 100, seed: int = POOL_SEED) -> tuple[str, ...]:
     """Distinct expert replies from ``episodes`` expert roll-outs on seeds ``seed, seed+1, ...``.
 
-    Cached per (env class, domain class, episodes, seed) for the process.
+    The roll-outs run in a fresh copy of ``env`` (same id and ``gym.make`` arguments);
+    the result is cached for the process.
     """
     if episodes < 1:
         raise ConfigError(f"pool_episodes must be >= 1, got {episodes}")
-    key = (env_cls, type(domain), int(episodes), int(seed))
+    factory, key = _pool_env_factory(env)
+    key = (*key, int(episodes), int(seed))
     pool = _POOLS.get(key)
-    if pool is not None:
-        return pool
-    env = env_cls(domain=domain, reward={"task_success": 1.0})
-    expert = domain.make_expert()
-    replies: dict[str, None] = {}
-    try:
-        for i in range(episodes):
-            obs, _ = env.reset(seed=seed + i)
-            expert.reset()
-            for _ in range(30):
-                reply = expert.act(obs)
-                replies[reply] = None
-                obs, _, terminated, truncated, _ = env.step(reply)
-                if terminated or truncated:
-                    break
-    finally:
-        env.close()
-    pool = tuple(replies)
-    _POOLS[key] = pool
+    if pool is None:
+        fresh = factory()
+        try:
+            replies, _ = _rollout_expert(fresh, env.unwrapped.domain.make_expert(),
+                                         range(seed, seed + episodes))
+        finally:
+            fresh.close()
+        pool = _POOLS[key] = tuple(dict.fromkeys(replies))
     return pool
+
+
+def rewording_is_safe(env: gym.Env, *, episodes: int = 40, seed: int = POOL_SEED,
+                      tolerance: float = 0.05) -> bool:
+    """Whether the env's user and expert still follow when every expert reply is reworded.
+
+    Compares the expert's success rate with plain and with reworded replies (tool calls
+    kept) on ``episodes`` pool seeds. Some experts track the dialogue by recognising
+    their own exact wording; there, rewording the right candidate would change what it
+    means, and ``CandidateGenerator(reword="auto")`` turns rewording off.
+    """
+    factory, key = _pool_env_factory(env)
+    key = (*key, int(episodes), int(seed), float(tolerance))
+    safe = _REWORD_SAFE.get(key)
+    if safe is None:
+        fresh = factory()
+        try:
+            expert = env.unwrapped.domain.make_expert()
+            seeds = range(seed, seed + episodes)
+            _, plain = _rollout_expert(fresh, expert, seeds)
+            rng = np.random.default_rng(seed)
+            _, reworded = _rollout_expert(fresh, expert, seeds,
+                                          lambda r: _reword_reply(r, rng))
+        finally:
+            fresh.close()
+        safe = _REWORD_SAFE[key] = reworded >= plain - tolerance
+    return safe
 
 
 def _as_index(action: Any, k: int) -> int:
@@ -445,15 +512,17 @@ class CandidateActions(gym.Wrapper, gym.utils.RecordConstructorArgs):
         k: Number of candidates.
         distractors: Distractor kinds (see :data:`DISTRACTOR_KINDS`).
         same_act_distractors: See :class:`CandidateGenerator`.
-        reword: Probability that a candidate is reworded (see :class:`CandidateGenerator`).
+        reword: Probability that a candidate is reworded, or ``"auto"`` (see
+            :class:`CandidateGenerator`).
         pool_episodes: Expert roll-outs that fill the other-state pool.
         pool_seed: First seed of those roll-outs.
-        generator: A ready :class:`CandidateGenerator` (overrides the arguments above).
+        generator: A ready :class:`CandidateGenerator` (overrides the arguments above;
+            give each env its own, e.g. with :meth:`CandidateGenerator.clone`).
     """
 
     def __init__(self, env: gym.Env, k: int = 6, *,
                  distractors: Sequence[str] = DISTRACTOR_KINDS,
-                 same_act_distractors: bool = False, reword: float = 0.5,
+                 same_act_distractors: bool = False, reword: float | str = "auto",
                  pool_episodes: int = 100, pool_seed: int = POOL_SEED,
                  generator: CandidateGenerator | None = None) -> None:
         gym.utils.RecordConstructorArgs.__init__(
@@ -765,8 +834,8 @@ class TokenIdObservation(_MaskForwarding, gym.ObservationWrapper,
     Rows as in :func:`observation_rows` (context, opening line, newest lines, and the
     candidates under :class:`CandidateActions`), each the hashed token ids of its text
     (:class:`HashingTokenizer`, 0 is padding): the input of an embedding layer of a small
-    model trained from scratch. Microseconds per step, where sentence embeddings cost
-    milliseconds. ``action_masks()`` is forwarded.
+    model trained from scratch. Well under a millisecond per step, where sentence
+    embeddings cost tens of milliseconds on a CPU. ``action_masks()`` is forwarded.
 
     Args:
         env: A dialog-gym env, optionally wrapped by :class:`CandidateActions`.

@@ -169,7 +169,7 @@ class SB3Agent(Agent):
                  hyperparams: Mapping[str, Any] | None = None,
                  policy_kwargs: Mapping[str, Any] | None = None,
                  distractors: tuple[str, ...] | list[str] = DISTRACTOR_KINDS,
-                 same_act_distractors: bool = False, reword: float = 0.5,
+                 same_act_distractors: bool = False, reword: float | str = "auto",
                  pool_episodes: int = 100, embedding_model: str | None = None,
                  env_kwargs: Mapping[str, Any] | None = None,
                  tensorboard_log: str | None = None, verbose: int = 0) -> None:
@@ -212,7 +212,7 @@ class SB3Agent(Agent):
             "max_tokens": 48,
             "distractors": list(distractors),
             "same_act_distractors": bool(same_act_distractors),
-            "reword": float(reword),
+            "reword": reword,
             "pool_episodes": int(pool_episodes),
             "pool_seed": POOL_SEED,
             "embedding_model": embedding_model,
@@ -248,6 +248,7 @@ class SB3Agent(Agent):
                     pool_seed=self.config["pool_seed"])
             finally:
                 env.close()
+            self.config["reword"] = self._generator.reword  # "auto" resolved for this env
         return self._generator
 
     @property
@@ -267,7 +268,7 @@ class SB3Agent(Agent):
     def make_env(self) -> gym.Env:
         """One training env: the observation wrapper over ``CandidateActions(gym.make(id))``."""
         c = self.config
-        env = CandidateActions(self._make_base_env(), generator=self.generator)
+        env = CandidateActions(self._make_base_env(), generator=self.generator.clone())
         if c["observation"] == "embedding":
             return EmbeddingObservation(env, history_lines=c["history_lines"],
                                         model=c["embedding_model"])
@@ -390,6 +391,26 @@ class SB3Agent(Agent):
         self.model = self._build_model(_SpacesEnv(*self._spaces()))
         self.model.set_parameters(str(zip_path), exact_match=True, device=self.device)
         self.model.num_timesteps = int(self.config.get("num_timesteps", 0))
+
+    #: Training budget of :meth:`quick_train` (env steps).
+    quick_steps: ClassVar[int] = 20_000
+
+    @classmethod
+    def quick_train(cls, env_id: str, out_dir: str | os.PathLike[str], *,
+                    seed: int = 0) -> dict[str, Any]:
+        """Train with the quick preset (:attr:`quick_steps` steps) for the leaderboard.
+
+        Saves to ``out_dir/sb3`` (``out_dir`` itself holds the leaderboard's own
+        ``agent.json``) and returns the keyword arguments that load the trained agent.
+        """
+        path = Path(out_dir) / "sb3"
+        agent = cls(env_id, seed=seed)
+        try:
+            agent.learn(cls.quick_steps)
+            agent.save(path)
+        finally:
+            agent.close()
+        return {"path": str(path)}
 
     def close(self) -> None:
         """Close the training envs."""

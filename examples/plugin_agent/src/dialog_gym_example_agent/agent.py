@@ -18,6 +18,8 @@ _ORDER = re.compile(r"\b[A-Z]\d{4}\b")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _ZIP = re.compile(r"(?<![\d-])\d{5}(?![\d-])")
 _STATUS = re.compile(r"\[lookup_order\] ok: order (\w+); status=(\w+)")
+_TRACKING = re.compile(r"carrier=(\S+) tracking=(\w+)")
+_DELIVERED = re.compile(r"delivered=([\d-]+)")
 
 
 class ChecklistAgent(Agent):
@@ -54,6 +56,13 @@ class ChecklistAgent(Agent):
         if calls:
             return prefix + "Thank you, let me check that for you. " + " ".join(calls)
         status = _STATUS.search(history)
-        if status is not None and f"is {status.group(2)}" not in history:
-            return f"Your order {status.group(1)} is {status.group(2)}."
+        if status is not None and f"Your order {status.group(1)} is" not in history:
+            order_id, state = status.groups()
+            reply = f"Your order {order_id} is {state}"
+            tracking, delivered = _TRACKING.search(history), _DELIVERED.search(history)
+            if state == "shipped" and tracking:
+                reply += f" with {tracking.group(1)}, tracking number {tracking.group(2)}"
+            elif state == "delivered" and delivered:
+                reply += f"; it was delivered on {delivered.group(1)}"
+            return reply + "."
         return "Is there anything else I can help you with?"

@@ -1,0 +1,79 @@
+import pytest
+from agent_testutil import ENV
+
+import dialog_gym  # noqa: F401
+from dialog_gym.agents import make_agent
+from dialog_gym.agents.retrieval import (
+    SUPPORTED_ENVS,
+    TRAIN_SEED,
+    EntityIndex,
+    RetrievalAgent,
+    delexicalize,
+)
+from dialog_gym.evaluation import evaluate
+from dialog_gym.testing import check_agent
+
+
+@pytest.fixture(scope="module")
+def retrieval():
+    return make_agent("retrieval", env_id=ENV, episodes=30)
+
+
+def test_demonstrations_come_from_training_seeds_disjoint_from_evaluation(retrieval):
+    assert retrieval.seed == TRAIN_SEED and len(retrieval.demos) >= 30
+    result = evaluate(retrieval, ENV, episodes=5, seed=0)
+    assert not retrieval.demo_scenarios & {r["scenario_id"] for r in result["records"]}
+
+
+def test_beats_random_on_customer_service(retrieval):
+    ours = evaluate(retrieval, ENV, episodes=10, seed=100_000)
+    rand = evaluate(make_agent("random"), ENV, episodes=10, seed=100_000)
+    assert ours["mean_return"] > rand["mean_return"] + 1.0
+    assert ours["success_rate"] > rand["success_rate"]
+
+
+def test_adapts_values_from_the_current_observation_only():
+    demo_obs = {"context": "Shop", "history": "Customer: cancel my order K1111 please\n"
+                                             "System: [lookup_order] ok: order K1111; "
+                                             "status=processing; tracking=1ZAAA1111111"}
+    now_obs = {"context": "Shop", "history": "Customer: cancel my order Q2222 please\n"
+                                            "System: [lookup_order] ok: order Q2222; "
+                                            "status=processing; tracking=1ZBBB2222222"}
+    agent = RetrievalAgent.__new__(RetrievalAgent)
+    agent.adapt, agent.history_lines = True, 3
+    demo = agent._demonstration(demo_obs, "Order K1111 (tracking 1ZAAA1111111) is cancelled. "
+                                          "[cancel_order order=K1111]", "s")
+    assert agent.fill(demo, now_obs) == ("Order Q2222 (tracking 1ZBBB2222222) is cancelled. "
+                                         "[cancel_order order=Q2222]")
+    agent.adapt = False
+    assert "K1111" in agent.fill(demo, now_obs)  # pure retrieval: verbatim
+
+
+def test_delexicalize_and_entity_index():
+    assert delexicalize("mail a.b@c.io, zip 12345, $4.50 on 2026-01-02 for A1234") == \
+        "mail <EMAIL>, zip <NUMBER>, <MONEY> on <DATE> for <ID>"
+    idx = EntityIndex.of({"context": "", "history": "Customer: A1111 then B2222"})
+    assert idx.resolve(("rank", "ID", "Customer", "1")) == "B2222"
+    assert idx.anchor("ID", "A1111") == ("rank", "ID", "Customer", "0")
+
+
+def test_meets_the_agent_contract_and_never_repeats_itself(retrieval):
+    check_agent(retrieval, ENV, episodes=1)
+    result = evaluate(retrieval, ENV, episodes=4, seed=300, keep_transcripts=True)
+    for rec in result["records"]:
+        replies = [ln for ln in rec["transcript"].split("\n") if ln.startswith("Agent: ")]
+        assert len(replies) == len(set(replies))
+
+
+def test_unsupported_env_is_warned_about():
+    with pytest.warns(UserWarning, match="not validated on 'Dialog-QA-v0'"):
+        make_agent("retrieval", env_id="Dialog-QA-v0", episodes=2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", SUPPORTED_ENVS)
+def test_beats_random_on_every_supported_env(env_id):
+    agent = make_agent("retrieval", env_id=env_id)
+    ours = evaluate(agent, env_id, episodes=40, seed=100_000)
+    rand = evaluate(make_agent("random", env_id=env_id), env_id, episodes=40, seed=100_000)
+    assert ours["mean_return"] > rand["mean_return"]
