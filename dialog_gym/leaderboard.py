@@ -54,6 +54,9 @@ class LeaderboardConfig:
         backend: ``"process"`` or ``"ray"``.
         agent_kwargs: Extra constructor arguments per agent name.
         exclude: Agent names left out when ``agents`` is None.
+        train_envs: Envs on which trainable agents are trained and evaluated (``None``:
+            every env). The quick preset uses ``Dialog-CustomerService-v0`` only, so that
+            training fits its time budget.
     """
 
     agents: list[str] | None = None
@@ -67,6 +70,7 @@ class LeaderboardConfig:
     backend: str = "process"
     agent_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
     exclude: list[str] = field(default_factory=list)
+    train_envs: list[str] | None = None
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -337,8 +341,9 @@ def run_leaderboard(cfg: LeaderboardConfig) -> dict[str, Any]:
                 trainable.append(a)
         except Exception:  # broken plugin: its cells will record the error
             pass
+    train_envs = [e for e in envs if cfg.train_envs is None or e in cfg.train_envs]
     train_results = _map(cfg.backend, cfg.workers, _train_job,
-                         [(a, e, cfg_dict) for a in trainable for e in envs], "training")
+                         [(a, e, cfg_dict) for a in trainable for e in train_envs], "training")
     trained = {(a, e): kw for a, e, kw in train_results}
 
     # 2. cells
@@ -346,6 +351,8 @@ def run_leaderboard(cfg: LeaderboardConfig) -> dict[str, Any]:
     cached: list[dict[str, Any]] = []
     for a in agents:
         for e in envs:
+            if a in trainable and e not in train_envs:
+                continue
             kw = dict(cfg.agent_kwargs.get(a, {}))
             t = trained.get((a, e))
             if isinstance(t, dict) and "__error__" in t:
@@ -395,7 +402,7 @@ def build_report(cells: list[dict[str, Any]], cfg: LeaderboardConfig, envs: list
         ns = [by[(a, e)]["normalized_score"] for e in envs
               if by.get((a, e), {}).get("status") == "ok"
               and by[(a, e)].get("normalized_score") is not None]
-        failed = [e for e in envs if by.get((a, e), {}).get("status") != "ok"]
+        failed = [e for e in envs if (a, e) in by and by[(a, e)].get("status") != "ok"]
         ranking.append({"agent": a, "mean_normalized_score": float(np.mean(ns)) if ns else None,
                         "envs_scored": len(ns), "failed_envs": failed})
     ranking.sort(key=lambda r: (r["mean_normalized_score"] is None,
@@ -413,6 +420,7 @@ def build_report(cells: list[dict[str, Any]], cfg: LeaderboardConfig, envs: list
             "k": cfg.k,
             "first_seed": HELD_OUT_SEED,
             "quick": cfg.quick,
+            "train_envs": cfg.train_envs,
             "reward_signatures": {e: next((c.get("reward_signature") for c in cells
                                            if c["env_id"] == e and c.get("reward_signature")),
                                           None) for e in envs},

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 #: The quick preset: small enough for <= 10 minutes on a 2-core CPU.
-QUICK = {"seeds": 10, "k": 2}
+QUICK = {"seeds": 10, "k": 2, "train_envs": ["Dialog-CustomerService-v0"]}
 FULL = {"seeds": 50, "k": 4}
 
 
@@ -31,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="folder of trained agents (<agent>/<env>/agent.json) to load "
                         "instead of training")
     p.add_argument("--backend", choices=["process", "ray"], default="process")
+    p.add_argument("--train-envs", nargs="+", default=None,
+                   help="envs on which trainable agents (SB3, LLM) are trained and evaluated "
+                        f"(default: all; with --quick: {' '.join(QUICK['train_envs'])})")
     p.add_argument("--agent-kw", action="append", default=[], metavar="AGENT:KEY=VALUE",
                    help="constructor argument of one agent (repeatable)")
 
@@ -59,7 +62,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
         seeds=args.seeds if args.seeds is not None else preset["seeds"],
         k=args.episodes if args.episodes is not None else preset["k"],
         workers=args.workers, out=args.out, checkpoints=args.checkpoints, quick=args.quick,
-        backend=args.backend, agent_kwargs=agent_kwargs, exclude=list(args.exclude))
+        backend=args.backend, agent_kwargs=agent_kwargs, exclude=list(args.exclude),
+        train_envs=args.train_envs if args.train_envs is not None
+        else (QUICK["train_envs"] if args.quick else None))
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:

@@ -76,12 +76,14 @@ def markdown(report: Mapping[str, Any]) -> str:
         return "\n".join(lines)
 
     m = report["meta"]
+    trained_on = (f" Trainable agents were trained and evaluated on {', '.join(m['train_envs'])}"
+                  " only." if m.get("train_envs") else "")
     return "\n".join([
         "# dialog-gym leaderboard",
         "",
         f"{len(m['agents'])} agents x {len(m['envs'])} envs, {m['seeds']} held-out scenarios "
         f"(seeds from {m['first_seed']}) x {m['k']} reruns each; normalized score: random = 0, "
-        "expert = 1 per env.",
+        f"expert = 1 per env.{trained_on}",
         "",
         table(RANK_HEADER, ranking_rows(report)),
         "",
