@@ -50,8 +50,9 @@ def bench_single(episodes: int, reward=None) -> dict:
     return {"steps": steps, "episodes": episodes, "seconds": timed, "steps_per_s": steps / timed}
 
 
-def bench_vector(num_envs: int, steps: int, mode: str = "sync") -> dict:
-    envs = gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode=mode)
+def bench_vector(num_envs: int, steps: int, mode: str = "sync", reward=None) -> dict:
+    kwargs = {} if reward is None else {"reward": reward}
+    envs = gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode=mode, **kwargs)
     agents = [make_agent("expert", env_id=ENV_ID) for _ in range(num_envs)]
     obs, _ = envs.reset(seed=0)
     timed, n = 0.0, 0
@@ -62,8 +63,30 @@ def bench_vector(num_envs: int, steps: int, mode: str = "sync") -> dict:
         timed += time.perf_counter() - t
         n += num_envs
     envs.close()
-    return {"num_envs": num_envs, "mode": mode, "env_steps": n, "seconds": timed,
-            "steps_per_s": n / timed}
+    return {"num_envs": num_envs, "mode": mode, "reward": reward, "env_steps": n,
+            "seconds": timed, "steps_per_s": n / timed}
+
+
+SEMANTIC_REWARD = {"task_success": 1.0, "rule_compliance": 1.0, "semantic": 0.5}
+
+
+def bench_semantic_vector(num_envs: int, steps: int) -> dict:
+    """Batched vector env vs SyncVectorEnv with the neural ``semantic`` scorer on.
+
+    Both run the same seeds and actions, so they see the same texts; the shared encoder's
+    cache is cleared before each, so neither benefits from the other's work.
+    """
+    from dialog_gym.embedding import get_encoder
+
+    enc = get_encoder()
+    enc.encode(["warm up"])  # load the model outside the timed region
+    out = {}
+    for mode in ("vector_entry_point", "sync"):
+        enc.clear()
+        out[mode] = bench_vector(num_envs, steps, mode, reward=SEMANTIC_REWARD)
+    out["ratio_batched_vs_sync"] = (out["vector_entry_point"]["steps_per_s"]
+                                    / out["sync"]["steps_per_s"])
+    return out
 
 
 def bench_textarena(episodes: int) -> dict | None:
@@ -101,6 +124,7 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=300)
     p.add_argument("--num-envs", type=int, default=8)
     p.add_argument("--vector-steps", type=int, default=150)
+    p.add_argument("--semantic-steps", type=int, default=40)
     p.add_argument("--out", default="benchmarks/results/perf_env.json")
     args = p.parse_args()
 
@@ -108,6 +132,7 @@ def main() -> None:
     single_task_only = bench_single(args.episodes, reward={"task_success": 1.0,
                                                            "rule_compliance": 1.0})
     vector = bench_vector(args.num_envs, args.vector_steps)
+    semantic = bench_semantic_vector(args.num_envs, args.semantic_steps)
     peer = bench_textarena(args.episodes)
     report = {
         "env_id": ENV_ID,
@@ -116,6 +141,8 @@ def main() -> None:
         "single_env_default_reward": single,
         "single_env_task_reward_only": single_task_only,
         "vector_sync": vector,
+        "semantic_vector": semantic,
+        "ratio_batched_vector_vs_sync_semantic": semantic["ratio_batched_vs_sync"],
         "textarena_guess_the_number": peer,
     }
     if peer:
@@ -124,6 +151,10 @@ def main() -> None:
     print(f"dialog-gym {ENV_ID} (no BLEU/expert):   {single_task_only['steps_per_s']:9.0f} steps/s")
     vec_label = f"dialog-gym make_vec sync x{args.num_envs}:"
     print(f"{vec_label:<44}{vector['steps_per_s']:9.0f} env-steps/s")
+    for mode in ("vector_entry_point", "sync"):
+        label = f"semantic reward, {mode} x{args.num_envs}:"
+        print(f"{label:<44}{semantic[mode]['steps_per_s']:9.0f} env-steps/s")
+    print(f"ratio batched / SyncVectorEnv (semantic):   {semantic['ratio_batched_vs_sync']:9.2f}x")
     if peer:
         print(f"TextArena GuessTheNumber-v0 (full loop):    {peer['steps_per_s']:9.0f} steps/s")
         ratio = report["ratio_single_vs_textarena"]
