@@ -1,4 +1,9 @@
-"""The ``dialog-gym`` command line."""
+"""The ``dialog-gym`` command line.
+
+dialog-gym: Gymnasium environments, reward scorers and agents for reinforcement learning
+on multi-turn dialogue. Start with `dialog-gym envs`, `dialog-gym play ENV`,
+`dialog-gym evaluate --agent expert` or `dialog-gym leaderboard --quick`.
+"""
 
 from __future__ import annotations
 
@@ -171,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``dialog-gym``."""
     import importlib
 
-    p = argparse.ArgumentParser(prog="dialog-gym", description=__doc__)
+    p = argparse.ArgumentParser(prog="dialog-gym",
+                                description=__doc__.split("\n\n", 1)[1].strip())
     sub = p.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train an agent (see `dialog-gym train -h`)")
     train_sub = train.add_subparsers(dest="trainer", required=True)
