@@ -11,6 +11,8 @@ Trainable agents: an agent factory that defines a classmethod
 ``quick_train(env_id: str, out_dir: str, *, seed: int = 0) -> dict`` is trained by the
 leaderboard; the returned dict is the keyword arguments that build the trained agent
 (e.g. ``{"path": out_dir}``) and is saved as ``OUT/checkpoints/<agent>/<env>/agent.json``.
+Passing an agent's arguments explicitly (``--agent-kw llm:model=runs/x/ppo``) skips its
+training.
 """
 
 from __future__ import annotations
@@ -198,8 +200,8 @@ def trained_kwargs(agent: str, env_id: str, cfg: LeaderboardConfig) -> dict[str,
 
     factory = agent_registry.resolve(agent)
     train = getattr(factory, "quick_train", None)
-    if train is None:
-        return None
+    if train is None or cfg.agent_kwargs.get(agent):
+        return None  # not trainable, or the user passed the trained agent's arguments
     for root in [cfg.checkpoints, os.path.join(cfg.out, "checkpoints")]:
         if root:
             meta = os.path.join(root, agent, env_id, "agent.json")

@@ -76,13 +76,15 @@ class RewardModel(Scorer):
         self._model = model
 
     def _ids(self, x: ScoreInput) -> list[int]:
-        from dialog_gym.agents.llm.prompt import observation_messages
+        from dialog_gym.agents.llm.prompt import EntityTable, observation_messages
 
         labels = self._codec.fmt.labels
         history = "\n".join(f"{labels.get(t.speaker, t.speaker)}: {t.text}" for t in x.history)
+        table = EntityTable()
         msgs = observation_messages({"context": x.context, "history": history},
-                                    self._codec.fmt)
-        return self._codec.prompt_ids(msgs) + self._codec.reply_ids(x.response)
+                                    self._codec.fmt, table)
+        reply = table.delex(x.response) if self._codec.fmt.delexicalize else x.response
+        return self._codec.prompt_ids(msgs) + self._codec.reply_ids(reply)
 
     def _score(self, batch: list[ScoreInput]) -> np.ndarray:
         import torch

@@ -67,8 +67,9 @@ def add_dataclass_options(parser: argparse.ArgumentParser, cls: type,
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         help_text = f"{docs.get(f.name, '')} (default: {default!r})"
         if tp is bool:
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                                default=argparse.SUPPRESS, help=help_text)
+            action = argparse.BooleanOptionalAction if default else "store_true"
+            parser.add_argument(flag, dest=f.name, action=action, default=argparse.SUPPRESS,
+                                help=help_text)
         elif tp in (int, float, str):
             parser.add_argument(flag, dest=f.name, type=tp, default=argparse.SUPPRESS,
                                 help=help_text)
@@ -125,7 +126,7 @@ def cmd_rl(args: argparse.Namespace) -> int:
     """``dialog-gym train ppo|a2c|reinforce``."""
     from dialog_gym.agents.llm.rl import train_rl
 
-    cfg = build_config(RLConfig, args, QUICK["rl"])
+    cfg = build_config(RLConfig, args, {**QUICK["rl"], **QUICK.get(args.trainer, {})})
     cfg = dataclasses.replace(cfg, algo=args.trainer)
     _print_summary(train_rl(cfg))
     return 0

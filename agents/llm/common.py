@@ -114,3 +114,24 @@ def apply_lora(model: Any, r: int, alpha: float, dropout: float = 0.0) -> Any:
                      target_modules="all-linear", task_type="CAUSAL_LM",
                      fan_in_fan_out=getattr(model.config, "model_type", "") == "gpt2")
     return get_peft_model(model, cfg)
+
+
+def rank_zero_first(marker: str, fn: Any) -> None:
+    """Run ``fn`` on rank 0 only (then write ``marker``); other ranks wait for the marker.
+
+    For work done before the process group exists (exporting demonstrations, building
+    the embedded model) when several ranks share one output folder.
+    """
+    rank = int(os.environ.get("RANK", "0"))
+    if rank == 0:
+        if os.path.exists(marker):
+            os.unlink(marker)
+        fn()
+        with open(marker, "w", encoding="utf-8") as fh:
+            fh.write("done\n")
+        return
+    deadline = time.time() + 3600
+    while not os.path.exists(marker):
+        if time.time() > deadline:
+            raise TimeoutError(f"rank {rank}: rank 0 did not finish {marker!r} in an hour")
+        time.sleep(0.5)

@@ -32,8 +32,13 @@ class SFTConfig:
     """episodes to export when no demos file is given"""
     demo_seed: int = 0
     """first env seed of the exported demonstrations"""
+    demo_noise: float = 0.0
+    """share of exported replies replaced by degraded ones (recovery states; not targets)"""
     heldout_fraction: float = 0.05
     """share of demonstrations kept out of training for the held-out loss"""
+    context_weight: float = 0.0
+    """loss weight of non-agent tokens (0: loss on the agent's tokens only; a small weight
+    teaches a model trained from scratch the domain's language, ids included, faster)"""
     epochs: float = 3.0
     """passes over the training demonstrations"""
     max_steps: int = 0
@@ -66,6 +71,8 @@ class SFTConfig:
     """embedded model depth"""
     n_head: int = 4
     """embedded model heads"""
+    arch: str = "gpt2"
+    """embedded architecture: gpt2 (learned positions) or llama (rotary positions)"""
     seed: int = 0
     """seed of initialisation and data order"""
     threads: int = 0
@@ -270,15 +277,24 @@ class PipelineConfig:
     """RLConfig overrides (JSON)"""
 
 
-#: ``--quick`` presets: the whole pipeline in <= 15 minutes on a 2-core CPU.
+#: Wall-clock budget of ``dialog-gym train pipeline --quick``: SFT and the reward model
+#: are capped by their ``max_time``; RL gets the rest.
+QUICK_BUDGET_S = 870.0
+
+#: ``--quick`` presets: the whole pipeline in <= 15 minutes on a 2-core CPU. One torch
+#: thread: the models are tiny (small ops), and on a shared 2-core machine a second
+#: thread mostly waits for the other processes. ``ppo`` / ``a2c`` / ``reinforce`` add
+#: algorithm-specific settings to ``rl``.
 QUICK: dict[str, dict[str, Any]] = {
-    "sft": {"demo_episodes": 2000, "epochs": 4.0, "batch_size": 16, "micro_batch": 16,
-            "lr": 3e-3, "warmup_steps": 20, "save_every": 100, "max_time": 330.0},
-    "rm": {"max_pairs": 2400, "epochs": 1.0, "batch_size": 16, "micro_batch": 16,
-           "lr": 1e-3, "policy_sample_fraction": 0.2, "max_time": 120.0},
-    "rl": {"iterations": 40, "num_envs": 16, "turns_per_rollout": 4, "update_epochs": 2,
-           "minibatch_size": 16, "micro_batch": 16, "max_episode_turns": 10,
-           "save_every": 10, "max_time": 360.0},
+    "sft": {"demo_episodes": 2000, "demo_noise": 0.1, "context_weight": 1.0,
+            "max_steps": 500, "batch_size": 16, "micro_batch": 16, "lr": 3e-3,
+            "warmup_steps": 20, "save_every": 100, "threads": 1, "max_time": 300.0},
+    "rm": {"max_pairs": 1600, "epochs": 1.0, "batch_size": 16, "micro_batch": 16,
+           "lr": 1e-3, "policy_sample_fraction": 0.2, "threads": 1, "max_time": 150.0},
+    "rl": {"iterations": 120, "num_envs": 16, "turns_per_rollout": 4, "update_epochs": 2,
+           "minibatch_size": 16, "micro_batch": 16, "critic_init": "policy",
+           "critic_warmup_iters": 4, "critic_lr": 1e-3, "actor_lr": 2e-4, "kl_coef": 0.05,
+           "target_kl": 0.05, "save_every": 10, "threads": 1, "max_time": 400.0},
 }
 
 
@@ -294,7 +310,7 @@ def field_docs(cls: type) -> dict[str, str]:
     docs: dict[str, str] = {}
     assert isinstance(body, ast.ClassDef)
     stmts = body.body
-    for a, b in zip(stmts, stmts[1:]):
+    for a, b in zip(stmts, stmts[1:], strict=False):
         if isinstance(a, ast.AnnAssign) and isinstance(a.target, ast.Name) and isinstance(
                 b, ast.Expr) and isinstance(getattr(b, "value", None), ast.Constant) \
                 and isinstance(b.value.value, str):

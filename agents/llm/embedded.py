@@ -16,7 +16,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dialog_gym.agents.llm.prompt import PromptFormat, constant_lines, write_meta
+from dialog_gym.agents.llm.prompt import (
+    PLACEHOLDERS,
+    PromptFormat,
+    constant_lines,
+    observation_messages,
+    write_meta,
+)
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
 
@@ -38,6 +44,10 @@ class EmbeddedSpec:
         n_positions: Longest sequence (an episode's tokens must fit).
         max_prompt_tokens: Longest prompt of the policy.
         seed: Seed of the weight initialisation.
+        arch: ``"gpt2"`` (learned absolute positions) or ``"llama"`` (rotary positions,
+            RMSNorm, SwiGLU; same width and depth).
+        delexicalize: Prompt format with value placeholders
+            (:attr:`~dialog_gym.agents.llm.prompt.PromptFormat.delexicalize`).
     """
 
     vocab_size: int = 1024
@@ -47,6 +57,8 @@ class EmbeddedSpec:
     n_positions: int = 1024
     max_prompt_tokens: int = 768
     seed: int = 0
+    arch: str = "gpt2"
+    delexicalize: bool = True
 
 
 def train_tokenizer(texts: Sequence[str], vocab_size: int, *, regex: bool = False) -> Any:
@@ -56,17 +68,30 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int, *, regex: bool = Fals
     token, which shortens the templated replies of a domain a lot); digits are always
     single tokens.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import (
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence([
+        # ids, emails, amounts and dates stand alone (never merged into a phrase), so a
+        # value is the same tokens wherever it appears and can be copied token by token
+        pre_tokenizers.Split(Regex(r"[^\s\[\]=(),;]*[\d@][^\s\[\]=(),;]*"),
+                             behavior="isolated"),
         pre_tokenizers.Digits(individual_digits=True),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=regex),
     ])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, min_frequency=2, special_tokens=list(SPECIAL_TOKENS),
+        # value placeholders (delexicalisation) are atomic tokens, never merged
+        vocab_size=vocab_size, min_frequency=2,
+        special_tokens=[*SPECIAL_TOKENS, *PLACEHOLDERS],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(list(texts), trainer=trainer)
     fast = PreTrainedTokenizerFast(
@@ -77,6 +102,31 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int, *, regex: bool = Fals
     return fast
 
 
+def model_config(spec: EmbeddedSpec, tokenizer: Any) -> tuple[type, Any]:
+    """The model class and config of ``spec`` (dropout off)."""
+    from dialog_gym.error import ConfigError
+
+    ids = {"bos_token_id": tokenizer.eos_token_id, "eos_token_id": tokenizer.eos_token_id,
+           "pad_token_id": tokenizer.pad_token_id, "tie_word_embeddings": True}
+    if spec.arch == "gpt2":
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        return GPT2LMHeadModel, GPT2Config(
+            vocab_size=len(tokenizer), n_positions=spec.n_positions, n_embd=spec.n_embd,
+            n_layer=spec.n_layer, n_head=spec.n_head, resid_pdrop=0.0, embd_pdrop=0.0,
+            attn_pdrop=0.0, **ids)
+    if spec.arch == "llama":
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        return LlamaForCausalLM, LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=spec.n_embd,
+            intermediate_size=spec.n_embd * 8 // 3 // 16 * 16 or 4 * spec.n_embd,
+            num_hidden_layers=spec.n_layer, num_attention_heads=spec.n_head,
+            num_key_value_heads=spec.n_head, max_position_embeddings=spec.n_positions,
+            attention_dropout=0.0, rope_theta=10000.0, **ids)
+    raise ConfigError(f"arch must be 'gpt2' or 'llama', got {spec.arch!r}")
+
+
 def build_embedded(demos: Sequence[dict[str, Any]], out_dir: str,
                    spec: EmbeddedSpec | None = None) -> str:
     """Train the tokenizer on ``demos`` and save a fresh tiny GPT-2 into ``out_dir``.
@@ -85,27 +135,20 @@ def build_embedded(demos: Sequence[dict[str, Any]], out_dir: str,
         ``out_dir``, a model folder loadable by :class:`~dialog_gym.agents.llm.policy.Policy`.
     """
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
 
     spec = spec or EmbeddedSpec()
     contexts = [d["context"] for d in demos]
     labels = dict(demos[0].get("labels") or PromptFormat().labels)
     fmt = PromptFormat(labels=labels, drop_context_lines=constant_lines(contexts),
-                       max_prompt_tokens=spec.max_prompt_tokens)
-    from dialog_gym.agents.llm.prompt import compact_context
-
-    corpus = [compact_context(d["context"], fmt) + "\n" + d["history"] for d in demos]
+                       max_prompt_tokens=spec.max_prompt_tokens,
+                       delexicalize=spec.delexicalize)
+    corpus = ["\n".join(m["content"] for m in observation_messages(d, fmt)) for d in demos]
     tokenizer = train_tokenizer(corpus, spec.vocab_size)
-    config = GPT2Config(
-        vocab_size=len(tokenizer), n_positions=spec.n_positions, n_embd=spec.n_embd,
-        n_layer=spec.n_layer, n_head=spec.n_head, resid_pdrop=0.0, embd_pdrop=0.0,
-        attn_pdrop=0.0, bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True)
+    model_cls, config = model_config(spec, tokenizer)
     state = torch.random.get_rng_state()
     try:
         torch.manual_seed(spec.seed)
-        model = GPT2LMHeadModel(config)
+        model = model_cls(config)
     finally:
         torch.random.set_rng_state(state)
     model.generation_config.pad_token_id = tokenizer.pad_token_id

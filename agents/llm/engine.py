@@ -172,6 +172,12 @@ def world() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
+def barrier() -> None:
+    """Wait for every rank (a no-op in a single process)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
 def device_for_rank() -> torch.device:
     """The accelerator of this rank (``cuda:LOCAL_RANK``) or the CPU."""
     if torch.cuda.is_available():
@@ -185,7 +191,7 @@ class Engine:
     module: nn.Module
     uses_deepspeed: bool = False
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102 - the module's forward
         raise NotImplementedError
 
     def backward(self, loss: torch.Tensor) -> None:
@@ -209,6 +215,11 @@ class Engine:
     def dtype(self) -> torch.dtype:
         """Parameter dtype of the wrapped module."""
         return next(self.module.parameters()).dtype
+
+    @property
+    def device(self) -> torch.device:
+        """Where the module's inputs go."""
+        return device_for_rank()
 
     def train(self) -> None:
         """Training mode (dropout stays off when the module has none)."""
@@ -272,7 +283,7 @@ class TorchEngine(Engine):
     """Plain PyTorch: AdamW, warmup schedule, clipping, accumulation."""
 
     def __init__(self, module: nn.Module, opt: OptimSettings) -> None:
-        self.module = module
+        self.module = module.to(device_for_rank())
         self.settings = opt
         params = [p for p in module.parameters() if p.requires_grad]
         decay = [p for p in params if p.ndim >= 2]
@@ -295,7 +306,7 @@ class TorchEngine(Engine):
         self.micro_steps = 0
         self.global_steps = 0
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102 - the module's forward
         return self.module(*args, **kwargs)
 
     def backward(self, loss: torch.Tensor) -> None:
@@ -362,7 +373,7 @@ class DeepSpeedEngine(Engine):
         self.optimizer = optimizer
         self.scheduler = scheduler
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102 - the module's forward
         return self.engine(*args, **kwargs)
 
     def backward(self, loss: torch.Tensor) -> None:

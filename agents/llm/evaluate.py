@@ -35,7 +35,7 @@ def evaluate_batched(agent: Any, env_id: str, *, episodes: int = 200, seed: int 
         i = todo.pop(0)
         obs, info = envs[k].reset(seed=seed + i)
         slots[k] = {"i": i, "obs": obs, "ret": 0.0, "turns": 0, "viol": 0, "scores": {},
-                    "success": False, "info": info}
+                    "success": False, "info": info, "context": obs["context"]}
 
     for k in range(len(envs)):
         start(k)
@@ -43,7 +43,7 @@ def evaluate_batched(agent: Any, env_id: str, *, episodes: int = 200, seed: int 
         while any(s is not None for s in slots):
             active = [k for k, s in enumerate(slots) if s is not None]
             replies = agent.act_batch([slots[k]["obs"] for k in active])  # type: ignore[index]
-            for k, reply in zip(active, replies):
+            for k, reply in zip(active, replies, strict=True):
                 s = slots[k]
                 assert s is not None
                 obs, r, term, trunc, info = envs[k].step(reply)
@@ -61,6 +61,7 @@ def evaluate_batched(agent: Any, env_id: str, *, episodes: int = 200, seed: int 
                            "violations": s["viol"], "scores": s["scores"]}
                     if len(records) < keep_transcripts:
                         rec["transcript"] = obs["history"]
+                        rec["context"] = s["context"]
                     records.append(rec)
                     start(k)
     finally:
@@ -80,3 +81,55 @@ def evaluate_batched(agent: Any, env_id: str, *, episodes: int = 200, seed: int 
                    for k in names},
         "records": records,
     }
+
+
+def transcript_kl(policy_dir: str, ref_dir: str, records: list[dict[str, Any]], *,
+                  batch: int = 16) -> dict[str, float]:
+    """KL(policy || reference) on the policy's own episodes.
+
+    The Monte-Carlo estimate ``E_pi[log pi(y) - log pi_ref(y)]`` over the agent tokens
+    of each transcript (``records`` from :func:`evaluate_batched` with transcripts kept,
+    played by ``policy_dir``), summed per episode. Replies are re-tokenized canonically.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from dialog_gym.agents.llm.modeling import PolicyModule, disable_dropout
+    from dialog_gym.agents.llm.prompt import (
+        ChatCodec,
+        PromptFormat,
+        episode_from_transcript,
+        read_meta,
+    )
+    from dialog_gym.agents.llm.sft import batch_tensors
+
+    tok = AutoTokenizer.from_pretrained(policy_dir)
+    codec = ChatCodec(tok, PromptFormat.from_dict(read_meta(policy_dir)["format"]))
+    mods = []
+    for d in (policy_dir, ref_dir):
+        m = AutoModelForCausalLM.from_pretrained(d).eval()
+        disable_dropout(m)
+        mods.append(PolicyModule(m))
+    limit = getattr(mods[0].config, "n_positions", None) or getattr(
+        mods[0].config, "max_position_embeddings", 4096)
+    seqs = []
+    for r in records:
+        if "transcript" not in r:
+            continue
+        ep = episode_from_transcript(codec, r["context"], r["transcript"])
+        if len(ep.ids) <= limit:
+            seqs.append((ep.ids, ep.agent))
+    per_episode: list[float] = []
+    tokens = 0
+    with torch.no_grad():
+        for i in range(0, len(seqs), batch):
+            part = seqs[i:i + batch]
+            ids, sel = batch_tensors(part, tok.pad_token_id or 0)
+            lp, _ = mods[0](ids, sel)
+            lr, _ = mods[1](ids, sel)
+            diff = torch.split(lp - lr, sel.sum(1).tolist())
+            per_episode.extend(float(d.sum()) for d in diff)
+            tokens += int(sel.sum())
+    return {"kl_per_episode": float(np.mean(per_episode)) if per_episode else float("nan"),
+            "kl_per_token": float(np.sum(per_episode) / max(1, tokens)),
+            "episodes": len(per_episode)}

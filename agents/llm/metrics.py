@@ -104,14 +104,14 @@ def _fmt(v: float) -> str:
 
 
 def _truncate_after(path: str, step: int) -> None:
-    """Drop lines with ``step`` >= the given one (a resumed run rewrites them)."""
+    """Drop lines logged after checkpoint ``step`` (a resumed run writes them again)."""
     if not os.path.exists(path):
         return
     keep = []
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             try:
-                if json.loads(line).get("step", 0) < step:
+                if json.loads(line).get("step", 0) <= step:
                     keep.append(line)
             except json.JSONDecodeError:
                 continue  # a line torn by a kill

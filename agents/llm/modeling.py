@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,20 @@ import torch
 from torch import nn
 
 from dialog_gym.error import ConfigError
+
+
+class _NoPaddingWarning(logging.Filter):
+    """Drop transformers' "pass an attention_mask" hint.
+
+    Training batches are right-padded on purpose: causal attention never reads the
+    padding that follows a sequence.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "attention_mask" not in record.getMessage()
+
+
+logging.getLogger("transformers.modeling_utils").addFilter(_NoPaddingWarning())
 
 
 def pad(seqs: Sequence[Sequence[int]], pad_id: int, *, side: str = "right",
@@ -74,7 +89,8 @@ def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
 
 
 def _cache_kwarg(model: nn.Module) -> str:
-    params = inspect.signature(model.forward).parameters
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    params = inspect.signature(inner.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
 
 
@@ -146,7 +162,7 @@ def sample(model: nn.Module, prompts: Sequence[Sequence[int]], *, max_new_tokens
         step_pos = step_pos[:, -1:] + 1
         mask = torch.cat([mask, torch.ones((b, 1), dtype=mask.dtype, device=device)], 1)
     out_l = out.tolist()
-    return [row[: max(1, int(n))] for row, n in zip(out_l, lengths.tolist())]
+    return [row[: max(1, int(n))] for row, n in zip(out_l, lengths.tolist(), strict=True)]
 
 
 # ------------------------------------------------------------------ policy module
@@ -155,8 +171,11 @@ _LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling",
 
 
 def split_lm(model: nn.Module) -> tuple[nn.Module, nn.Module] | None:
-    """``(backbone, lm_head)`` of a causal LM, or None when logits are not simply
-    ``lm_head(last_hidden_state)`` (soft-capping, scaling) and the full forward is needed."""
+    """``(backbone, lm_head)`` of a causal LM, or None when the full forward is needed.
+
+    None when the logits are not simply ``lm_head(last_hidden_state)`` (soft-capping,
+    scaling) or the model does not expose its parts.
+    """
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     cfg = getattr(inner, "config", None)
     for name in _LOGIT_TRANSFORMS:

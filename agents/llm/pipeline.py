@@ -13,13 +13,22 @@ import os
 import time
 from typing import Any
 
-from dialog_gym.agents.llm.config import QUICK, PipelineConfig, RLConfig, RMConfig, SFTConfig
+from dialog_gym.agents.llm.config import (
+    QUICK,
+    QUICK_BUDGET_S,
+    PipelineConfig,
+    RLConfig,
+    RMConfig,
+    SFTConfig,
+)
 
 
 def _step_config(cls: type, base: dict[str, Any], quick: bool, preset: str,
                  overrides: dict[str, Any]) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     values = dict(QUICK[preset]) if quick else {}
+    if quick and preset == "rl":
+        values.update(QUICK.get(base.get("algo", ""), {}))
     values.update(base)
     values.update(overrides)
     return cls(**{k: v for k, v in values.items() if k in names})
@@ -37,8 +46,9 @@ def run_pipeline(cfg: PipelineConfig, *, quick: bool = False) -> dict[str, Any]:
         raise ConfigError(f"algo must be ppo, a2c or reinforce, got {cfg.algo!r}")
     os.makedirs(cfg.out, exist_ok=True)
     common = {"env_id": cfg.env_id, "deepspeed": cfg.deepspeed,
-              "no_deepspeed": cfg.no_deepspeed, "seed": cfg.seed, "threads": cfg.threads,
-              "resume": cfg.resume}
+              "no_deepspeed": cfg.no_deepspeed, "seed": cfg.seed, "resume": cfg.resume}
+    if cfg.threads:  # else each step's own setting (the quick presets use 1 thread)
+        common["threads"] = cfg.threads
     sft_dir = os.path.join(cfg.out, "sft")
     rm_dir = os.path.join(cfg.out, "rm")
     rl_dir = os.path.join(cfg.out, cfg.algo)
@@ -62,6 +72,10 @@ def run_pipeline(cfg: PipelineConfig, *, quick: bool = False) -> dict[str, Any]:
             with open(done, encoding="utf-8") as fh:
                 metrics = json.load(fh)
         else:
+            if quick and name == cfg.algo and "max_time" not in cfg.rl:
+                # RL gets what is left of the quick budget (SFT and RM are capped too)
+                left = QUICK_BUDGET_S - (time.time() - t0) - 30.0
+                step_cfg = dataclasses.replace(step_cfg, max_time=max(60.0, left))
             metrics = fn(step_cfg)
         summary["steps"][name] = {k: v for k, v in metrics.items() if k != "config"}
         summary["steps"][name]["folder"] = folder

@@ -21,6 +21,7 @@ from typing import Any
 from dialog_gym.agents.base import Agent
 from dialog_gym.agents.llm.prompt import (
     ChatCodec,
+    EntityTable,
     PromptFormat,
     observation_messages,
     read_meta,
@@ -104,15 +105,18 @@ class Policy:
             if was_training:
                 self.model.train()
 
-    def prompt(self, observation: Mapping[str, Any]) -> list[int]:
-        """Token ids of the prompt for an observation."""
-        return self.codec.prompt_ids(observation_messages(observation, self.fmt))
+    def prompt(self, observation: Mapping[str, Any], table: EntityTable | None = None
+               ) -> list[int]:
+        """Token ids of the prompt for an observation (fills ``table`` when delexicalising)."""
+        return self.codec.prompt_ids(observation_messages(observation, self.fmt, table))
 
     def reply(self, observations: Sequence[Mapping[str, Any]], *, greedy: bool = False
               ) -> list[str]:
-        """Replies to a batch of observations."""
-        prompts = [self.prompt(o) for o in observations]
-        return [self.codec.reply_text(g)[0] for g in self.generate(prompts, greedy=greedy)]
+        """Replies to a batch of observations (values put back in place)."""
+        tables = [EntityTable() for _ in observations]
+        prompts = [self.prompt(o, t) for o, t in zip(observations, tables, strict=True)]
+        gens = self.generate(prompts, greedy=greedy)
+        return [self.codec.reply_text(g, t)[0] for g, t in zip(gens, tables, strict=True)]
 
 
 class LLMAgent(Agent):
@@ -149,6 +153,27 @@ class LLMAgent(Agent):
         self.model_path = str(model)
         self.greedy = bool(greedy)
         self.policy = Policy.from_pretrained(self.model_path, device=device, **kw)
+
+    #: seconds of SFT in the leaderboard's quick preset (:meth:`quick_train`)
+    leaderboard_sft_seconds = 150.0
+
+    @classmethod
+    def quick_train(cls, env_id: str, out_dir: str | os.PathLike[str], *,
+                    seed: int = 0) -> dict[str, Any]:
+        """The leaderboard's quick preset: SFT of the embedded model, capped in time.
+
+        The full pipeline (SFT -> reward model -> RL, ``dialog-gym train pipeline
+        --quick``) takes about 15 minutes on a 2-core CPU, more than the whole quick
+        leaderboard may; here only SFT runs, for :attr:`leaderboard_sft_seconds`. Pass a
+        trained policy instead with ``--agent-kw llm:model=DIR/ppo`` or ``--checkpoints``.
+        """
+        from dialog_gym.agents.llm.config import QUICK, SFTConfig
+        from dialog_gym.agents.llm.sft import train_sft
+
+        out = os.path.join(str(out_dir), "sft")
+        preset = {**QUICK["sft"], "max_time": cls.leaderboard_sft_seconds}
+        train_sft(SFTConfig(env_id=env_id, out=out, seed=seed, **preset))
+        return {"model": out}
 
     def act(self, observation: Mapping[str, Any]) -> str:
         """The reply to one observation."""

@@ -47,12 +47,18 @@ class PromptFormat:
         drop_context_lines: Context lines left out of the prompt (constant boilerplate).
         max_prompt_tokens: Longest prompt; older turns are dropped to fit (the context
             and the newest user message are kept).
+        delexicalize: Replace values (ids, emails, numbers, dates: anything with a digit
+            or an ``@``) by placeholders ``<|e1|>``, ``<|e2|>``, ... numbered by first
+            appearance in the episode, and put them back in the replies (see
+            :class:`EntityTable`). A small model then copies a value by writing one
+            placeholder token instead of every character of it.
     """
 
     labels: Mapping[str, str] = field(
         default_factory=lambda: {"user": "User", "agent": "Agent", "system": "System"})
     drop_context_lines: tuple[str, ...] = ()
     max_prompt_tokens: int = 1024
+    delexicalize: bool = False
 
     @property
     def agent_label(self) -> str:
@@ -71,7 +77,8 @@ class PromptFormat:
         """Inverse of :meth:`to_dict` (unknown keys are ignored for forward compatibility)."""
         return cls(labels=dict(d.get("labels") or cls().labels),
                    drop_context_lines=tuple(d.get("drop_context_lines", ())),
-                   max_prompt_tokens=int(d.get("max_prompt_tokens", 1024)))
+                   max_prompt_tokens=int(d.get("max_prompt_tokens", 1024)),
+                   delexicalize=bool(d.get("delexicalize", False)))
 
 
 def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -91,11 +98,84 @@ def write_meta(path: str | os.PathLike[str], meta: Mapping[str, Any]) -> None:
                       json.dumps(dict(meta), indent=2, sort_keys=True))
 
 
-def constant_lines(contexts: Sequence[str]) -> tuple[str, ...]:
-    """Lines present in every context (what :attr:`PromptFormat.drop_context_lines` holds).
+#: placeholders of delexicalised values (``<|e1|>`` ... ``<|e64|>``)
+MAX_ENTITIES = 64
+PLACEHOLDERS = tuple(f"<|e{k}|>" for k in range(1, MAX_ENTITIES + 1))
+_ENTITY = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+                     r"|[A-Za-z0-9]*\d[A-Za-z0-9]*(?:[.:/-][A-Za-z0-9]*\d[A-Za-z0-9]*)*")
+_PLACEHOLDER = re.compile(r"<\|e(\d+)\|>")
+_PLACEHOLDER_SPLIT = re.compile(r"(<\|e\d+\|>)")
+
+
+class EntityTable:
+    """Values of one episode and their placeholders, numbered by first appearance.
+
+    Delexicalisation (as in task-oriented dialogue systems) turns ``"order U4050"`` into
+    ``"order <|e4|>"``; the policy writes placeholders and :meth:`relex` puts the values
+    back before the env sees the reply. Numbering follows the order in which values
+    first appear in the conversation, so the same transcript always gets the same
+    placeholders, whether built turn by turn (rollouts) or all at once (prompts).
 
     Example:
-        >>> constant_lines(["Shop A\\nRules: be nice", "Shop B\\nRules: be nice"])
+        >>> t = EntityTable()
+        >>> t.delex("order U4050, zip 55503.")
+        'order <|e1|>, zip <|e2|>.'
+        >>> t.relex("[lookup_order order=<|e1|>] <|e9|>")
+        '[lookup_order order=U4050] '
+    """
+
+    def __init__(self) -> None:
+        self.values: list[str] = []
+        self.index: dict[str, int] = {}
+
+    def delex(self, text: str, *, grow: bool = True) -> str:
+        """Replace known values (and new ones, when ``grow``) by their placeholders."""
+
+        def sub(m: re.Match[str]) -> str:
+            value = m.group(0)
+            k = self.index.get(value)
+            if k is None:
+                if not grow or len(self.values) >= MAX_ENTITIES:
+                    return value
+                self.values.append(value)
+                k = self.index[value] = len(self.values)
+            return PLACEHOLDERS[k - 1]
+
+        parts = _PLACEHOLDER_SPLIT.split(text)
+        return "".join(part if i % 2 else _ENTITY.sub(sub, part)
+                       for i, part in enumerate(parts))
+
+    def relex(self, text: str) -> str:
+        """Put the values back (unknown placeholders are dropped)."""
+
+        def sub(m: re.Match[str]) -> str:
+            k = int(m.group(1))
+            return self.values[k - 1] if 1 <= k <= len(self.values) else ""
+
+        return _PLACEHOLDER.sub(sub, text)
+
+    def copy(self) -> EntityTable:
+        """An independent copy."""
+        t = EntityTable()
+        t.values = list(self.values)
+        t.index = dict(self.index)
+        return t
+
+
+def delex_messages(messages: Sequence[Message], fmt: PromptFormat,
+                   table: EntityTable | None = None) -> list[Message]:
+    """Messages with their values replaced (no-op unless ``fmt.delexicalize``)."""
+    if not fmt.delexicalize:
+        return [dict(m) for m in messages]
+    table = table if table is not None else EntityTable()
+    return [{"role": m["role"], "content": table.delex(m["content"])} for m in messages]
+
+
+def constant_lines(contexts: Sequence[str]) -> tuple[str, ...]:
+    r"""Lines present in every context (what :attr:`PromptFormat.drop_context_lines` holds).
+
+    Example:
+        >>> constant_lines(["Shop A\nRules: be nice", "Shop B\nRules: be nice"])
         ('Rules: be nice',)
     """
     if not contexts:
@@ -116,7 +196,7 @@ def compact_context(context: str, fmt: PromptFormat) -> str:
 
 
 def split_history(history: str, fmt: PromptFormat) -> list[Message]:
-    """Transcript -> alternating ``user`` / ``assistant`` messages.
+    r"""Transcript -> alternating ``user`` / ``assistant`` messages.
 
     Agent lines (``"Agent: ..."``) become assistant messages without their label; every
     run of other lines (customer, tool results) becomes one user message, labels kept. A
@@ -124,10 +204,10 @@ def split_history(history: str, fmt: PromptFormat) -> list[Message]:
 
     Example:
         >>> fmt = PromptFormat(labels={"user": "Customer", "agent": "Agent", "system": "System"})
-        >>> split_history("Customer: hi\\nAgent: hello\\nSystem: ok\\nCustomer: thanks", fmt)
+        >>> split_history("Customer: hi\nAgent: hello\nSystem: ok\nCustomer: thanks", fmt)
         ... # doctest: +NORMALIZE_WHITESPACE
         [{'role': 'user', 'content': 'Customer: hi'}, {'role': 'assistant', 'content': 'hello'},
-         {'role': 'user', 'content': 'System: ok\\nCustomer: thanks'}]
+         {'role': 'user', 'content': 'System: ok\nCustomer: thanks'}]
     """
     agent = fmt.agent_label + ": "
     labels = tuple(v + ": " for v in fmt.labels.values())
@@ -144,11 +224,17 @@ def split_history(history: str, fmt: PromptFormat) -> list[Message]:
     return msgs
 
 
-def observation_messages(observation: Mapping[str, Any], fmt: PromptFormat) -> list[Message]:
-    """The messages of an observation: system (context), then the history's turns."""
+def observation_messages(observation: Mapping[str, Any], fmt: PromptFormat,
+                         table: EntityTable | None = None) -> list[Message]:
+    """The messages of an observation: system (context), then the history's turns.
+
+    With ``fmt.delexicalize`` the values are replaced, filling ``table`` (pass one to
+    relexicalise the reply later).
+    """
     ctx = compact_context(str(observation.get("context", "")), fmt)
-    return [{"role": "system", "content": ctx},
+    msgs = [{"role": "system", "content": ctx},
             *split_history(str(observation.get("history", "")), fmt)]
+    return delex_messages(msgs, fmt, table)
 
 
 _TEMPLATE_PROBE = "\x00PROBE\x00"
@@ -178,6 +264,7 @@ class ChatCodec:
                 if "\n" in tokenizer.decode([tid]):
                     stop.add(tid)
         self.stop_ids = frozenset(stop)
+        self.placeholder_ids = {vocab[p]: p for p in PLACEHOLDERS if p in vocab}
         self.reply_suffix = self._reply_suffix() if self.templated else "\n"
 
     # ------------------------------------------------------------------ rendering
@@ -218,12 +305,17 @@ class ChatCodec:
             ids = self.encode_text(self.render(msgs, add_generation_prompt=True))
         return ids[-limit:]
 
-    def reply_text(self, gen_ids: Sequence[int]) -> tuple[str, str]:
-        """Decode sampled ids to the reply the env receives.
+    def reply_text(self, gen_ids: Sequence[int], table: EntityTable | None = None
+                   ) -> tuple[str, str]:
+        r"""Decode sampled ids to the reply the env receives.
+
+        With a delexicalising format and a ``table``, placeholders are replaced by their
+        values (the text the env receives); without a table the reply stays in the
+        model's own (delexicalised) form.
 
         Returns:
             ``(reply, stop)``: ``stop`` is the text of the end-of-turn token that ended
-            sampling (``"\\n"`` for plain transcripts), or ``""`` when the length limit did.
+            sampling (``"\n"`` for plain transcripts), or ``""`` when the length limit did.
         """
         ids = list(gen_ids)
         stop = ""
@@ -233,10 +325,31 @@ class ChatCodec:
             else:
                 stop = self.tok.convert_ids_to_tokens(ids[-1])
                 ids = ids[:-1]
-        text = self.tok.decode(ids, skip_special_tokens=True)
+        text = self._decode(ids)
         if self.newline_stop:
             text = text.split("\n", 1)[0]
-        return text.strip(), stop
+        text = text.strip()
+        if table is not None and self.fmt.delexicalize:
+            text = table.relex(text)
+        return text, stop
+
+    def _decode(self, ids: Sequence[int]) -> str:
+        """Text of ids without control tokens, value placeholders kept."""
+        if not self.placeholder_ids:
+            return self.tok.decode(list(ids), skip_special_tokens=True)
+        out: list[str] = []
+        run: list[int] = []
+        for t in ids:
+            if t in self.placeholder_ids:
+                if run:
+                    out.append(self.tok.decode(run, skip_special_tokens=True))
+                    run = []
+                out.append(self.placeholder_ids[t])
+            else:
+                run.append(int(t))
+        if run:
+            out.append(self.tok.decode(run, skip_special_tokens=True))
+        return "".join(out)
 
     def reply_ids(self, reply: str) -> list[int]:
         """Canonical ids of a reply as the policy would sample it (end-of-turn included)."""
@@ -305,34 +418,44 @@ class EpisodeTokens:
     context_len: int = 0
     reward_at: list[int] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
+    table: EntityTable = field(default_factory=EntityTable)
     _last: tuple[str, str] = ("", "")
 
     @classmethod
     def start(cls, codec: ChatCodec, observation: Mapping[str, Any]) -> EpisodeTokens:
         """A new episode from its first observation."""
-        return cls.from_messages(codec, observation_messages(observation, codec.fmt))
+        table = EntityTable()
+        msgs = observation_messages(observation, codec.fmt, table)
+        return cls.from_messages(codec, msgs, table)
 
     @classmethod
-    def from_messages(cls, codec: ChatCodec, messages: Sequence[Message]) -> EpisodeTokens:
-        """A new episode from the messages of its first prompt."""
+    def from_messages(cls, codec: ChatCodec, messages: Sequence[Message],
+                      table: EntityTable | None = None) -> EpisodeTokens:
+        """A new episode from the (delexicalised) messages of its first prompt."""
         ids = codec.prompt_ids(messages)
-        return cls(ids=ids, agent=[False] * len(ids), messages=list(messages))
+        return cls(ids=ids, agent=[False] * len(ids), messages=list(messages),
+                   table=table if table is not None else EntityTable())
 
     def add_reply(self, gen_ids: Sequence[int], reply: str, stop: str,
                   reward: float = 0.0) -> None:
-        """Append the sampled reply tokens (the turn's reward lands on the last one)."""
+        """Append the sampled reply tokens (the turn's reward lands on the last one).
+
+        ``reply`` is the text the env received (values in place); new values in it are
+        numbered now, as a prompt built from the transcript would number them.
+        """
         if not gen_ids:
             raise ValueError("a reply needs at least one sampled token")
         self.ids.extend(int(t) for t in gen_ids)
         self.agent.extend([True] * len(gen_ids))
         self.reward_at.append(len(self.ids) - 1)
         self.rewards.append(float(reward))
-        self._last = (reply, stop)
+        self._last = (self.table.delex(reply), stop)
 
     def add_user(self, codec: ChatCodec, new_messages: Sequence[Message]) -> None:
         """Append what followed the last reply (``new_messages``), up to the next prompt."""
         reply, stop = self._last
-        new = list(new_messages) or [{"role": "user", "content": ""}]
+        new = delex_messages(list(new_messages) or [{"role": "user", "content": ""}],
+                             codec.fmt, self.table)
         cont = codec.continuation_ids(self.messages, reply, stop, new)
         self.messages = [*self.messages, {"role": "assistant", "content": reply}, *new]
         self.ids.extend(cont)
@@ -346,7 +469,7 @@ class EpisodeTokens:
         """The same episode for the next rollout: everything so far becomes context."""
         return EpisodeTokens(ids=list(self.ids), agent=[False] * len(self.ids),
                              messages=list(self.messages), context_len=len(self.ids),
-                             _last=self._last)
+                             table=self.table.copy(), _last=self._last)
 
     @property
     def n_agent_tokens(self) -> int:
@@ -361,21 +484,28 @@ def new_user_messages(observation: Mapping[str, Any], fmt: PromptFormat) -> list
     return [m for m in msgs[last + 1:] if m["role"] == "user"]
 
 
-def episode_from_transcript(codec: ChatCodec, context: str, history: str
-                            ) -> EpisodeTokens:
+def episode_from_transcript(codec: ChatCodec, context: str, history: str,
+                            targets: Sequence[bool] | None = None) -> EpisodeTokens:
     """Token sequence of a finished transcript, replies tokenized canonically.
 
     Used for demonstrations (SFT) and reward-model pairs: the layout is the one
-    :class:`EpisodeTokens` builds during rollouts.
+    :class:`EpisodeTokens` builds during rollouts. ``targets`` (one flag per agent
+    turn) marks replies that are not targets (their tokens become context).
     """
-    msgs = observation_messages({"context": context, "history": history}, codec.fmt)
+    table = EntityTable()
+    msgs = observation_messages({"context": context, "history": history}, codec.fmt, table)
     first = next((i for i, m in enumerate(msgs) if m["role"] == "assistant"), len(msgs))
-    ep = EpisodeTokens.from_messages(codec, msgs[:first])
+    ep = EpisodeTokens.from_messages(codec, msgs[:first], table)
     i = first
+    turn = 0
     while i < len(msgs):
         reply = msgs[i]["content"]
         stop = "\n" if codec.newline_stop else codec.tok.convert_ids_to_tokens(codec.end_id)
         ep.add_reply(codec.reply_ids(reply), reply, stop)
+        if targets is not None and turn < len(targets) and not targets[turn]:
+            n = len(codec.reply_ids(reply))
+            ep.agent[-n:] = [False] * n
+        turn += 1
         j = i + 1
         while j < len(msgs) and msgs[j]["role"] != "assistant":
             j += 1

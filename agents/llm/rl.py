@@ -56,9 +56,12 @@ def masked_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
     or ``last_value`` after the last one (0 for a finished episode).
 
     Args:
-        rewards, values: ``[B, T]`` per-position reward and value.
+        rewards: ``[B, T]`` per-position reward.
+        values: ``[B, T]`` per-position value estimate.
         mask: ``[B, T]`` bool, True on agent tokens.
         last_value: ``[B]`` value after the row's last agent token.
+        gamma: Discount per agent token.
+        lam: GAE lambda (1: Monte-Carlo returns minus the baseline).
 
     Returns:
         ``(advantages, returns)``, ``[B, T]``, zero where ``mask`` is False.
@@ -183,7 +186,7 @@ class Segment:
     def env_reward_row(self) -> torch.Tensor:
         """``[len-1]`` with each turn's reward at its reply's last token."""
         r = torch.zeros(len(self.ids) - 1)
-        for i, v in zip(self.reward_at, self.rewards):
+        for i, v in zip(self.reward_at, self.rewards, strict=True):
             r[i - 1] += v
         return r
 
@@ -299,9 +302,6 @@ class RLTrainer:
                       micro_batch=cfg.micro_batch,
                       grad_accum=cfg.minibatch_size // cfg.micro_batch)
         use_ds = not cfg.no_deepspeed
-        if not use_ds:
-            actor.to(self.device)
-            critic.to(self.device)
         self.actor = make_engine(PolicyModule(actor), OptimSettings(lr=cfg.actor_lr, **common),
                                  use_deepspeed=use_ds, config=cfg.deepspeed)
         self.critic = make_engine(critic, OptimSettings(lr=cfg.critic_lr, **common),
@@ -418,7 +418,8 @@ class RLTrainer:
         transcripts: list[str] = []
         for _ in range(cfg.turns_per_rollout):
             gen = self.policy.generate([s.ids for s in self.seqs])
-            replies = [self.codec.reply_text(g) for g in gen]
+            replies = [self.codec.reply_text(g, s.table)
+                       for g, s in zip(gen, self.seqs, strict=True)]
             obs, rewards, terminated, truncated, info = self.envs.step(
                 [r for r, _ in replies])
             obs_list = self._split_obs(obs)
@@ -473,6 +474,8 @@ class RLTrainer:
                 "rollout/episode_turns": float(np.mean([f["turns"] for f in finished])),
                 "rollout/truncated_fraction": float(np.mean([f["truncated"] for f in finished])),
             })
+        if not transcripts and self.obs:
+            transcripts.append("(episode in progress)\n" + str(self.obs[0]["history"]))
         stats["_transcripts"] = transcripts
         return segments, stats
 
@@ -586,22 +589,22 @@ class RLTrainer:
                     if cfg.sft_coef and self.demo_seqs:
                         sft = self._sft_loss()
                         loss = loss + cfg.sft_coef * sft
-                        stats["sft_loss"].append(float(sft))
+                        stats["sft_loss"].append(sft.item())
                     self.actor.backward(loss)
                     stepped = self.actor.step()
                     if stepped and self.ema is not None:
                         self._update_ema()
-                    stats["policy_loss"].append(float(pg))
-                    stats["approx_kl"].append(float(info["approx_kl"]))
-                    stats["clipfrac"].append(float(info["clipfrac"]))
+                    stats["policy_loss"].append(pg.item())
+                    stats["approx_kl"].append(info["approx_kl"].item())
+                    stats["clipfrac"].append(info["clipfrac"].item())
                     if ent is not None:
-                        stats["entropy"].append(float(ent))
+                        stats["entropy"].append(ent.item())
                 values = self.critic(ids)[:, :-1][sel]
                 vl = value_loss(values, old_v, ret,
                                 cfg.clip_range_value if cfg.algo == "ppo" else None)
                 self.critic.backward(vl)
                 self.critic.step()
-                stats["value_loss"].append(float(vl))
+                stats["value_loss"].append(vl.item())
                 if (cfg.target_kl and cfg.algo == "ppo" and (k + 1) % accum == 0
                         and stats["approx_kl"]
                         and np.mean(stats["approx_kl"][-accum:]) > cfg.target_kl):
@@ -745,6 +748,9 @@ class RLTrainer:
         if self.rank == 0:
             atomic_write_json(os.path.join(cfg.out, "metrics.json"), metrics)
         self.log.close()
+        from dialog_gym.agents.llm.engine import barrier
+
+        barrier()
         return metrics
 
 

@@ -92,9 +92,11 @@ def build_pairs(codec: Any, demos: Sequence[dict[str, Any]], cfg: RMConfig,
         msgs = observation_messages({"context": d["context"], "history": d["history"]},
                                     codec.fmt)
         previous: list[str] = []
+        flags = d.get("expert") or []
         for k, m in enumerate(msgs):
             if m["role"] == "assistant":
-                states.append((e, msgs[:k], m["content"], list(previous)))
+                if len(previous) >= len(flags) or flags[len(previous)]:
+                    states.append((e, msgs[:k], m["content"], list(previous)))
                 previous.append(m["content"])
     order = rng.permutation(len(states))[: cfg.max_pairs]
     chosen_states = [states[i] for i in order]
@@ -106,7 +108,7 @@ def build_pairs(codec: Any, demos: Sequence[dict[str, Any]], cfg: RMConfig,
         prompts = [codec.prompt_ids(chosen_states[i][1]) for i in idx]
         for j in range(0, len(idx), 32):
             gens = policy.generate(prompts[j:j + 32])
-            for i, g in zip(idx[j:j + 32], gens):
+            for i, g in zip(idx[j:j + 32], gens, strict=True):
                 sampled[i] = codec.reply_text(g)[0]
     pairs: list[Pair] = []
     for i, (ep, msgs, reply, previous) in enumerate(chosen_states):
@@ -157,6 +159,8 @@ def pairwise_loss(scores_chosen: Any, scores_rejected: Any) -> tuple[Any, Any]:
 def score_pairs(engine: Any, pairs: Sequence[Pair], pad_id: int) -> tuple[Any, Any]:
     """Reward of every chosen and rejected reply of ``pairs``."""
     ids, last = pair_tensors(pairs, pad_id)
+    device = getattr(engine, "device", ids.device)
+    ids, last = ids.to(device), last.to(device)
     values = engine(ids)
     r = values.gather(1, last.unsqueeze(1)).squeeze(1)
     n = len(pairs)
@@ -183,7 +187,13 @@ def train_rm(cfg: RMConfig) -> dict[str, Any]:
         set_threads,
     )
     from dialog_gym.agents.llm.demos import export_demos, load_demos
-    from dialog_gym.agents.llm.engine import OptimSettings, make_engine, world
+    from dialog_gym.agents.llm.engine import (
+        OptimSettings,
+        barrier,
+        device_for_rank,
+        make_engine,
+        world,
+    )
     from dialog_gym.agents.llm.metrics import MetricsLogger
     from dialog_gym.agents.llm.modeling import ValueModel, disable_dropout
     from dialog_gym.agents.llm.policy import Policy
@@ -203,7 +213,10 @@ def train_rm(cfg: RMConfig) -> dict[str, Any]:
     if not os.path.isfile(demos_path):
         demos_path = os.path.join(cfg.out, "demos.jsonl")
         if not (cfg.resume and os.path.isfile(demos_path)):
-            export_demos(cfg.env_id, demos_path, episodes=cfg.demo_episodes, seed=cfg.demo_seed)
+            from dialog_gym.agents.llm.common import rank_zero_first
+
+            rank_zero_first(demos_path + ".done", lambda: export_demos(
+                cfg.env_id, demos_path, episodes=cfg.demo_episodes, seed=cfg.demo_seed))
     demos = load_demos(demos_path)
     tokenizer = AutoTokenizer.from_pretrained(cfg.model)
     fmt = PromptFormat.from_dict(meta["format"])
@@ -213,7 +226,8 @@ def train_rm(cfg: RMConfig) -> dict[str, Any]:
     rng = np.random.default_rng(cfg.seed)
     policy = None
     if cfg.policy_sample_fraction > 0:
-        policy = Policy.from_pretrained(cfg.model, seed=cfg.seed)
+        policy = Policy.from_pretrained(cfg.model, seed=cfg.seed,
+                                        device=str(device_for_rank()))
     pairs = build_pairs(codec, demos, cfg, policy, rng)
     del policy
     episodes = sorted({p.episode for p in pairs})
@@ -259,7 +273,7 @@ def train_rm(cfg: RMConfig) -> dict[str, Any]:
                 ok = (rc > rr).float().tolist()
                 margins.extend((rc - rr).tolist())
                 correct.extend(ok)
-                for p, o in zip(part, ok):
+                for p, o in zip(part, ok, strict=True):
                     kinds.setdefault(p.kind, []).append(o)
         engine.train()
         out = {"eval/heldout_accuracy": float(np.mean(correct)),
@@ -322,4 +336,5 @@ def train_rm(cfg: RMConfig) -> dict[str, Any]:
     if rank == 0:
         atomic_write_json(os.path.join(cfg.out, "metrics.json"), metrics)
     log.close()
+    barrier()
     return metrics

@@ -26,13 +26,17 @@ __all__ = ["SFTConfig", "train_sft"]
 
 def load_or_export_demos(cfg: Any) -> list[dict[str, Any]]:
     """The demonstrations named by ``cfg.demos``, or freshly exported into ``cfg.out``."""
+    from dialog_gym.agents.llm.common import rank_zero_first
     from dialog_gym.agents.llm.demos import export_demos, load_demos
 
     if cfg.demos:
         return load_demos(cfg.demos)
     path = os.path.join(cfg.out, "demos.jsonl")
     if not (cfg.resume and os.path.isfile(path)):
-        export_demos(cfg.env_id, path, episodes=cfg.demo_episodes, seed=cfg.demo_seed)
+        os.makedirs(cfg.out, exist_ok=True)
+        rank_zero_first(path + ".done", lambda: export_demos(
+            cfg.env_id, path, episodes=cfg.demo_episodes, seed=cfg.demo_seed,
+            noise=getattr(cfg, "demo_noise", 0.0)))
     return load_demos(path)
 
 
@@ -42,11 +46,13 @@ def prepare_model_dir(cfg: SFTConfig, demos: list[dict[str, Any]]) -> str:
 
     if cfg.model:
         return cfg.model
+    from dialog_gym.agents.llm.common import rank_zero_first
+
     init = os.path.join(cfg.out, "init")
     if not (cfg.resume and os.path.isfile(os.path.join(init, "config.json"))):
-        build_embedded(demos, init, EmbeddedSpec(
+        rank_zero_first(init + ".done", lambda: build_embedded(demos, init, EmbeddedSpec(
             vocab_size=cfg.vocab_size, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
-            n_head=cfg.n_head, seed=cfg.seed))
+            n_head=cfg.n_head, seed=cfg.seed, arch=cfg.arch)))
     return init
 
 
@@ -71,27 +77,43 @@ def demo_sequences(codec: Any, demos: list[dict[str, Any]], max_len: int | None
 
     out = []
     for d in demos:
-        ep = episode_from_transcript(codec, d["context"], d["history"])
+        ep = episode_from_transcript(codec, d["context"], d["history"], d.get("expert"))
         if max_len is not None and len(ep.ids) > max_len:
             continue
         out.append((ep.ids, ep.agent))
     return out
 
 
-def batch_tensors(seqs: list[tuple[list[int], list[bool]]], pad_id: int) -> tuple[Any, Any]:
-    """Right-padded ``input_ids`` and the ``[B, T-1]`` selection of scored positions."""
+def batch_tensors(seqs: list[tuple[list[int], list[bool]]], pad_id: int,
+                  context_weight: float = 0.0) -> tuple[Any, Any] | tuple[Any, Any, Any]:
+    """Right-padded ``input_ids`` and the ``[B, T-1]`` selection of scored positions.
+
+    With ``context_weight > 0`` every real position is scored and a third tensor holds
+    the per-position loss weights (1 on agent tokens, ``context_weight`` elsewhere).
+    """
+    import torch
+
     from dialog_gym.agents.llm.modeling import pad
 
-    ids, _, _ = pad([s[0] for s in seqs], pad_id, side="right")
+    ids, mask, _ = pad([s[0] for s in seqs], pad_id, side="right")
     sel, _, _ = pad([[int(a) for a in s[1]] for s in seqs], 0, side="right")
-    return ids, sel[:, 1:].bool()
+    agent = sel[:, 1:].bool()
+    if context_weight <= 0:
+        return ids, agent
+    real = mask[:, 1:].bool()
+    weights = torch.where(agent, 1.0, float(context_weight))[real]
+    return ids, real, weights
 
 
-def sft_loss(module: Any, ids: Any, sel: Any) -> tuple[Any, Any]:
-    """Mean NLL of the selected tokens, and their argmax accuracy."""
+def sft_loss(module: Any, ids: Any, sel: Any, weights: Any = None) -> tuple[Any, Any]:
+    """Mean NLL of the selected tokens (weighted), and the accuracy on agent tokens."""
     logp, logits = module(ids, sel)
-    acc = (logits.argmax(-1) == ids[:, 1:][sel]).float().mean()
-    return -logp.mean(), acc
+    hit = (logits.argmax(-1) == ids[:, 1:][sel]).float()
+    if weights is None:
+        return -logp.mean(), hit.mean()
+    agent = weights >= 1.0
+    acc = hit[agent].mean() if bool(agent.any()) else hit.mean()
+    return -(logp * weights).sum() / weights.sum(), acc
 
 
 def train_sft(cfg: SFTConfig) -> dict[str, Any]:
@@ -115,7 +137,7 @@ def train_sft(cfg: SFTConfig) -> dict[str, Any]:
         seed_everything,
         set_threads,
     )
-    from dialog_gym.agents.llm.engine import OptimSettings, make_engine, world
+    from dialog_gym.agents.llm.engine import OptimSettings, barrier, make_engine, world
     from dialog_gym.agents.llm.metrics import MetricsLogger
     from dialog_gym.agents.llm.modeling import PolicyModule, disable_dropout, load_backbone
     from dialog_gym.agents.llm.prompt import ChatCodec
@@ -182,7 +204,7 @@ def train_sft(cfg: SFTConfig) -> dict[str, Any]:
             for i in range(0, len(held_seqs), cfg.micro_batch):
                 part = held_seqs[i:i + cfg.micro_batch]
                 ids, sel = batch_tensors(part, pad_id)
-                loss, acc = sft_loss(engine, ids, sel)
+                loss, acc = sft_loss(engine, ids.to(engine.device), sel.to(engine.device))
                 n = int(sel.sum())
                 losses.append(float(loss) * n)
                 accs.append(float(acc) * n)
@@ -209,13 +231,14 @@ def train_sft(cfg: SFTConfig) -> dict[str, Any]:
             part = [train_seqs[i] for i in b]
             loss_sum, acc_sum = 0.0, 0.0
             for j in range(0, len(part), cfg.micro_batch):
-                ids, sel = batch_tensors(part[j:j + cfg.micro_batch], pad_id)
-                loss, acc = sft_loss(engine, ids, sel)
+                tensors = tuple(t.to(engine.device) for t in batch_tensors(
+                    part[j:j + cfg.micro_batch], pad_id, cfg.context_weight))
+                loss, acc = sft_loss(engine, *tensors)
                 engine.backward(loss)
                 engine.step()
                 loss_sum += loss.item()
                 acc_sum += acc.item()
-                tokens_seen += int(ids.numel())
+                tokens_seen += int(tensors[0].numel())
             step += 1
             running.append(loss_sum / accum)
             if step % cfg.log_every == 0 or step == total:
@@ -247,10 +270,13 @@ def train_sft(cfg: SFTConfig) -> dict[str, Any]:
     if rank == 0:
         atomic_write_json(os.path.join(cfg.out, "metrics.json"), metrics)
     log.close()
+    barrier()
     return metrics
 
 
 def _max_reply_tokens(codec: Any, demos: list[dict[str, Any]]) -> int:
     """Longest expert reply in tokens, with a margin (the policy's ``max_new_tokens``)."""
-    n = max((len(codec.reply_ids(r)) for d in demos for r in d["replies"]), default=48)
+    n = max((len(codec.reply_ids(r)) for d in demos for r, ok in zip(
+        d["replies"], d.get("expert") or [True] * len(d["replies"]), strict=False) if ok),
+        default=48)
     return int(min(256, n + max(8, n // 4)))

@@ -1,0 +1,202 @@
+"""Learning benchmark of the LLM agent: SFT policy vs RL policies on held-out episodes.
+
+Evaluates the model folders of a pipeline run (``DIR/sft``, ``DIR/ppo`` and, when
+present, ``DIR/a2c`` and ``DIR/reinforce``) on the same held-out episodes (env seeds
+``--eval-seed ..``, never used in training: demonstrations use seeds 0..N, the reward
+model's extra demonstrations 50000.., RL rollouts draw scenarios from an unbounded
+space), sampling from each policy's distribution (temperature 1, the policy RL
+optimises) and optionally greedily. Reports mean return with a 95% bootstrap CI,
+success rate, the KL of each RL policy to the SFT policy on its own episodes, the reward
+model's held-out accuracy, training wall times, and whether PPO beats SFT with
+non-overlapping intervals. Writes ``learning_llm.json`` and a learning-curve PNG
+(training return per iteration of each RL run, with the held-out SFT and PPO means as
+bands) to ``--out``.
+
+Usage::
+
+    python benchmarks/learning_llm.py --train --run runs/llm_quick   # pipeline + A2C + REINFORCE
+    python benchmarks/learning_llm.py --run runs/llm_quick           # evaluate an existing run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = "Dialog-CustomerService-v0"
+
+
+def run(cmd: list[str], log: Path) -> float:
+    """Run a CLI command (output to ``log``); return its wall time."""
+    t0 = time.time()
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write("$ " + " ".join(cmd) + "\n")
+        fh.flush()
+        subprocess.run(cmd, check=True, stdout=fh, stderr=subprocess.STDOUT,
+                       env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return time.time() - t0
+
+
+def train(run_dir: Path, algos: list[str], threads: int) -> dict[str, float]:
+    """The quick pipeline (SFT -> RM -> PPO), then the other algorithms from its SFT/RM."""
+    exe = [sys.executable, "-m", "dialog_gym.cli", "train"]
+    log = run_dir.parent / f"{run_dir.name}.log"
+    extra = ["--threads", str(threads)] if threads else []  # else the presets' setting
+    times = {"pipeline": run(exe + ["pipeline", "--env", ENV, "--out", str(run_dir), "--quick",
+                                    *extra], log)}
+    for algo in algos:
+        if algo == "ppo":
+            continue
+        times[algo] = run(exe + [algo, "--env", ENV, "--model", str(run_dir / "sft"),
+                                 "--reward-model", str(run_dir / "rm"),
+                                 "--out", str(run_dir / algo), "--quick", *extra], log)
+    return times
+
+
+def curves(run_dir: Path, algos: list[str]) -> dict[str, dict[str, list[float]]]:
+    """Training curves (iteration -> rollout return, success, KL) of each RL run."""
+    from dialog_gym.agents.llm.metrics import read_jsonl
+
+    out = {}
+    for algo in algos:
+        rows = read_jsonl(str(run_dir / algo / "metrics.jsonl"))
+        pick = [r for r in rows if r.get("rollout/return") is not None]
+        out[algo] = {"iteration": [r["step"] for r in pick],
+                     "return": [r["rollout/return"] for r in pick],
+                     "success": [r.get("rollout/success_rate") for r in pick],
+                     "kl": [r.get("kl/ref") for r in pick]}
+    return out
+
+
+def plot(path: Path, data: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    ax = axes[0]
+    colors = {"ppo": "tab:blue", "a2c": "tab:orange", "reinforce": "tab:green"}
+    for algo, c in data["curves"].items():
+        if c["iteration"]:
+            ax.plot(c["iteration"], c["return"], label=f"{algo} (training rollouts)",
+                    color=colors.get(algo), alpha=0.8)
+    for name, color in (("sft", "gray"), ("ppo", "tab:blue")):
+        ev = data["eval"].get(name, {}).get("sample")
+        if ev:
+            lo, hi = ev["ci95"]
+            ax.axhspan(lo, hi, color=color, alpha=0.15)
+            ax.axhline(ev["mean_return"], color=color, ls="--",
+                       label=f"{name} held-out mean ({ev['episodes']} ep.)")
+    ax.set_xlabel("RL iteration")
+    ax.set_ylabel("episode return")
+    ax.set_title("Dialog-CustomerService-v0: return")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    for algo, c in data["curves"].items():
+        if c["iteration"]:
+            ax.plot(c["iteration"], c["kl"], label=algo, color=colors.get(algo))
+    ax.set_xlabel("RL iteration")
+    ax.set_ylabel("KL to SFT reference (nats / segment)")
+    ax.set_title("KL to the reference")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", default=str(ROOT / "runs" / "llm_quick"), help="pipeline folder")
+    p.add_argument("--train", action="store_true", help="run the quick pipeline first")
+    p.add_argument("--algos", nargs="+", default=["ppo", "a2c", "reinforce"])
+    p.add_argument("--episodes", type=int, default=200, help="held-out episodes per policy")
+    p.add_argument("--eval-seed", type=int, default=100_000, help="first held-out env seed")
+    p.add_argument("--greedy", action="store_true", help="also evaluate greedy decoding")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    p.add_argument("--name", default="learning_llm", help="output file stem")
+    args = p.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    from dialog_gym.agents.llm.evaluate import evaluate_batched, transcript_kl
+    from dialog_gym.agents.llm.policy import LLMAgent
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    run_dir = Path(args.run)
+    train_times = train(run_dir, args.algos, args.threads) if args.train else {}
+    names = ["sft"] + [a for a in args.algos if (run_dir / a / "model.safetensors").is_file()]
+    results: dict[str, Any] = {}
+    eval_times: dict[str, float] = {}
+    for name in names:
+        folder = str(run_dir / name)
+        results[name] = {}
+        modes = [("sample", False)] + ([("greedy", True)] if args.greedy else [])
+        for mode, greedy in modes:
+            t0 = time.time()
+            agent = LLMAgent(folder, greedy=greedy, seed=1)
+            ev = evaluate_batched(agent, ENV, episodes=args.episodes, seed=args.eval_seed,
+                                  batch=32, keep_transcripts=args.episodes)
+            records = ev.pop("records")
+            if mode == "sample" and name != "sft":
+                ev["kl_to_sft"] = transcript_kl(folder, str(run_dir / "sft"), records)
+            ev["example_transcript"] = records[0].get("transcript", "")
+            results[name][mode] = ev
+            eval_times[f"{name}/{mode}"] = time.time() - t0
+            print(f"{name:10s} {mode:6s} return {ev['mean_return']:+.3f} "
+                  f"CI [{ev['ci95'][0]:+.3f}, {ev['ci95'][1]:+.3f}] "
+                  f"success {ev['success_rate']:.1%} turns {ev['mean_turns']:.2f}", flush=True)
+
+    def load(path: Path) -> dict[str, Any]:
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    pipeline = load(run_dir / "metrics.json")
+    rm = load(run_dir / "rm" / "metrics.json")
+    stage_metrics = {n: {k: v for k, v in load(run_dir / n / "metrics.json").items()
+                         if k != "config"} for n in ["sft", "rm", *args.algos]}
+    sft_ci = results["sft"]["sample"]["ci95"]
+    checks: dict[str, Any] = {
+        "rm_heldout_accuracy": rm.get("eval/heldout_accuracy"),
+        "rm_accuracy_ge_0.85": (rm.get("eval/heldout_accuracy") or 0) >= 0.85,
+        "pipeline_wall_time_s": pipeline.get("wall_time_s"),
+        "pipeline_le_15_min": (pipeline.get("wall_time_s") or 1e9) <= 900,
+    }
+    for algo in args.algos:
+        if algo in results:
+            ci = results[algo]["sample"]["ci95"]
+            checks[f"{algo}_beats_sft_non_overlapping_ci95"] = ci[0] > sft_ci[1]
+            checks[f"{algo}_mean_minus_sft"] = (results[algo]["sample"]["mean_return"]
+                                                - results["sft"]["sample"]["mean_return"])
+    data = {
+        "env_id": ENV, "run": str(run_dir), "episodes": args.episodes,
+        "eval_seeds": [args.eval_seed, args.eval_seed + args.episodes - 1],
+        "decoding": "sampling at temperature 1 (the policy RL optimises)"
+                    + (" and greedy" if args.greedy else ""),
+        "eval": results, "checks": checks, "curves": curves(run_dir, args.algos),
+        "train_wall_times_s": train_times, "eval_wall_times_s": eval_times,
+        "stages": stage_metrics,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                    "torch_threads": torch.get_num_threads(), "python": sys.version.split()[0]},
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from dialog_gym.agents.llm.checkpoint import atomic_write_json
+
+    atomic_write_json(str(out / f"{args.name}.json"), data)
+    plot(out / f"{args.name}.png", data)
+    print(json.dumps(checks, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

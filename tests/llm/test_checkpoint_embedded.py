@@ -1,0 +1,149 @@
+"""Checkpoint files, the embedded model and the prompt format."""
+
+from __future__ import annotations
+
+import enum
+import filecmp
+import os
+
+import pytest
+import torch
+
+from dialog_gym.agents.llm.checkpoint import (
+    CheckpointDir,
+    atomic_write_text,
+    flatten_state,
+    load_state,
+    rng_state,
+    save_state,
+    set_rng_state,
+    unflatten_state,
+)
+from dialog_gym.agents.llm.prompt import PromptFormat, constant_lines, split_history
+
+
+class Stage(enum.Enum):
+    A = 1
+
+
+def test_state_roundtrip_through_safetensors_and_json(tmp_path):
+    from deepspeed.runtime.fp16.loss_scaler import LossScaler
+
+    scaler = LossScaler(scale=8.0)
+    state = {"step": 7, "t": torch.arange(6.0).view(2, 3), 3: [1.5, None, "x"],
+             "tup": (torch.ones(2), 4), "size": torch.Size([2, 3]), "scaler": scaler,
+             "rng": rng_state()}
+    save_state(str(tmp_path), state)
+    back = load_state(str(tmp_path))
+    assert back["step"] == 7 and back[3] == [1.5, None, "x"]
+    assert torch.equal(back["t"], state["t"]) and isinstance(back["tup"], tuple)
+    assert back["size"] == torch.Size([2, 3])
+    assert type(back["scaler"]) is LossScaler and back["scaler"].cur_scale == 8.0
+    torch.manual_seed(1)
+    set_rng_state(back["rng"])  # restores the state saved above
+    set_rng_state(state["rng"])
+    assert os.path.exists(tmp_path / "state.safetensors")
+
+
+def test_untrusted_classes_are_refused():
+    skel, tensors = flatten_state({"e": Stage.A})
+    with pytest.raises(ValueError, match="refusing"):
+        unflatten_state(skel, tensors)
+
+
+def test_checkpoint_dir_latest_commit_and_prune(tmp_path):
+    ck = CheckpointDir(str(tmp_path / "ck"), keep=2)
+    assert ck.latest() is None
+    for step in (1, 2, 3):
+        tmp = ck.begin(step)
+        atomic_write_text(os.path.join(tmp, "x.txt"), str(step))
+        ck.commit(tmp, step)
+    assert ck.latest().endswith("checkpoint-3")
+    names = sorted(os.listdir(tmp_path / "ck"))
+    assert names == ["checkpoint-2", "checkpoint-3", "latest"]
+    torn = ck.begin(4)  # a killed run leaves a temporary folder: never "latest"
+    assert ck.latest().endswith("checkpoint-3") and os.path.isdir(torn)
+
+
+def test_embedded_build_is_deterministic_and_loads_like_any_hf_model(tmp_path, demos_file):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from dialog_gym.agents.llm.demos import load_demos
+    from dialog_gym.agents.llm.embedded import EmbeddedSpec, build_embedded
+
+    demos = load_demos(demos_file)
+    spec = EmbeddedSpec(vocab_size=300, n_embd=32, n_layer=1, n_head=2, seed=3)
+    a = build_embedded(demos, str(tmp_path / "a"), spec)
+    b = build_embedded(demos, str(tmp_path / "b"), spec)
+    for f in ("model.safetensors", "tokenizer.json", "config.json", "dialog_gym_llm.json"):
+        assert filecmp.cmp(os.path.join(a, f), os.path.join(b, f), shallow=False), f
+    tok = AutoTokenizer.from_pretrained(a)
+    model = AutoModelForCausalLM.from_pretrained(a)
+    assert tok.chat_template and model.config.vocab_size == len(tok)
+    text = tok.apply_chat_template([{"role": "user", "content": "order A1234"}],
+                                   tokenize=False, add_generation_prompt=True)
+    assert text == "<|user|>order A1234<|end|><|assistant|>"
+    # digits are single tokens (ids and amounts are copied digit by digit)
+    assert [tok.decode([i]) for i in tok("1234", add_special_tokens=False)["input_ids"]] == \
+        ["1", "2", "3", "4"]
+
+
+def test_split_history_and_constant_lines():
+    fmt = PromptFormat(labels={"user": "Customer", "agent": "Agent", "system": "System"})
+    msgs = split_history("Customer: a\nAgent: b\nsecond line\nSystem: c\nCustomer: d", fmt)
+    assert [m["role"] for m in msgs] == ["user", "assistant", "user"]
+    assert msgs[1]["content"] == "b\nsecond line"
+    assert msgs[2]["content"] == "System: c\nCustomer: d"
+    assert constant_lines(["x\nrule", "y\nrule"]) == ("rule",)
+
+
+def test_plain_transcript_codec_stops_at_newline():
+    from transformers import AutoTokenizer
+
+    from dialog_gym.agents.llm.prompt import ChatCodec
+
+    class Tok:  # a minimal tokenizer without a chat template
+        chat_template = None
+        eos_token_id = 0
+
+        def get_vocab(self):
+            return {"<eos>": 0, "a": 1, "\n": 2}
+
+        def __len__(self):
+            return 3
+
+        def decode(self, ids, skip_special_tokens=False):
+            return "".join({0: "", 1: "a", 2: "\n"}[i] for i in ids)
+
+    codec = ChatCodec(Tok(), PromptFormat())
+    assert codec.stop_ids == {0, 2}
+    assert codec.reply_text([1, 1, 2]) == ("aa", "\n")
+    text = codec.render([{"role": "system", "content": "ctx"},
+                         {"role": "user", "content": "User: hi"}], add_generation_prompt=True)
+    assert text.endswith("User: hi\nAgent:")
+    del AutoTokenizer
+
+
+@pytest.mark.parametrize("module", [
+    "dialog_gym.agents.llm.prompt", "dialog_gym.agents.llm.checkpoint",
+    "dialog_gym.agents.llm.modeling", "dialog_gym.agents.llm.common",
+    "dialog_gym.agents.llm.engine", "dialog_gym.agents.llm.rm",
+    "dialog_gym.agents.llm.config", "dialog_gym.scorers.reward_model"])
+def test_doctests(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_cli_module_is_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, dialog_gym.cli as c; c.build_parser(); "
+            "print(','.join(m for m in ('torch', 'transformers', 'deepspeed') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == ""
