@@ -4,7 +4,9 @@
 #
 # Usage (on a machine with N >= 1 CUDA GPUs and dialog-gym installed):
 #     bash benchmarks/gpu_smoke.sh [OUT_DIR] [NUM_GPUS]
-# Environment: STAGE (ZeRO stage, default 2), EPISODES (evaluation, default 32).
+# Environment: STAGE (ZeRO stage, default 2), EPISODES (evaluation, default 32), and
+# SFT_JSON / RM_JSON / RL_JSON: overrides of each step's quick preset, e.g.
+# RL_JSON='{"iterations": 6}' for a shorter smoke run.
 # Exit status 0 means every step ran and wrote its metrics.json.
 set -euo pipefail
 
@@ -12,6 +14,9 @@ OUT="${1:-runs/gpu_smoke}"
 NGPU="${2:-$(python -c 'import torch; print(max(1, torch.cuda.device_count()))')}"
 STAGE="${STAGE:-2}"
 EPISODES="${EPISODES:-32}"
+SFT_JSON="${SFT_JSON:-{\}}"
+RM_JSON="${RM_JSON:-{\}}"
+RL_JSON="${RL_JSON:-{\}}"
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 python - <<'EOF'
@@ -37,7 +42,7 @@ EOF
 START=$(date +%s)
 deepspeed --num_gpus "$NGPU" --no_local_rank --module dialog_gym.cli train pipeline \
     --env Dialog-CustomerService-v0 --out "$OUT/pipeline" --quick \
-    --deepspeed "$CONFIG" --threads 1
+    --deepspeed "$CONFIG" --threads 1 --sft "$SFT_JSON" --rm "$RM_JSON" --rl "$RL_JSON"
 END=$(date +%s)
 
 for step in sft rm ppo; do

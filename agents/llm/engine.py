@@ -6,8 +6,9 @@ constant or linear decay), gradient clipping and gradient accumulation:
 - **DeepSpeed** from a JSON file or a dict (:func:`deepspeed_config` writes the default):
   ZeRO stage 0-3, optimizer/parameter offload, bf16/fp16, ``"auto"`` values filled from
   the trainer's settings. A single process needs no launcher (the rendezvous variables
-  are set with ``setdefault``, so ``deepspeed --num_gpus N`` overrides them); on a CPU
-  the torch AdamW is used (``torch_adam``), the fused CPU Adam needs a compiler.
+  are set with ``setdefault``, so ``deepspeed --num_gpus N`` overrides them); torch's
+  AdamW is used (``torch_adam``) unless the config asks for DeepSpeed's fused Adam, which
+  is compiled just in time.
 - **Plain PyTorch** (``--no-deepspeed``): ``torch.optim.AdamW`` + ``LambdaLR``.
 
 Both expose ``engine(**batch)``, ``backward(loss)``, ``step()`` (an optimizer step every
@@ -133,7 +134,11 @@ def fill_auto(cfg: Mapping[str, Any], opt: OptimSettings, *, world_size: int = 1
     auto(params, "betas", list(opt.betas))
     auto(params, "eps", opt.eps)
     auto(params, "weight_decay", opt.weight_decay)
-    auto(params, "torch_adam", on_cpu)
+    # torch's AdamW by default: DeepSpeed's fused Adam is compiled just in time (CPU: a
+    # compiler; CUDA: nvcc, and its arch parsing rejects torch's "9.0a"-style entries on
+    # Hopper), and the models this trainer builds are too small to gain from it. A config
+    # that sets "torch_adam": false gets the fused op on GPUs.
+    auto(params, "torch_adam", True)
     if on_cpu:
         params["torch_adam"] = True  # the fused CPU Adam op needs a compiler
     sched = cfg.get("scheduler")

@@ -150,8 +150,14 @@ def sample(model: nn.Module, prompts: Sequence[Sequence[int]], *, max_new_tokens
                 remove = cp - torch.softmax(sl, -1) > top_p
                 sl = sl.masked_fill(remove, float("-inf"))
                 logits = torch.full_like(logits, float("-inf")).scatter(-1, si, sl)
-            probs = torch.softmax(logits, -1)
-            nxt = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            probs = torch.softmax(logits.float(), -1)
+            if generator is not None and probs.device != generator.device:
+                # the seeded sampler lives on the CPU (its state goes into checkpoints, and
+                # the same seed then gives the same samples on every device)
+                nxt = torch.multinomial(probs.cpu(), 1, generator=generator).to(
+                    probs.device).squeeze(-1)
+            else:
+                nxt = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
         nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
         out[:, t] = nxt
         lengths += (~done).long()
