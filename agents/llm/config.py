@@ -190,7 +190,7 @@ class RLConfig:
     clip_range: float = 0.2
     """PPO ratio clip epsilon"""
     clip_range_value: float = 0.2
-    """PPO value clip (around the rollout's values)"""
+    """PPO value clip (around the rollout's values; 0: plain regression)"""
     gamma: float = 1.0
     """discount per agent token"""
     gae_lambda: float = 0.95

@@ -127,6 +127,21 @@ def value_loss(v: torch.Tensor, old_v: torch.Tensor, ret: torch.Tensor,
     return 0.5 * torch.max(unclipped, (v_clip - ret) ** 2).mean()
 
 
+def advantage_diagnostics(adv: torch.Tensor, ret: torch.Tensor, values: torch.Tensor,
+                          mask: torch.Tensor) -> dict[str, float]:
+    """Raw (pre-whitening) advantage and return statistics, and the critic's explained
+    variance ``1 - Var(R - V) / Var(R)`` over the agent tokens of the batch."""
+    m = mask.bool()
+    if int(m.sum()) < 2:
+        return {}
+    a, r, v = adv[m], ret[m], values[m]
+    var_r = r.var(unbiased=False)
+    ev = 1.0 - (r - v).var(unbiased=False) / var_r if var_r > 1e-12 else torch.tensor(0.0)
+    return {"adv/mean": float(a.mean()), "adv/std": float(a.std(unbiased=False)),
+            "adv/abs_max": float(a.abs().max()), "rollout/return_target_std":
+            float(r.std(unbiased=False)), "losses/explained_variance": float(ev)}
+
+
 class FixedKLController:
     """A constant KL coefficient."""
 
@@ -529,6 +544,7 @@ class RLTrainer:
         rewards = env_r + kl_r
         lam = 1.0 if cfg.algo == "reinforce" else cfg.gae_lambda
         adv, ret = masked_gae(rewards, values, mask, last, cfg.gamma, lam)
+        diag = advantage_diagnostics(adv, ret, values, mask)
         if cfg.whiten_advantages:
             adv = whiten(adv, mask)
         for i, s in enumerate(segments):
@@ -544,6 +560,7 @@ class RLTrainer:
                 "rollout/agent_tokens": float(mask.sum()),
                 "rollout/value_mean": float(values[mask].mean()) if mask.any() else 0.0,
                 "rollout/return_target_mean": float(ret[mask].mean()) if mask.any() else 0.0,
+                **diag,
                 "_seg_kl": float((seg_kl / n_tok).mean())}
 
     # ------------------------------------------------------------------ update
@@ -580,12 +597,14 @@ class RLTrainer:
                         first = {"losses/first_minibatch_ratio_dev":
                                  float((ratio - 1).abs().max()) if ratio.numel() else 0.0,
                                  "losses/first_minibatch_approx_kl": float(info["approx_kl"])}
-                    ent = None
-                    if cfg.entropy_coef:
-                        from dialog_gym.agents.llm.modeling import entropy
+                    from dialog_gym.agents.llm.modeling import entropy
 
+                    if cfg.entropy_coef:
                         ent = entropy(logits).mean()
                         loss = loss - cfg.entropy_coef * ent
+                    else:  # logged only (logits exist at the sampled positions only)
+                        with torch.no_grad():
+                            ent = entropy(logits.detach()).mean()
                     if cfg.sft_coef and self.demo_seqs:
                         sft = self._sft_loss()
                         loss = loss + cfg.sft_coef * sft
@@ -600,8 +619,8 @@ class RLTrainer:
                     if ent is not None:
                         stats["entropy"].append(ent.item())
                 values = self.critic(ids)[:, :-1][sel]
-                vl = value_loss(values, old_v, ret,
-                                cfg.clip_range_value if cfg.algo == "ppo" else None)
+                vl = value_loss(values, old_v, ret, (cfg.clip_range_value or None)
+                                if cfg.algo == "ppo" else None)
                 self.critic.backward(vl)
                 self.critic.step()
                 stats["value_loss"].append(vl.item())
