@@ -132,7 +132,7 @@ def plots(report: Mapping[str, Any], out: str) -> list[str]:
     colors = plt.get_cmap("tab20")
 
     def bars(metric: str, ci: str | None, title: str, ylabel: str, fname: str) -> None:
-        fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(envs) + 3), 4.2))
+        fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(envs) + 4.5), 4.2))
         for j, a in enumerate(agents):
             vals, err = [], [[], []]
             for e in envs:
@@ -154,7 +154,9 @@ def plots(report: Mapping[str, Any], out: str) -> list[str]:
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.axhline(0, color="black", linewidth=0.6)
-        ax.legend(fontsize=7, ncol=2, loc="best")
+        # outside the axes: inside, it hides bars whatever corner it picks
+        ax.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  borderaxespad=0.0)
         fig.tight_layout()
         fig.savefig(os.path.join(out, fname), dpi=110)
         plt.close(fig)

@@ -1,0 +1,135 @@
+"""All performance benchmarks in one run, and one report of every ratio against peers.
+
+Runs ``perf_env.py``, ``perf_scorers.py`` and ``perf_rl.py`` one after another (each in
+its own process, so one's threads and caches do not colour the next), then reads their
+JSON results and writes ``perf.json`` and ``perf.md`` beside them: each ratio, the peer
+it is measured against, the target the project set for it and whether this run met it.
+
+    python benchmarks/perf.py [--quick] [--only env,scorers,rl] [--out benchmarks/results]
+
+``--quick`` shrinks every benchmark's workload (noisier figures, a few minutes in all).
+A benchmark whose peer is not installed (``pip install -e ".[bench]"``) reports the
+ratio as missing rather than failing the run. These machines are shared: ratios measured
+under load are lower; the report records the load average at the start of each part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+#: (part, script, normal args, quick args)
+PARTS = {
+    "env": ("perf_env.py", [], ["--episodes", "100", "--vector-steps", "60",
+                                "--semantic-steps", "15"]),
+    "scorers": ("perf_scorers.py", [], ["--episodes", "30", "--repeats", "1",
+                                        "--ratio-items", "30"]),
+    "rl": ("perf_rl.py", [], ["--steps", "3", "--warmup", "1"]),
+}
+
+#: (part, label, path of keys in that part's JSON, peer, target ratio or None)
+RATIOS = [
+    ("env", "single env steps/s vs TextArena GuessTheNumber-v0",
+     ["ratio_single_vs_textarena"], "textarena", 5.0),
+    ("env", "batched vector env vs SyncVectorEnv, semantic scorer on",
+     ["ratio_batched_vector_vs_sync_semantic"], "gymnasium SyncVectorEnv", 2.0),
+    ("scorers", "semantic scorer vs SentenceTransformer.encode per item (batch 64, 1 thread)",
+     ["semantic_ratio_vs_encode_per_item", "torch_threads_1", "batch_64"],
+     "sentence-transformers", 3.0),
+    ("scorers", "semantic scorer vs SentenceTransformer.encode per item (batch 64, 2 threads)",
+     ["semantic_ratio_vs_encode_per_item", "torch_threads_2", "batch_64"],
+     "sentence-transformers", 3.0),
+    ("rl", "PPO samples/s vs TRL GRPOTrainer (same model, batch, length)",
+     ["ratio_ppo_over_trl"], "trl", None),
+]
+
+RESULT_FILE = {"env": "perf_env.json", "scorers": "perf_scorers.json", "rl": "perf_rl.json"}
+
+
+def _dig(d, keys):
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def run_part(part: str, out: Path, quick: bool) -> dict:
+    script, normal, quick_args = PARTS[part]
+    target = out / RESULT_FILE[part]
+    cmd = [sys.executable, str(HERE / script), *(quick_args if quick else normal)]
+    # perf_rl takes a folder, the others a file
+    cmd += ["--out", str(out if part == "rl" else target)]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    print(f"== {part}: {' '.join(cmd[1:])}", flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=HERE.parent)
+    took = time.perf_counter() - t0
+    return {"command": " ".join(["python", *[os.path.relpath(c, HERE.parent)
+                                             if c.startswith(str(HERE)) else c
+                                             for c in cmd[1:]]]),
+            "returncode": proc.returncode, "seconds": round(took, 1),
+            "load_average_1min_at_start": load}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="smaller workloads (noisier)")
+    p.add_argument("--only", default="env,scorers,rl",
+                   help="comma-separated parts to run (env, scorers, rl); the report still "
+                        "includes the last saved results of the others")
+    p.add_argument("--out", default=str(HERE / "results"))
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    bad = sorted(set(only) - set(PARTS))
+    if bad:
+        p.error(f"unknown part(s) {bad}; choose from {sorted(PARTS)}")
+
+    runs = {part: run_part(part, out, args.quick) for part in only}
+    results = {}
+    for part, fname in RESULT_FILE.items():
+        f = out / fname
+        results[part] = json.loads(f.read_text()) if f.exists() else None
+
+    rows = []
+    for part, label, keys, peer, goal in RATIOS:
+        value = _dig(results[part], keys) if results[part] else None
+        fresh = part in runs and runs[part]["returncode"] == 0
+        rows.append({"part": part, "ratio": label, "peer": peer,
+                     "value": None if value is None else round(float(value), 3),
+                     "target": goal,
+                     "met": None if value is None or goal is None else bool(value >= goal),
+                     "measured_this_run": fresh})
+    report = {"quick": args.quick, "runs": runs, "ratios": rows,
+              "python": sys.version.split()[0], "cpus": os.cpu_count(),
+              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    (out / "perf.json").write_text(json.dumps(report, indent=2))
+
+    lines = ["| ratio | peer | value | target | met | this run |", "|---|---|---:|---:|:-:|:-:|"]
+    for r in rows:
+        v = "missing" if r["value"] is None else f"{r['value']:.2f}x"
+        t = "-" if r["target"] is None else f">= {r['target']:g}x"
+        m = {None: "-", True: "yes", False: "**no**"}[r["met"]]
+        lines.append(f"| {r['ratio']} | {r['peer']} | {v} | {t} | {m} | "
+                     f"{'yes' if r['measured_this_run'] else 'earlier'} |")
+    table = "\n".join(lines)
+    (out / "perf.md").write_text(table + "\n")
+    print(table)
+    failed = [k for k, r in runs.items() if r["returncode"] != 0]
+    if failed:
+        print(f"benchmark part(s) failed: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""benchmarks/perf.py: the combined report reads each part's JSON and judges each ratio."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("perf_all", ROOT / "benchmarks" / "perf.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_report_collects_every_ratio_and_judges_targets(tmp_path, capsys):
+    perf = _load()
+    (tmp_path / "perf_env.json").write_text(json.dumps(
+        {"ratio_single_vs_textarena": 1.5, "ratio_batched_vector_vs_sync_semantic": 2.4}))
+    (tmp_path / "perf_scorers.json").write_text(json.dumps(
+        {"semantic_ratio_vs_encode_per_item": {"torch_threads_1": {"batch_64": 2.0},
+                                               "torch_threads_2": {"batch_64": 4.8}}}))
+    # perf_rl.json missing: its ratio is reported as missing, not invented
+    assert perf.main(["--only", "", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "perf.json").read_text())
+    rows = report["ratios"]
+    assert len(rows) == len(perf.RATIOS)
+    env_single = next(r for r in rows if r["peer"] == "textarena")
+    assert env_single["value"] == 1.5 and env_single["met"] is False
+    vec = next(r for r in rows if "SyncVectorEnv" in r["peer"])
+    assert vec["met"] is True and vec["measured_this_run"] is False
+    sem = [r for r in rows if r["peer"] == "sentence-transformers"]
+    assert [r["met"] for r in sem] == [False, True]
+    rl = next(r for r in rows if r["peer"] == "trl")
+    assert rl["value"] is None and rl["met"] is None
+    md = (tmp_path / "perf.md").read_text()
+    assert "missing" in md and "**no**" in md and "2.40x" in md
+    assert "| ratio |" in capsys.readouterr().out
+
+
+def test_unknown_part_is_an_error(tmp_path):
+    perf = _load()
+    with pytest.raises(SystemExit):
+        perf.main(["--only", "gpu", "--out", str(tmp_path)])
