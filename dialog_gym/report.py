@@ -38,12 +38,18 @@ RANK_HEADER = ["rank", "agent", "normalized score", "envs", "failed on"]
 
 
 def cell_rows(report: Mapping[str, Any]) -> list[list[str]]:
-    """Rows of the per-environment table (envs in order, agents by rank)."""
+    """Rows of the per-environment table: envs in order; within an env, agents by their
+    mean return there (ties and failed cells: by overall rank)."""
     order = {r["agent"]: r["rank"] for r in report["ranking"]}
     k = _k(report)
     rows = []
-    for c in sorted(report["cells"], key=lambda c: (report["meta"]["envs"].index(c["env_id"]),
-                                                    order.get(c["agent"], 1e9))):
+
+    def key(c: Mapping[str, Any]) -> tuple:
+        ok = c.get("status") == "ok"
+        return (report["meta"]["envs"].index(c["env_id"]), not ok,
+                -c["mean_return"] if ok else 0.0, order.get(c["agent"], 1e9))
+
+    for c in sorted(report["cells"], key=key):
         if c.get("status") != "ok":
             rows.append([c["env_id"], c["agent"], "failed: " + c.get("error", "?")[:80],
                          "", "", "", "", ""])
