@@ -284,14 +284,16 @@ QUICK_BUDGET_S = 870.0
 #: ``--quick`` presets: the whole pipeline in <= 15 minutes on a 2-core CPU. One torch
 #: thread: the models are tiny (small ops), and on a shared 2-core machine a second
 #: thread mostly waits for the other processes. ``ppo`` / ``a2c`` / ``reinforce`` add
-#: algorithm-specific settings to ``rl``.
+#: algorithm-specific settings to ``rl``. RL is capped by time, not iterations: its
+#: ``max_time`` (400 s alone; in ``train pipeline --quick``, what is left of
+#: ``QUICK_BUDGET_S`` after SFT and the reward model).
 QUICK: dict[str, dict[str, Any]] = {
     "sft": {"demo_episodes": 2000, "demo_noise": 0.1, "context_weight": 1.0,
             "max_steps": 500, "batch_size": 16, "micro_batch": 16, "lr": 3e-3,
             "warmup_steps": 20, "save_every": 100, "threads": 1, "max_time": 300.0},
     "rm": {"max_pairs": 1600, "epochs": 1.0, "batch_size": 16, "micro_batch": 16,
            "lr": 1e-3, "policy_sample_fraction": 0.2, "threads": 1, "max_time": 150.0},
-    "rl": {"iterations": 120, "num_envs": 16, "turns_per_rollout": 4, "update_epochs": 2,
+    "rl": {"iterations": 1000, "num_envs": 16, "turns_per_rollout": 4, "update_epochs": 2,
            "minibatch_size": 16, "micro_batch": 16, "critic_init": "policy",
            "critic_warmup_iters": 4, "critic_lr": 1e-3, "actor_lr": 2e-4, "kl_coef": 0.05,
            "target_kl": 0.05, "save_every": 10, "threads": 1, "max_time": 400.0},
