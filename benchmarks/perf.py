@@ -47,7 +47,7 @@ RATIOS = [
      ["semantic_ratio_vs_encode_per_item", "torch_threads_2", "batch_64"],
      "sentence-transformers", 3.0),
     ("rl", "PPO samples/s vs TRL GRPOTrainer (same model, batch, length)",
-     ["ratio_ppo_over_trl"], "trl", None),
+     ["ratio_ppo_over_trl"], "trl", 1.0),
 ]
 
 RESULT_FILE = {"env": "perf_env.json", "scorers": "perf_scorers.json", "rl": "perf_rl.json"}

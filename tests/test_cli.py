@@ -2,7 +2,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from dialog_gym.cli import main
+from dialog_gym.registration import env_ids
 
 
 def test_envs_lists_customer_service(capsys):
@@ -39,3 +42,20 @@ def test_console_script_play_reads_stdin():
         text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "Customer:" in proc.stdout and "[reward" in proc.stdout
+
+
+@pytest.mark.parametrize("env_id", env_ids())
+def test_play_every_env_in_process(env_id, monkeypatch, capsys):
+    """`dialog-gym play` on every registered env: context, user turns, per-turn scores,
+    the /context and /reset commands, and /quit."""
+    lines = iter(["Hello, how can I help you today?", "/context",
+                  "Could you tell me a bit more about that?", "/reset",
+                  "Hi there, what do you need?", "/quit"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
+    assert main(["play", env_id, "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"Playing {env_id}.")
+    # a new episode after /reset, and after every episode that ended by itself
+    assert out.count("[scenario ") == 2 + out.count("== episode over:")
+    assert out.count("[reward ") == 3  # one per reply, none for the commands
+    assert next(lines, None) is None  # every line was consumed
