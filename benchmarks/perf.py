@@ -38,8 +38,10 @@ PARTS = {
 RATIOS = [
     ("env", "single env steps/s vs TextArena GuessTheNumber-v0",
      ["ratio_single_vs_textarena"], "textarena", 5.0),
-    ("env", "batched vector env vs SyncVectorEnv, semantic scorer on",
+    ("env", "batched vector env vs SyncVectorEnv, semantic scorer on (expert replies)",
      ["ratio_batched_vector_vs_sync_semantic"], "gymnasium SyncVectorEnv", 2.0),
+    ("env", "batched vector env vs SyncVectorEnv, semantic scorer on (policy-like replies)",
+     ["ratio_batched_vector_vs_sync_semantic_policy_like"], "gymnasium SyncVectorEnv", 2.0),
     ("scorers", "semantic scorer vs SentenceTransformer.encode per item (batch 64, 1 thread)",
      ["semantic_ratio_vs_encode_per_item", "torch_threads_1", "batch_64"],
      "sentence-transformers", 3.0),

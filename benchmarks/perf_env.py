@@ -22,6 +22,7 @@ import time
 import warnings
 
 import gymnasium as gym
+import numpy as np
 
 import dialog_gym
 from dialog_gym.agents import make_agent
@@ -50,14 +51,24 @@ def bench_single(episodes: int, reward=None) -> dict:
     return {"steps": steps, "episodes": episodes, "seconds": timed, "steps_per_s": steps / timed}
 
 
-def bench_vector(num_envs: int, steps: int, mode: str = "sync", reward=None) -> dict:
+def bench_vector(num_envs: int, steps: int, mode: str = "sync", reward=None,
+                 policy_like: bool = False) -> dict:
+    """Vector env steps/s with expert actions, or (``policy_like``) seeded variants of
+    them as a learning policy would write (perf_scorers' ``_variant``: 20% of the words
+    dropped, one filler word inserted), so that replies are not the expert's few
+    templates that every sub-env's cache already holds."""
+    from perf_scorers import _variant
+
     kwargs = {} if reward is None else {"reward": reward}
     envs = gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode=mode, **kwargs)
     agents = [make_agent("expert", env_id=ENV_ID) for _ in range(num_envs)]
+    rng = np.random.default_rng(0)
     obs, _ = envs.reset(seed=0)
     timed, n = 0.0, 0
     for _ in range(steps):
         actions = [a.act({k: obs[k][i] for k in obs}) for i, a in enumerate(agents)]
+        if policy_like:
+            actions = [_variant(a, rng) for a in actions]
         t = time.perf_counter()
         obs, r, term, trunc, _ = envs.step(actions)
         timed += time.perf_counter() - t
@@ -80,12 +91,20 @@ def bench_semantic_vector(num_envs: int, steps: int) -> dict:
 
     enc = get_encoder()
     enc.encode(["warm up"])  # load the model outside the timed region
-    out = {}
-    for mode in ("vector_entry_point", "sync"):
-        enc.clear()
-        out[mode] = bench_vector(num_envs, steps, mode, reward=SEMANTIC_REWARD)
-    out["ratio_batched_vs_sync"] = (out["vector_entry_point"]["steps_per_s"]
-                                    / out["sync"]["steps_per_s"])
+    out: dict = {}
+    for workload, policy_like in (("expert_replies", False), ("policy_like_replies", True)):
+        res = {}
+        for mode in ("vector_entry_point", "sync"):
+            enc.clear()
+            calls, misses = enc.calls, enc.misses
+            res[mode] = bench_vector(num_envs, steps, mode, reward=SEMANTIC_REWARD,
+                                     policy_like=policy_like)
+            res[mode]["model_texts_encoded"] = enc.misses - misses
+            res[mode]["encoder_calls"] = enc.calls - calls
+        res["ratio_batched_vs_sync"] = (res["vector_entry_point"]["steps_per_s"]
+                                        / res["sync"]["steps_per_s"])
+        out[workload] = res
+    out["ratio_batched_vs_sync"] = out["expert_replies"]["ratio_batched_vs_sync"]
     return out
 
 
@@ -143,6 +162,8 @@ def main() -> None:
         "vector_sync": vector,
         "semantic_vector": semantic,
         "ratio_batched_vector_vs_sync_semantic": semantic["ratio_batched_vs_sync"],
+        "ratio_batched_vector_vs_sync_semantic_policy_like":
+            semantic["policy_like_replies"]["ratio_batched_vs_sync"],
         "textarena_guess_the_number": peer,
     }
     if peer:
@@ -151,10 +172,14 @@ def main() -> None:
     print(f"dialog-gym {ENV_ID} (no BLEU/expert):   {single_task_only['steps_per_s']:9.0f} steps/s")
     vec_label = f"dialog-gym make_vec sync x{args.num_envs}:"
     print(f"{vec_label:<44}{vector['steps_per_s']:9.0f} env-steps/s")
-    for mode in ("vector_entry_point", "sync"):
-        label = f"semantic reward, {mode} x{args.num_envs}:"
-        print(f"{label:<44}{semantic[mode]['steps_per_s']:9.0f} env-steps/s")
-    print(f"ratio batched / SyncVectorEnv (semantic):   {semantic['ratio_batched_vs_sync']:9.2f}x")
+    for workload in ("expert_replies", "policy_like_replies"):
+        for mode in ("vector_entry_point", "sync"):
+            r = semantic[workload][mode]
+            label = f"semantic reward, {workload}, {mode} x{args.num_envs}:"
+            print(f"{label:<60}{r['steps_per_s']:9.0f} env-steps/s "
+                  f"({r['model_texts_encoded']} texts encoded)")
+        print(f"ratio batched / SyncVectorEnv (semantic, {workload}): "
+              f"{semantic[workload]['ratio_batched_vs_sync']:9.2f}x")
     if peer:
         print(f"TextArena GuessTheNumber-v0 (full loop):    {peer['steps_per_s']:9.0f} steps/s")
         ratio = report["ratio_single_vs_textarena"]
