@@ -10,12 +10,11 @@ rates and mean returns and writes benchmarks/results/env_table.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 
 import dialog_gym
 from dialog_gym.agents import make_agent
 from dialog_gym.evaluation import evaluate
+from dialog_gym.fileio import atomic_write_json
 
 AGENTS = ["expert", "random", "keyword-stuffing", "echo", "repeat"]
 
@@ -41,10 +40,7 @@ def main() -> None:
     for env_id, cols in rows.items():
         cells = [f"{cols[a]['success_rate']:.0%} / {cols[a]['mean_return']:+.2f}" for a in AGENTS]
         print(f"| `{env_id}` | " + " | ".join(cells) + " |")
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out + ".tmp", "w") as f:
-        json.dump({"episodes": args.episodes, "seed": args.seed, "results": rows}, f, indent=2)
-    os.replace(args.out + ".tmp", args.out)
+    atomic_write_json(args.out, {"episodes": args.episodes, "seed": args.seed, "results": rows})
 
 
 if __name__ == "__main__":

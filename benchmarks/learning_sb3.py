@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -42,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from dialog_gym.fileio import atomic_write_text
 
 
 @dataclass
@@ -81,19 +82,6 @@ class Config:
 
 
 SMOKE = {"seeds": [0], "steps": 256, "eval_every": 256, "eval_episodes": 3, "n_envs": 1}
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _eval(agent: Any, cfg: Config) -> dict[str, Any]:
@@ -319,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                              *(sys.argv[1:] if argv is None else argv)]),
     }
     out = Path(cfg.out)
-    _atomic_write(out / f"{cfg.name}.json", (json.dumps(doc, indent=2) + "\n").encode())
+    atomic_write_text(out / f"{cfg.name}.json", json.dumps(doc, indent=2) + "\n")
     plot(cfg, base, runs, out / f"{cfg.name}.png")
     for algo, s in summary.items():
         print(f"[summary] {algo}: return {s['final_mean_return']:+.3f} "

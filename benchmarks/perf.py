@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from dialog_gym.fileio import atomic_write_json, atomic_write_text
+
 HERE = Path(__file__).resolve().parent
 
 #: (part, script, normal args, quick args)
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {"quick": args.quick, "runs": runs, "ratios": rows,
               "python": sys.version.split()[0], "cpus": os.cpu_count(),
               "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    (out / "perf.json").write_text(json.dumps(report, indent=2))
+    atomic_write_json(out / "perf.json", report)
 
     lines = ["| ratio | peer | value | target | met | this run |", "|---|---|---:|---:|:-:|:-:|"]
     for r in rows:
@@ -124,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {r['ratio']} | {r['peer']} | {v} | {t} | {m} | "
                      f"{'yes' if r['measured_this_run'] else 'earlier'} |")
     table = "\n".join(lines)
-    (out / "perf.md").write_text(table + "\n")
+    atomic_write_text(out / "perf.md", table + "\n")
     print(table)
     failed = [k for k, r in runs.items() if r["returncode"] != 0]
     if failed:

@@ -14,7 +14,6 @@ TextArena: random guesses).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -26,6 +25,7 @@ import numpy as np
 
 import dialog_gym
 from dialog_gym.agents import make_agent
+from dialog_gym.fileio import atomic_write_json
 
 ENV_ID = "Dialog-CustomerService-v0"
 
@@ -186,11 +186,7 @@ def main() -> None:
         print(f"ratio dialog-gym / TextArena:               {ratio:9.2f}x")
     else:
         print("TextArena not installed (pip install 'dialog-gym[bench]'): no peer ratio")
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(report, f, indent=2)
-    os.replace(tmp, args.out)
+    atomic_write_json(args.out, report)
     print(f"wrote {args.out}")
 
 

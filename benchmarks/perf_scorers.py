@@ -29,7 +29,6 @@ oversubscription, which batching avoids.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -41,6 +40,7 @@ import numpy as np
 import dialog_gym
 from dialog_gym.agents import make_agent
 from dialog_gym.dialogue import USER
+from dialog_gym.fileio import atomic_write_json
 from dialog_gym.scorers import ScoreInput, Scorer, list_scorers, make_scorer
 
 ENV_ID = "Dialog-CustomerService-v0"
@@ -244,11 +244,7 @@ def main() -> None:
         "scorers": results,
         "semantic_ratio_vs_encode_per_item": ratios,
     }
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(report, f, indent=2)
-    os.replace(tmp, args.out)
+    atomic_write_json(args.out, report)
     print(f"wrote {args.out}")
 
 

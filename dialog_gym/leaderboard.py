@@ -33,6 +33,7 @@ import numpy as np
 
 from dialog_gym.error import ConfigError
 from dialog_gym.evaluation import bootstrap_ci
+from dialog_gym.fileio import atomic_write_json
 
 #: Scenario seeds of the leaderboard start here; training uses seeds below it.
 HELD_OUT_SEED = 100_000
@@ -118,12 +119,8 @@ def _hash(obj: Any) -> str:
 
 
 def write_json_atomic(path: str, data: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and ``os.replace``."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True, default=str)
-    os.replace(tmp, path)
+    """Write JSON (sorted keys, unknown objects as ``str``) to ``path`` atomically."""
+    atomic_write_json(path, data, sort_keys=True, default=str)
 
 
 def cell_path(out: str, agent: str, env_id: str) -> str:

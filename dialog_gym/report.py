@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from dialog_gym.fileio import atomic_write_text
 from dialog_gym.leaderboard import write_json_atomic
 
 PLOTS = ("normalized_score.png", "return_ci.png", "success_rate.png", "scorer_breakdown.png")
@@ -38,8 +39,11 @@ RANK_HEADER = ["rank", "agent", "normalized score", "envs", "failed on"]
 
 
 def cell_rows(report: Mapping[str, Any]) -> list[list[str]]:
-    """Rows of the per-environment table: envs in order; within an env, agents by their
-    mean return there (ties and failed cells: by overall rank)."""
+    """Rows of the per-environment table.
+
+    Envs in order; within an env, agents by their mean return there (ties and failed
+    cells: by overall rank).
+    """
     order = {r["agent"]: r["rank"] for r in report["ranking"]}
     k = _k(report)
     rows = []
@@ -262,10 +266,7 @@ def write_reports(report: Mapping[str, Any], out: str) -> dict[str, str]:
 
     def put(name: str, text: str) -> None:
         path = os.path.join(out, name)
-        tmp = f"{path}.tmp.{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        atomic_write_text(path, text)
         paths[name] = path
 
     write_json_atomic(os.path.join(out, "leaderboard.json"), report)

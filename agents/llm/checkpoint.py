@@ -26,32 +26,18 @@ from typing import Any
 
 import numpy as np
 
+from dialog_gym.fileio import atomic_write_json as _write_json
+from dialog_gym.fileio import atomic_write_text  # also imported from here by the trainers
+
 _TRUSTED = ("torch.", "deepspeed.")
 
 
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def atomic_write_json(path: str, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default))
+    """Write ``obj`` as indented JSON with sorted keys, atomically.
+
+    Numpy scalars and arrays are written as numbers and lists.
+    """
+    _write_json(path, obj, sort_keys=True, default=_json_default)
 
 
 def _json_default(o: Any) -> Any:

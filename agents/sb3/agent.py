@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +32,7 @@ import numpy as np
 
 from dialog_gym.agents.base import Agent
 from dialog_gym.error import ConfigError, DependencyNotInstalled
+from dialog_gym.fileio import atomic_write_text
 from dialog_gym.wrappers import (
     DISTRACTOR_KINDS,
     POOL_SEED,
@@ -114,18 +114,6 @@ class _SpacesEnv(gym.Env):
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         raise ConfigError("this SB3 agent was loaded for playing; it has no training env")
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class SB3Agent(Agent):
@@ -351,7 +339,7 @@ class SB3Agent(Agent):
         import stable_baselines3
 
         config = {**self.config, "versions": {"stable_baselines3": stable_baselines3.__version__}}
-        _atomic_write_text(out / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
+        atomic_write_text(out / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
 
     def load(self, path: str | os.PathLike[str]) -> SB3Agent:
         """Replace this agent's configuration and weights with those saved at ``path``."""
