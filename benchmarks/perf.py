@@ -67,19 +67,15 @@ def _dig(d, keys):
 
 def run_part(part: str, out: Path, quick: bool) -> dict:
     script, normal, quick_args = PARTS[part]
-    target = out / RESULT_FILE[part]
-    cmd = [sys.executable, str(HERE / script), *(quick_args if quick else normal)]
     # perf_rl takes a folder, the others a file
-    cmd += ["--out", str(out if part == "rl" else target)]
+    args = [*(quick_args if quick else normal),
+            "--out", str(out if part == "rl" else out / RESULT_FILE[part])]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    print(f"== {part}: {' '.join(cmd[1:])}", flush=True)
+    print(f"== {part}: {script} {' '.join(args)}", flush=True)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=HERE.parent)
-    took = time.perf_counter() - t0
-    return {"command": " ".join(["python", *[os.path.relpath(c, HERE.parent)
-                                             if c.startswith(str(HERE)) else c
-                                             for c in cmd[1:]]]),
-            "returncode": proc.returncode, "seconds": round(took, 1),
+    proc = subprocess.run([sys.executable, str(HERE / script), *args], cwd=HERE.parent)
+    return {"command": " ".join(["python", f"benchmarks/{script}", *args]),
+            "returncode": proc.returncode, "seconds": round(time.perf_counter() - t0, 1),
             "load_average_1min_at_start": load}
 
 

@@ -129,8 +129,11 @@ def value_loss(v: torch.Tensor, old_v: torch.Tensor, ret: torch.Tensor,
 
 def advantage_diagnostics(adv: torch.Tensor, ret: torch.Tensor, values: torch.Tensor,
                           mask: torch.Tensor) -> dict[str, float]:
-    """Raw (pre-whitening) advantage and return statistics, and the critic's explained
-    variance ``1 - Var(R - V) / Var(R)`` over the agent tokens of the batch."""
+    """Raw (pre-whitening) advantage and return statistics, and explained variance.
+
+    The critic's explained variance is ``1 - Var(R - V) / Var(R)`` over the agent tokens
+    of the batch.
+    """
     m = mask.bool()
     if int(m.sum()) < 2:
         return {}
@@ -567,6 +570,8 @@ class RLTrainer:
     def update(self, segments: list[Segment], partition: list[list[int]],
                train_actor: bool = True) -> dict[str, float]:
         """Optimise actor and critic on the buffer; return loss statistics."""
+        from dialog_gym.agents.llm.modeling import entropy
+
         cfg = self.cfg
         epochs = cfg.update_epochs if cfg.algo == "ppo" else 1
         accum = cfg.minibatch_size // cfg.micro_batch
@@ -597,8 +602,6 @@ class RLTrainer:
                         first = {"losses/first_minibatch_ratio_dev":
                                  float((ratio - 1).abs().max()) if ratio.numel() else 0.0,
                                  "losses/first_minibatch_approx_kl": float(info["approx_kl"])}
-                    from dialog_gym.agents.llm.modeling import entropy
-
                     if cfg.entropy_coef:
                         ent = entropy(logits).mean()
                         loss = loss - cfg.entropy_coef * ent
@@ -616,8 +619,7 @@ class RLTrainer:
                     stats["policy_loss"].append(pg.item())
                     stats["approx_kl"].append(info["approx_kl"].item())
                     stats["clipfrac"].append(info["clipfrac"].item())
-                    if ent is not None:
-                        stats["entropy"].append(ent.item())
+                    stats["entropy"].append(ent.item())
                 values = self.critic(ids)[:, :-1][sel]
                 vl = value_loss(values, old_v, ret, (cfg.clip_range_value or None)
                                 if cfg.algo == "ppo" else None)
