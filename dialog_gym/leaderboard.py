@@ -40,6 +40,11 @@ HELD_OUT_SEED = 100_000
 #: Anchors of the normalised score (random = 0, expert = 1 per env).
 ANCHORS = ("random", "expert")
 
+#: Keyword arguments of ``gym.make`` for the evaluated envs, by id: the corpus env is
+#: evaluated on its test split (agents that learn from it, like ``retrieval``, use its
+#: train split; see :mod:`dialog_gym.envs.corpus`).
+EVAL_ENV_KWARGS: dict[str, dict[str, Any]] = {"Dialog-Corpus-v0": {"split": "test"}}
+
 
 @dataclass
 class LeaderboardConfig:
@@ -60,6 +65,8 @@ class LeaderboardConfig:
         train_envs: Envs on which trainable agents are trained and evaluated (``None``:
             every env). The quick preset uses ``Dialog-CustomerService-v0`` only, so that
             training fits its time budget.
+        env_kwargs: ``gym.make`` keyword arguments of the evaluated envs, by env id
+            (default :data:`EVAL_ENV_KWARGS`: the corpus env's test split).
     """
 
     agents: list[str] | None = None
@@ -74,6 +81,8 @@ class LeaderboardConfig:
     agent_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
     exclude: list[str] = field(default_factory=list)
     train_envs: list[str] | None = None
+    env_kwargs: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {k: dict(v) for k, v in EVAL_ENV_KWARGS.items()})
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -129,8 +138,12 @@ def cell_path(out: str, agent: str, env_id: str) -> str:
 
 
 def run_cell(agent: str, agent_kwargs: Mapping[str, Any], env_id: str, seeds: int, k: int,
-             seed0: int = HELD_OUT_SEED) -> dict[str, Any]:
-    """Evaluate one agent on one env: ``seeds`` scenarios x ``k`` reruns. Never raises."""
+             seed0: int = HELD_OUT_SEED,
+             env_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Evaluate one agent on one env: ``seeds`` scenarios x ``k`` reruns. Never raises.
+
+    ``env_kwargs`` go to ``gym.make`` (e.g. ``{"split": "test"}`` for the corpus env).
+    """
     import gymnasium as gym
 
     import dialog_gym  # noqa: F401  (registers ids)
@@ -140,7 +153,7 @@ def run_cell(agent: str, agent_kwargs: Mapping[str, Any], env_id: str, seeds: in
     t0 = time.perf_counter()
     try:
         a = make_agent(agent, env_id=env_id, **dict(agent_kwargs))
-        env = gym.make(env_id)
+        env = gym.make(env_id, **dict(env_kwargs or {}))
         episodes = []
         for s in range(seeds):
             _, info = env.reset(seed=seed0 + s)
@@ -159,7 +172,8 @@ def run_cell(agent: str, agent_kwargs: Mapping[str, Any], env_id: str, seeds: in
                 "error": f"{type(e).__name__}: {e}",
                 "traceback": traceback.format_exc(limit=8)}
     return {"agent": agent, "env_id": env_id, "status": "ok", "episodes": episodes,
-            "reward_signature": signature, "seconds": time.perf_counter() - t0,
+            "env_kwargs": dict(env_kwargs or {}), "reward_signature": signature,
+            "seconds": time.perf_counter() - t0,
             **summarize(episodes, k)}
 
 
@@ -230,8 +244,8 @@ def _train_job(agent: str, env_id: str, cfg_dict: dict[str, Any]) -> tuple[str, 
 
 
 def _cell_job(agent: str, kwargs: dict[str, Any], env_id: str, seeds: int, k: int,
-              path: str, config_hash: str) -> dict[str, Any]:
-    res = run_cell(agent, kwargs, env_id, seeds, k)
+              path: str, config_hash: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    res = run_cell(agent, kwargs, env_id, seeds, k, env_kwargs=env_kwargs)
     res["config_hash"] = config_hash
     write_json_atomic(path, res)
     return res
@@ -363,8 +377,10 @@ def run_leaderboard(cfg: LeaderboardConfig) -> dict[str, Any]:
                 continue
             if t:
                 kw.update(t)
+            ekw = dict(cfg.env_kwargs.get(e, {}))
             chash = _hash({"agent": a, "env": e, "kwargs": kw, "seeds": cfg.seeds, "k": cfg.k,
-                           "seed0": HELD_OUT_SEED, "version": dialog_gym.__version__})
+                           "seed0": HELD_OUT_SEED, "version": dialog_gym.__version__,
+                           **({"env_kwargs": ekw} if ekw else {})})
             path = cell_path(cfg.out, a, e)
             if os.path.exists(path):
                 with open(path, encoding="utf-8") as f:
@@ -372,7 +388,7 @@ def run_leaderboard(cfg: LeaderboardConfig) -> dict[str, Any]:
                 if old.get("config_hash") == chash and old.get("status") == "ok":
                     cached.append(old)
                     continue
-            jobs.append((a, kw, e, cfg.seeds, cfg.k, path, chash))
+            jobs.append((a, kw, e, cfg.seeds, cfg.k, path, chash, ekw))
     fresh = _map(cfg.backend, cfg.workers, _cell_job, jobs, "evaluating")
     cells = sorted(cached + fresh, key=lambda c: (c["agent"], c["env_id"]))
     report = build_report(cells, cfg, envs, agents)
@@ -420,6 +436,7 @@ def build_report(cells: list[dict[str, Any]], cfg: LeaderboardConfig, envs: list
             "first_seed": HELD_OUT_SEED,
             "quick": cfg.quick,
             "train_envs": cfg.train_envs,
+            "env_kwargs": {e: cfg.env_kwargs[e] for e in envs if cfg.env_kwargs.get(e)},
             "reward_signatures": {e: next((c.get("reward_signature") for c in cells
                                            if c["env_id"] == e and c.get("reward_signature")),
                                           None) for e in envs},

@@ -88,6 +88,10 @@ def markdown(report: Mapping[str, Any]) -> str:
     m = report["meta"]
     trained_on = (f" Trainable agents were trained and evaluated on {', '.join(m['train_envs'])}"
                   " only." if m.get("train_envs") else "")
+    if m.get("env_kwargs"):
+        trained_on += " Env arguments: " + "; ".join(
+            f"{e} " + ", ".join(f"{k}={v!r}" for k, v in kw.items())
+            for e, kw in m["env_kwargs"].items()) + "."
     return "\n".join([
         "# dialog-gym leaderboard",
         "",

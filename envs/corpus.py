@@ -10,12 +10,21 @@ Corpus format (JSON lines, one dialogue per line)::
 ``customer``/``assistant``, ...) into it. ``context`` (optional) is a string or an object
 rendered as ``key: value`` lines. Leading agent turns are dropped, consecutive turns of one
 speaker are merged.
+
+Splits: a record may name its ``"split"`` (``"train"`` or ``"test"``); a record without one
+is assigned by a stable hash of its ``id`` (:func:`assign_split`: about 30% test). The env's
+``split`` argument replays one split (``"all"``, the default, replays every dialogue).
+Anything that learns from the corpus (imitation, the ``retrieval`` baseline's index)
+should use ``split="train"`` and be evaluated with ``split="test"``: every seed replays
+one of the corpus' dialogues, so an agent that has seen a dialogue can recite its gold
+replies (the leaderboard evaluates the test split).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -36,6 +45,20 @@ DOMAIN = "corpus"
 USER_NAMES = frozenset({"user", "human", "customer", "usr", "client", "speaker1", "a"})
 AGENT_NAMES = frozenset({"agent", "assistant", "bot", "system", "sys", "gpt", "model",
                          "speaker2", "b"})
+#: Values of a record's ``"split"`` and of the env's ``split`` argument.
+SPLITS = ("train", "test")
+#: Share of dialogues (per 10, by id hash) that :func:`assign_split` puts in ``"test"``.
+TEST_TENTHS = 3
+
+
+def assign_split(dialogue_id: str) -> str:
+    """``"test"`` for about 30% of ids, ``"train"`` for the rest (stable: CRC-32 of the id).
+
+    Example:
+        >>> assign_split("support-07"), assign_split("support-01")
+        ('test', 'train')
+    """
+    return "test" if zlib.crc32(dialogue_id.encode("utf-8")) % 10 < TEST_TENTHS else "train"
 
 
 @dataclass(frozen=True)
@@ -45,6 +68,7 @@ class CorpusDialogue:
     id: str
     context: str
     turns: tuple[tuple[str, str], ...]
+    split: str = "train"
 
     @property
     def agent_turns(self) -> int:
@@ -99,12 +123,25 @@ def normalise_dialogue(raw: Mapping[str, Any], *, where: str = "") -> CorpusDial
         merged.pop()  # a final user turn has no reply to score
     if not any(s == AGENT for s, _ in merged):
         return None
-    return CorpusDialogue(str(raw.get("id", where)), _render_context(raw.get("context")),
-                          tuple((s, x) for s, x in merged))
+    did = str(raw.get("id", where))
+    split = raw.get("split")
+    if split is None:
+        split = assign_split(did)
+    elif split not in SPLITS:
+        raise ScenarioError(f"{where}: split {split!r} is not one of {list(SPLITS)}")
+    return CorpusDialogue(did, _render_context(raw.get("context")),
+                          tuple((s, x) for s, x in merged), split)
 
 
-def load_corpus(path: str | os.PathLike[str]) -> list[CorpusDialogue]:
-    """Read and validate a JSONL corpus (skipping dialogues without an agent reply)."""
+def load_corpus(path: str | os.PathLike[str], split: str = "all") -> list[CorpusDialogue]:
+    """Read and validate a JSONL corpus (skipping dialogues without an agent reply).
+
+    Args:
+        path: The JSONL file.
+        split: ``"all"``, or the split (``"train"`` / ``"test"``) whose dialogues to keep.
+    """
+    if split != "all" and split not in SPLITS:
+        raise ConfigError(f"split={split!r}: expected 'all' or one of {list(SPLITS)}")
     if not os.path.exists(path):
         raise ConfigError(f"corpus file {str(path)!r} does not exist")
     out = []
@@ -117,10 +154,11 @@ def load_corpus(path: str | os.PathLike[str]) -> list[CorpusDialogue]:
             except json.JSONDecodeError as e:
                 raise ScenarioError(f"{path}:{n}: not valid JSON ({e.msg})") from e
             d = normalise_dialogue(raw, where=f"{path}:{n}")
-            if d is not None:
+            if d is not None and split in ("all", d.split):
                 out.append(d)
     if not out:
-        raise ConfigError(f"corpus {str(path)!r} holds no dialogue with an agent reply")
+        which = "" if split == "all" else f" in split {split!r}"
+        raise ConfigError(f"corpus {str(path)!r} holds no dialogue with an agent reply{which}")
     return out
 
 
@@ -151,16 +189,18 @@ def convert(records: Iterable[Mapping[str, Any]], out_path: str | os.PathLike[st
             d = normalise_dialogue({**rec, "turns": turns}, where=f"record {i}")
             if d is None:
                 continue
-            f.write(json.dumps({"id": d.id, "context": d.context,
-                                "turns": [{"speaker": s, "text": x} for s, x in d.turns]},
-                               ensure_ascii=False) + "\n")
+            out = {"id": d.id, "context": d.context,
+                   "turns": [{"speaker": s, "text": x} for s, x in d.turns]}
+            if "split" in rec:
+                out["split"] = d.split
+            f.write(json.dumps(out, ensure_ascii=False) + "\n")
             n += 1
     os.replace(tmp, out_path)
     return n
 
 
 class CorpusGenerator:
-    """Scenario ``index`` is dialogue ``index mod N`` of a difficulty bucket.
+    """Scenario ``index`` is dialogue ``(index // 3) mod N`` of a difficulty bucket of N.
 
     Dialogues are ordered by length (agent replies, then words) and split into three
     equal buckets: difficulty 0 holds the shortest third, 2 the longest.
@@ -181,7 +221,9 @@ class CorpusGenerator:
     def generate(self, index: int, difficulty: int) -> Scenario:
         """The scenario replaying one dialogue."""
         bucket = self.buckets.get(difficulty) or list(range(len(self.dialogues)))
-        k = bucket[index % len(bucket)]
+        # not ``index % len(bucket)``: the env picks the level as ``index % 3``, and a
+        # bucket whose size shares a factor with 3 would then replay some dialogues only
+        k = bucket[(index // len(self.difficulties)) % len(bucket)]
         d = self.dialogues[k]
         return Scenario(
             id=make_scenario_id(DOMAIN, index, difficulty), domain=DOMAIN,
@@ -277,6 +319,7 @@ class CorpusDomain(Domain):
     Args:
         path: Corpus file (default: the bundled demo corpus).
         success_f1: Mean token F1 against the gold replies needed for success.
+        split: ``"all"``, ``"train"`` or ``"test"``: the dialogues replayed.
     """
 
     name = DOMAIN
@@ -284,9 +327,10 @@ class CorpusDomain(Domain):
     default_reward = {"token_f1": 1.0, "bleu": 0.5, "rule_compliance": 1.0}
 
     def __init__(self, path: str | os.PathLike[str] | None = None,
-                 success_f1: float = 0.5) -> None:
+                 success_f1: float = 0.5, split: str = "all") -> None:
         self.path = str(path) if path is not None else default_corpus_path()
-        self.dialogues = load_corpus(self.path)
+        self.split = split
+        self.dialogues = load_corpus(self.path, split)
         self.success_f1 = success_f1
 
     def generator(self) -> CorpusGenerator:
@@ -306,8 +350,8 @@ class CorpusDomain(Domain):
         return ReplayUser(success_f1=self.success_f1)
 
     def make_expert(self) -> CorpusExpert:
-        """The corpus oracle over the same file."""
-        return CorpusExpert(self.dialogues)
+        """The corpus oracle over the same file (every split: it finds any dialogue)."""
+        return CorpusExpert(load_corpus(self.path))
 
     def render_context(self, scenario: Scenario, rules: RuleBook, tools: ToolSet) -> str:
         """Topic of the dialogue and the rules."""
@@ -348,7 +392,7 @@ class CorpusEnv(DialogueEnv):
     (``reward={"rouge": 1.0, "semantic": 1.0}``).
 
     ## Starting state
-    Dialogue ``index mod N`` of the difficulty's bucket (the corpus split into thirds by
+    Dialogue ``(index // 3) mod N`` of the difficulty's bucket (the corpus split into thirds by
     length: 0 the shortest dialogues, 2 the longest).
 
     ## Episode end
@@ -356,12 +400,14 @@ class CorpusEnv(DialogueEnv):
     the mean token F1 over the dialogue's replies reaches ``success_f1`` (default 0.5).
 
     ## Arguments
-    ``gym.make("Dialog-Corpus-v0", path=None, success_f1=0.5, reward=None, ...)``.
+    ``gym.make("Dialog-Corpus-v0", path=None, success_f1=0.5, split="all", reward=None,
+    ...)``. ``split="train"`` / ``"test"`` replays one split of the corpus (module
+    docstring): learn from the train split, evaluate on the test split.
 
     ## Version history
     - v0: initial release.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, success_f1: float = 0.5,
-                 **kwargs: Any) -> None:
-        super().__init__(CorpusDomain(path, success_f1=success_f1), **kwargs)
+                 split: str = "all", **kwargs: Any) -> None:
+        super().__init__(CorpusDomain(path, success_f1=success_f1, split=split), **kwargs)

@@ -70,10 +70,24 @@ def test_unsupported_env_is_warned_about():
         make_agent("retrieval", env_id="Dialog-QA-v0", episodes=2)
 
 
+def test_corpus_demonstrations_come_from_the_train_split_only():
+    from dialog_gym.envs.corpus import default_corpus_path, load_corpus
+
+    agent = make_agent("retrieval", env_id="Dialog-Corpus-v0", episodes=60)
+    assert agent.env_kwargs == {"split": "train"}
+    said = {d.reply for d in agent.demos}
+    gold = {split: {x for d in load_corpus(default_corpus_path(), split)
+                    for s, x in d.turns if s == "agent"} for split in ("train", "test")}
+    assert said <= gold["train"] and not said & (gold["test"] - gold["train"])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("env_id", SUPPORTED_ENVS)
 def test_beats_random_on_every_supported_env(env_id):
+    # the corpus env is played on its test split: dialogues the index has not seen
+    kw = {"split": "test"} if env_id == "Dialog-Corpus-v0" else None
     agent = make_agent("retrieval", env_id=env_id)
-    ours = evaluate(agent, env_id, episodes=40, seed=100_000)
-    rand = evaluate(make_agent("random", env_id=env_id), env_id, episodes=40, seed=100_000)
+    ours = evaluate(agent, env_id, episodes=40, seed=100_000, env_kwargs=kw)
+    rand = evaluate(make_agent("random", env_id=env_id), env_id, episodes=40, seed=100_000,
+                    env_kwargs=kw)
     assert ours["mean_return"] > rand["mean_return"]

@@ -76,3 +76,36 @@ def test_difficulty_buckets_order_dialogues_by_length():
             d = env.unwrapped.domain.dialogues[env.unwrapped.scenario.goal["dialogue"]]
             lengths[level].append((d.agent_turns, sum(len(x.split()) for _, x in d.turns)))
     assert max(lengths[0]) <= min(lengths[1]) and max(lengths[1]) <= min(lengths[2])
+
+
+def test_splits_partition_the_corpus_and_the_env_replays_only_its_split(tmp_path):
+    from dialog_gym.envs.corpus import assign_split, default_corpus_path
+
+    every = load_corpus(default_corpus_path())
+    train = load_corpus(default_corpus_path(), "train")
+    test = load_corpus(default_corpus_path(), "test")
+    ids = {d.id for d in every}
+    assert {d.id for d in train} | {d.id for d in test} == ids
+    assert not {d.id for d in train} & {d.id for d in test}
+    assert 0.15 * len(every) <= len(test) <= 0.45 * len(every)
+    assert all(d.split == assign_split(d.id) for d in every)
+    env = gym.make(ENV, split="test")
+    seen = set()
+    for seed in range(60):
+        _, info = env.reset(seed=seed)
+        seen.add(env.unwrapped.scenario.context["dialogue_id"])
+    assert seen == {d.id for d in test}
+    # the expert still knows every dialogue, so it plays the test split perfectly
+    res = evaluate(make_agent("expert", env_id=ENV), ENV, episodes=10, seed=0,
+                   env_kwargs={"split": "test"})
+    assert res["success_rate"] == 1.0
+    # an explicit "split" field wins over the hash; a bad one is refused
+    recs = [{"id": "support-07", "split": "train",
+             "turns": [{"speaker": "user", "text": "hi"}, {"speaker": "agent", "text": "hello"}]}]
+    assert [d.split for d in load_corpus(_write(tmp_path / "s.jsonl", recs))] == ["train"]
+    with pytest.raises(ConfigError, match="no dialogue with an agent reply in split 'test'"):
+        load_corpus(tmp_path / "s.jsonl", "test")
+    with pytest.raises(ScenarioError, match="split 'dev'"):
+        load_corpus(_write(tmp_path / "d.jsonl", [{**recs[0], "split": "dev"}]))
+    with pytest.raises(ConfigError, match="split='valid'"):
+        gym.make(ENV, split="valid")

@@ -43,6 +43,11 @@ def test_two_runs_with_the_same_seeds_give_identical_tables(tmp_path):
     assert ranks["expert"] == 1
     assert report["meta"]["seeds"] == 3 and report["meta"]["git_commit"]
     assert all(report["meta"]["reward_signatures"][e] for e in ENVS)
+    # the corpus env is evaluated on its test split, and the tables say so
+    assert report["meta"]["env_kwargs"] == {"Dialog-Corpus-v0": {"split": "test"}}
+    cell = json.loads((tmp_path / "a" / "cells" / "expert__Dialog-Corpus-v0.json").read_text())
+    assert cell["env_kwargs"] == {"split": "test"}
+    assert "Dialog-Corpus-v0 split='test'" in _tables(tmp_path / "a")["leaderboard.md"]
     for p in ["index.html", "plots/normalized_score.png", "plots/return_ci.png",
               "plots/success_rate.png", "plots/scorer_breakdown.png"]:
         assert (tmp_path / "a" / p).stat().st_size > 1000
