@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 #: (part, script, normal args, quick args)
 PARTS = {
     "env": ("perf_env.py", [], ["--episodes", "100", "--vector-steps", "60",
-                                "--semantic-steps", "15"]),
+                                "--semantic-steps", "15", "--semantic-repeats", "2"]),
     "scorers": ("perf_scorers.py", [], ["--episodes", "30", "--repeats", "1",
                                         "--ratio-items", "30"]),
     "rl": ("perf_rl.py", [], ["--steps", "3", "--warmup", "1"]),

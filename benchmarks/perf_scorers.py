@@ -23,7 +23,11 @@ default threads on a busy 2-core machine, small per-item calls also suffer from 
 oversubscription, which batching avoids.
 
     python benchmarks/perf_scorers.py [--episodes 80] [--repeats 3] [--torch-threads 1]
-        [--ratio-threads 1,2] [--ratio-items 60] [--out benchmarks/results/perf_scorers.json]
+        [--ratio-threads 1,2] [--ratio-items 60] [--device cpu] [--scorers semantic,bleu]
+        [--out benchmarks/results/perf_scorers.json]
+
+On a GPU machine, ``--device cuda`` runs the neural scorers and the peer there
+(``benchmarks/gpu_perf.sh`` does this for the semantic ratio).
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ from dialog_gym.scorers import ScoreInput, Scorer, list_scorers, make_scorer
 
 ENV_ID = "Dialog-CustomerService-v0"
 SEMANTIC_KW = {"history_weight": 0.5, "history_turns": 2}
+#: torch device of the neural scorers and of the semantic peer (``--device``)
+DEVICE = "cpu"
 
 
 def _variant(text: str, rng: np.random.Generator) -> str:
@@ -83,7 +89,7 @@ def _reset_caches() -> None:
     from dialog_gym.embedding import get_encoder
     from dialog_gym.scorers import logic, token_f1
 
-    get_encoder().clear()
+    get_encoder(device=DEVICE).clear()
     text.tokens.cache_clear()
     token_f1.squad_tokens.cache_clear()
     logic.extract.cache_clear()
@@ -104,7 +110,7 @@ def semantic_peer(items: Sequence[ScoreInput], batch: int) -> tuple[float, np.nd
     """One ``SentenceTransformer.encode`` call per item, same formula as ``semantic``."""
     from dialog_gym.embedding import get_encoder
 
-    model = get_encoder().model  # the same loaded SentenceTransformer
+    model = get_encoder(device=DEVICE).model  # the same loaded SentenceTransformer
     w, k = SEMANTIC_KW["history_weight"], SEMANTIC_KW["history_turns"]
     out = np.zeros(len(items))
     t = time.perf_counter()
@@ -141,8 +147,8 @@ def semantic_ratio(items: Sequence[ScoreInput], threads: int,
     from dialog_gym.embedding import get_encoder
 
     torch.set_num_threads(threads)
-    sem = make_scorer("semantic", **SEMANTIC_KW)
-    enc = get_encoder()
+    sem = make_scorer("semantic", **SEMANTIC_KW, device=DEVICE)
+    enc = get_encoder(device=DEVICE)
     best: dict[str, tuple[float, np.ndarray]] = {}
     counts: dict[int, tuple[int, int, int]] = {}
     for _ in range(repeats):
@@ -177,6 +183,15 @@ def semantic_ratio(items: Sequence[ScoreInput], threads: int,
     return cells
 
 
+def _accelerator(device: str) -> str | None:
+    """Name of the GPU behind ``device`` (None on CPU)."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return None
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--episodes", type=int, default=80)
@@ -189,8 +204,14 @@ def main() -> None:
     p.add_argument("--ratio-items", type=int, default=60,
                    help="items of the semantic-vs-peer runs at thread counts other than "
                         "--torch-threads (small calls are slow when threads oversubscribe)")
+    p.add_argument("--device", default="cpu",
+                   help="torch device of the neural scorers and the semantic peer, e.g. cuda")
+    p.add_argument("--scorers", default=None,
+                   help="comma-separated scorer names to time (default: all registered)")
     p.add_argument("--out", default="benchmarks/results/perf_scorers.json")
     args = p.parse_args()
+    global DEVICE
+    DEVICE = args.device
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
@@ -204,12 +225,16 @@ def main() -> None:
           f"{ENV_ID} ({n_texts} distinct texts in replies, references and histories)")
     from dialog_gym.embedding import get_encoder
 
-    get_encoder().encode(["warm up"])  # model load is not timed
+    get_encoder(device=DEVICE).encode(["warm up"])  # model load is not timed
 
+    names = list_scorers() if args.scorers is None else args.scorers.split(",")
     results: dict[str, dict[str, float]] = {}
-    for name in list_scorers():
+    for name in names:
+        kw = {**SEMANTIC_KW, "device": DEVICE} if name == "semantic" else {}
+        if name == "emotion_consistency":
+            kw = {"device": DEVICE}
         try:
-            scorer = make_scorer(name, **(SEMANTIC_KW if name == "semantic" else {}))
+            scorer = make_scorer(name, **kw)
             scorer.score(items[:2])  # lazy loads (models, prototypes) are not timed
         except Exception as e:  # e.g. a plugin scorer that needs a checkpoint argument
             results[name] = {"skipped": f"{type(e).__name__}: {e}"}
@@ -237,6 +262,7 @@ def main() -> None:
         "env_id": ENV_ID,
         "dialog_gym_version": dialog_gym.__version__,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "device": DEVICE, "accelerator": _accelerator(DEVICE),
                     "torch_threads": torch.get_num_threads(),
                     "load_average_1min": os.getloadavg()[0]},
         "workload": {"episodes": args.episodes, "items": len(items), "distinct_texts": n_texts,
