@@ -27,6 +27,10 @@ FUNCTION_WORDS = frozenset(
 @lru_cache(maxsize=8192)
 def tokens(text: str) -> tuple[str, ...]:
     """Lower-cased word tokens (Unicode letters and digits; apostrophes kept inside words)."""
+    if text.isascii():
+        # Fast path, same result: for ASCII text lower-casing first changes neither the
+        # length nor which characters are word characters, and there is no "’" to map.
+        return tuple(_WORD.findall(text.lower()))
     return tuple(m.group(0).lower().replace("’", "'") for m in _WORD.finditer(text))
 
 
@@ -207,12 +211,21 @@ def time_values(text: str) -> list[str]:
     return [v for _, v in found]
 
 
+#: Types that :func:`copy_json` returns as they are (no call needed to decide).
+_JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def copy_json(obj: Any) -> Any:
-    """Deep copy of JSON-shaped data (dicts, lists, scalars); faster than ``copy.deepcopy``."""
+    """Deep copy of JSON-shaped data (dicts, lists, scalars); faster than ``copy.deepcopy``.
+
+    Dicts and lists (subclasses included) are copied as plain dicts and lists; anything
+    else is shared with the original.
+    """
     if isinstance(obj, dict):
-        return {k: copy_json(v) for k, v in obj.items()}
+        # common leaves are kept inline: one recursive call per container, not per value
+        return {k: v if type(v) in _JSON_LEAVES else copy_json(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [copy_json(v) for v in obj]
+        return [v if type(v) in _JSON_LEAVES else copy_json(v) for v in obj]
     return obj
 
 
