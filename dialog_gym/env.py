@@ -301,12 +301,19 @@ class DialogueEnv(gym.Env[Observation, str]):
         assert self.scenario is not None and self._obs is not None
 
         reference: tuple[str, ...] = ()
+        parsed_ref = None
         if self._expert is not None:
             ref = self._expert.act(self._obs)
-            reference = (self.tools.parse(ref).text if self.tools else ref,)
+            parsed_ref = self.tools.parse(ref) if self.tools else None
+            reference = (parsed_ref.text if parsed_ref else ref,)
         history = tuple(self.dialogue)
 
-        parsed = self.tools.parse(action) if self.tools else None
+        if not self.tools:
+            parsed = None
+        elif parsed_ref is not None and parsed_ref.raw == action:
+            parsed = parsed_ref  # the reply is the expert's own (parsing is deterministic)
+        else:
+            parsed = self.tools.parse(action)
         text = parsed.text if parsed else action
         calls = parsed.calls if parsed else ()
         ctx = RuleContext(self.dialogue, action, text, calls, self.world)
