@@ -21,7 +21,7 @@ from typing import Any
 
 from dialog_gym.dialogue import AGENT, USER, Dialogue
 from dialog_gym.error import ConfigError
-from dialog_gym.text import card_numbers, jaccard, normalize, tokens
+from dialog_gym.text import CaselessPattern, card_numbers, jaccard, normalize, tokens
 from dialog_gym.tools import ToolCall
 
 
@@ -172,21 +172,25 @@ class ForbiddenContent(Rule):
             raise ConfigError("ForbiddenContent needs at least one pattern")
         self.id = rule_id
         self.regex = re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE)
+        self._search = CaselessPattern(self.regex).search  # same matches, faster
         self.penalty = penalty
         self.severe = severe
         self.description = description or f"Forbidden content ({rule_id})."
 
     def check(self, ctx: RuleContext) -> list[Violation]:
         """Search the spoken text."""
-        m = self.regex.search(ctx.text)
+        m = self._search(ctx.text)
         if m:
             return [Violation(self.id, f"forbidden content: {m.group(0)!r}", self.penalty,
                               self.severe)]
         return []
 
 
-_PROFANITY = [r"\bf+u+c+k\w*", r"\bs+h+i+t+\w*", r"\bbitch\w*", r"\bbastard\w*",
-              r"\basshole\w*", r"\bdamn\w*", r"\bcrap\b", r"\bwtf\b"]
+# Each word list is one alternation behind a shared leading ``\b``: the same matches as
+# one ``\bword`` alternative per word, found about twice as fast (the word boundary is
+# tested once per position instead of once per word).
+_PROFANITY = [r"\b(?:f+u+c+k\w*|s+h+i+t+\w*|bitch\w*|bastard\w*|asshole\w*|damn\w*|crap\b|"
+              r"wtf\b)"]
 
 
 def profanity(penalty: float = 0.5) -> ForbiddenContent:
@@ -322,12 +326,11 @@ class ConfirmBeforeWrite(Rule):
         return out
 
 
-_RUDE = [
-    r"\bshut up\b", r"\bstupid\b", r"\bidiot\w*", r"\bdumb\b", r"\bmoron\w*",
-    r"\bnot my (?:problem|job)\b", r"\bdeal with it\b", r"\bi (?:don't|do not) care\b",
-    r"\bcalm down\b", r"\bwhatever\b", r"\bstop (?:whining|complaining)\b",
-    r"\bgo away\b", r"\byour (?:own )?fault\b", r"\bget lost\b", r"\bleave me alone\b",
-    r"\bwhat do you want\b", r"\bobviously\b",
+_RUDE = [  # one alternation behind a shared \b, as _PROFANITY above
+    r"\b(?:shut up\b|stupid\b|idiot\w*|dumb\b|moron\w*|not my (?:problem|job)\b|"
+    r"deal with it\b|i (?:don't|do not) care\b|calm down\b|whatever\b|"
+    r"stop (?:whining|complaining)\b|go away\b|your (?:own )?fault\b|get lost\b|"
+    r"leave me alone\b|what do you want\b|obviously\b)",
 ]
 
 
@@ -345,10 +348,11 @@ class Politeness(Rule):
     def __init__(self, penalty: float = 0.3, extra: Iterable[str] = ()):
         self.penalty = penalty
         self.regex = re.compile("|".join(_RUDE + list(extra)), re.IGNORECASE)
+        self._search = CaselessPattern(self.regex).search  # same matches, faster
 
     def check(self, ctx: RuleContext) -> list[Violation]:
         """Search the spoken text for rude phrases."""
-        m = self.regex.search(ctx.text)
+        m = self._search(ctx.text)
         if m:
             return [Violation(self.id, f"rude phrase: {m.group(0)!r}", self.penalty)]
         return []

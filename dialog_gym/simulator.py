@@ -33,7 +33,7 @@ import numpy as np
 from dialog_gym.dialogue import USER, Dialogue, Turn
 from dialog_gym.rules import Violation
 from dialog_gym.scenario import Scenario
-from dialog_gym.text import function_word_ratio, sentences, tokens
+from dialog_gym.text import caseless, function_word_ratio, sentences, tokens
 from dialog_gym.tools import ToolCall, ToolResult
 
 
@@ -127,10 +127,11 @@ class Milestone:
 
 # ----------------------------------------------------------------------------- analysis
 
+# (the phrases share one leading \b, tested once per position: same matches, faster)
 _REQUEST_CUE = re.compile(
-    r"\?|\b(?:could|can|would|will) you\b|\bplease\b|\bmay i (?:have|get|ask)\b|"
-    r"\b(?:i|we)(?:'ll| will)? need\b|\blet me (?:have|know)\b|\bwhat(?:'s| is| was)\b|"
-    r"\bwhich\b|\b(?:provide|share|confirm|tell me|send me|give me)\b",
+    r"\?|\b(?:(?:could|can|would|will) you\b|please\b|may i (?:have|get|ask)\b|"
+    r"(?:i|we)(?:'ll| will)? need\b|let me (?:have|know)\b|what(?:'s| is| was)\b|"
+    r"which\b|(?:provide|share|confirm|tell me|send me|give me)\b)",
     re.IGNORECASE,
 )
 _EMPATHY = re.compile(
@@ -138,6 +139,8 @@ _EMPATHY = re.compile(
     r"i can help|happy to help|glad to help|thank you for your patience)\b",
     re.IGNORECASE,
 )
+_REQUEST_CUE_SEARCH = caseless(_REQUEST_CUE).search
+_EMPATHY_SEARCH = caseless(_EMPATHY).search
 
 
 @dataclass
@@ -178,10 +181,10 @@ def detect_requests(text: str, slot_patterns: Mapping[str, re.Pattern[str]]) -> 
     """
     found: set[str] = set()
     for sent in sentences(text):
-        if not _REQUEST_CUE.search(sent):
+        if not _REQUEST_CUE_SEARCH(sent):
             continue
         for slot, pat in slot_patterns.items():
-            if pat.search(sent):
+            if caseless(pat).search(sent):  # = pat.search(sent), faster on ASCII text
                 found.add(slot)
     return found
 
@@ -334,7 +337,7 @@ class AgendaUser:
         a.rude = bool(ids & {"politeness", "no_profanity"})
         a.repeat = "no_repetition" in ids
         a.empty = not toks and a.calls_ok == 0
-        a.empathy = bool(_EMPATHY.search(reply.text))
+        a.empathy = bool(_EMPATHY_SEARCH(reply.text))
         last_user = None
         for t in reversed(dialogue):
             if t.speaker == USER:

@@ -504,16 +504,17 @@ class CustomerServiceUser(AgendaUser):
     goal unreachable.
     """
 
+    # (each pattern's alternatives share one leading \b: tested once per position, faster)
     slot_patterns = {
-        "order_id": re.compile(r"\border\s*(?:number|no\b|id\b|#)|\bwhich order\b|"
-                               r"\border\b[^.?!]*\b(?:number|id)\b", re.IGNORECASE),
-        "verification": re.compile(r"\be-?mail\b|\bzip\b|\bpostal\b|\bpost ?code\b|"
-                                   r"\bverif\w*|\bidentity\b", re.IGNORECASE),
-        "new_address": re.compile(r"\b(?:new|updated|correct|different)\s+(?:shipping\s+|"
-                                  r"delivery\s+)?address\b|\bwhere should\b[^.?!]*"
-                                  r"\b(?:ship|send|deliver)", re.IGNORECASE),
-        "payment": re.compile(r"\bcard number\b|\bcvv\b|\bsecurity code\b|\bpassword\b"
-                              r"(?![^.?!]*\breset)", re.IGNORECASE),
+        "order_id": re.compile(r"\b(?:order\s*(?:number|no\b|id\b|#)|which order\b|"
+                               r"order\b[^.?!]*\b(?:number|id)\b)", re.IGNORECASE),
+        "verification": re.compile(r"\b(?:e-?mail\b|zip\b|postal\b|post ?code\b|"
+                                   r"verif\w*|identity\b)", re.IGNORECASE),
+        "new_address": re.compile(r"\b(?:(?:new|updated|correct|different)\s+(?:shipping\s+|"
+                                  r"delivery\s+)?address\b|where should\b[^.?!]*"
+                                  r"\b(?:ship|send|deliver))", re.IGNORECASE),
+        "payment": re.compile(r"\b(?:card number\b|cvv\b|security code\b|password\b"
+                              r"(?![^.?!]*\breset))", re.IGNORECASE),
         "phone": re.compile(r"\bphone\b", re.IGNORECASE),
     }
 
