@@ -98,15 +98,20 @@ def card_numbers(text: str) -> list[str]:
 #: escapes whose meaning does not depend on letter case (word, space, digit classes and
 #: boundaries; an escaped non-alphanumeric character is the character itself)
 _CASE_NEUTRAL_ESCAPES = frozenset("bBwWsSdD")
+#: "(?" not opening a plain group or a look-around: inline flags, named groups, ...
+_SPECIAL_GROUP = re.compile(r"\(\?(?![:=!]|<[=!])")
 
 
 def _lowercase_safe(pattern: str) -> bool:
-    """Whether ``pattern`` matches ASCII text case-insensitively exactly as its plain form
-    matches the lower-cased text: ASCII only, no upper-case letter, no inline flags, no
-    escape naming a character by code (``\\x41``) and no class range other than ``a-z``
-    or ``0-9`` style ranges (``[0-a]`` would span upper-case letters)."""
-    if not pattern.isascii() or "(?" in pattern.replace("(?:", "").replace("(?=", "") \
-            .replace("(?!", "").replace("(?<=", "").replace("(?<!", ""):
+    r"""Whether ``pattern`` may be matched case-sensitively against lower-cased ASCII text.
+
+    True when the pattern is ASCII with no upper-case letter, no inline flag or named
+    group (``(?i)``, ``(?P<...>)``), no escape naming a character by code (``\x41``) and
+    no class range other than lower-case-letter or digit ranges (``[0-a]`` would span
+    upper-case letters). Such a pattern matches ASCII text with ``re.IGNORECASE`` exactly
+    as its plain form matches the lower-cased text.
+    """
+    if not pattern.isascii() or _SPECIAL_GROUP.search(pattern):
         return False
     in_class, i = False, 0
     while i < len(pattern):

@@ -187,14 +187,15 @@ class BLEU(Scorer):
             ref_counts = merged
         # closest reference length, ties to the shorter (sacrebleu's rule)
         ref_len = min(ref_lens, key=lambda n: (abs(hyp_len - n), n))
-        correct = [0] * _MAX_ORDER
-        total = [0] * _MAX_ORDER
-        for g, c in hyp_counts.items():
-            n = len(g) - 1
-            total[n] += c
-            rc = ref_counts.get(g)
-            if rc:
-                correct[n] += c if c < rc else rc
+        # a segment of L tokens has L - n n-grams of order n + 1
+        total = [max(0, hyp_len - n) for n in range(_MAX_ORDER)]
+        if ref_counts is hyp_counts:  # the reply is the reference's text: all n-grams match
+            correct = list(total)
+        else:
+            correct = [0] * _MAX_ORDER
+            for g in hyp_counts.keys() & ref_counts.keys():  # only shared n-grams count
+                c, rc = hyp_counts[g], ref_counts[g]
+                correct[len(g) - 1] += c if c < rc else rc
         return _bleu_from_stats(correct, total, hyp_len, ref_len, self.smooth_method,
                                 self._bleu.smooth_value)
 
@@ -204,15 +205,15 @@ class BLEU(Scorer):
             for i, x in enumerate(batch):
                 if x.references and x.response.strip():
                     out[i] = self._sacrebleu_sentence(x.response, x.references)
-        else:
-            bleu, smooth = self._nltk
-            with warnings.catch_warnings():  # nltk warns on zero n-gram counts; 0 is the score
-                warnings.simplefilter("ignore", UserWarning)
-                for i, x in enumerate(batch):
-                    hyp = self._tok(x.response)
-                    refs = [self._tok(r) for r in x.references]
-                    if hyp and any(refs):
-                        out[i] = bleu(refs, hyp, smoothing_function=smooth, auto_reweigh=True)
+            return out  # already in [0, 1] (_bleu_from_stats clips at 1)
+        bleu, smooth = self._nltk
+        with warnings.catch_warnings():  # nltk warns on zero n-gram counts; 0 is the score
+            warnings.simplefilter("ignore", UserWarning)
+            for i, x in enumerate(batch):
+                hyp = self._tok(x.response)
+                refs = [self._tok(r) for r in x.references]
+                if hyp and any(refs):
+                    out[i] = bleu(refs, hyp, smoothing_function=smooth, auto_reweigh=True)
         return np.clip(out, 0.0, 1.0)
 
     def signature(self) -> str:
