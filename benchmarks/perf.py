@@ -8,6 +8,8 @@ it is measured against, the target the project set for it and whether this run m
     python benchmarks/perf.py [--quick] [--only env,scorers,rl] [--out benchmarks/results]
 
 ``--quick`` shrinks every benchmark's workload (noisier figures, a few minutes in all).
+The report also lists the GPU ratios that ``benchmarks/gpu_perf.sh`` saved on a CUDA
+machine (``perf_*_cuda.json``), marked as measured earlier, with the GPU's name.
 A benchmark whose peer is not installed (``pip install -e ".[bench]"``) reports the
 ratio as missing rather than failing the run. These machines are shared: ratios measured
 under load are lower; the report records the load average at the start of each part.
@@ -52,9 +54,18 @@ RATIOS = [
      "sentence-transformers", 3.0),
     ("rl", "PPO samples/s vs TRL GRPOTrainer (same model, batch, length)",
      ["ratio_ppo_over_trl"], "trl", 1.0),
+    # measured on a CUDA machine by benchmarks/gpu_perf.sh (perf.py only reads them)
+    ("gpu_env", "GPU: batched vector env vs SyncVectorEnv, semantic on (expert replies)",
+     ["ratio_batched_vector_vs_sync_semantic"], "gymnasium SyncVectorEnv", 2.0),
+    ("gpu_env", "GPU: batched vector env vs SyncVectorEnv, semantic on (policy-like replies)",
+     ["ratio_batched_vector_vs_sync_semantic_policy_like"], "gymnasium SyncVectorEnv", 2.0),
+    ("gpu_scorers", "GPU: semantic scorer vs SentenceTransformer.encode per item (batch 64)",
+     ["semantic_ratio_vs_encode_per_item", "torch_threads_1", "batch_64"],
+     "sentence-transformers", 3.0),
 ]
 
-RESULT_FILE = {"env": "perf_env.json", "scorers": "perf_scorers.json", "rl": "perf_rl.json"}
+RESULT_FILE = {"env": "perf_env.json", "scorers": "perf_scorers.json", "rl": "perf_rl.json",
+               "gpu_env": "perf_env_cuda.json", "gpu_scorers": "perf_scorers_cuda.json"}
 
 
 def _dig(d, keys):
@@ -104,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     for part, label, keys, peer, goal in RATIOS:
         value = _dig(results[part], keys) if results[part] else None
         fresh = part in runs and runs[part]["returncode"] == 0
+        gpu = _dig(results[part], ["machine", "accelerator"]) if results[part] else None
+        if gpu:
+            label = label.replace("GPU:", f"GPU ({gpu}):")
         rows.append({"part": part, "ratio": label, "peer": peer,
                      "value": None if value is None else round(float(value), 3),
                      "target": goal,

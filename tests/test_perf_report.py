@@ -33,16 +33,26 @@ def test_report_collects_every_ratio_and_judges_targets(tmp_path, capsys):
     assert len(rows) == len(perf.RATIOS)
     env_single = next(r for r in rows if r["peer"] == "textarena")
     assert env_single["value"] == 1.5 and env_single["met"] is False
-    vec = [r for r in rows if "SyncVectorEnv" in r["peer"]]
+    vec = [r for r in rows if "SyncVectorEnv" in r["peer"] and r["part"] == "env"]
     assert [r["met"] for r in vec] == [True, False]
     assert not any(r["measured_this_run"] for r in vec)
-    sem = [r for r in rows if r["peer"] == "sentence-transformers"]
+    sem = [r for r in rows if r["peer"] == "sentence-transformers" and r["part"] == "scorers"]
     assert [r["met"] for r in sem] == [False, True]
+    # GPU results are read when saved (never run by perf.py), and labelled with the GPU
+    gpu = [r for r in rows if r["part"].startswith("gpu")]
+    assert len(gpu) == 3 and all(r["value"] is None for r in gpu)
     rl = next(r for r in rows if r["peer"] == "trl")
     assert rl["value"] is None and rl["met"] is None
     md = (tmp_path / "perf.md").read_text()
     assert "missing" in md and "**no**" in md and "2.40x" in md
     assert "| ratio |" in capsys.readouterr().out
+    (tmp_path / "perf_scorers_cuda.json").write_text(json.dumps(
+        {"machine": {"accelerator": "NVIDIA H200"},
+         "semantic_ratio_vs_encode_per_item": {"torch_threads_1": {"batch_64": 19.8}}}))
+    assert perf.main(["--only", "", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "perf.json").read_text())["ratios"]
+    [g] = [r for r in rows if r["part"] == "gpu_scorers"]
+    assert g["value"] == 19.8 and g["met"] is True and "GPU (NVIDIA H200)" in g["ratio"]
 
 
 def test_unknown_part_is_an_error(tmp_path):
