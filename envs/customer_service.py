@@ -35,7 +35,7 @@ from dialog_gym.rules import (
 )
 from dialog_gym.scenario import Scenario, make_scenario_id
 from dialog_gym.simulator import AgendaUser, AgentReply, Fact, Milestone, ReplyAnalysis
-from dialog_gym.text import copy_json, money_values, normalize
+from dialog_gym.text import caseless, copy_json, money_values, normalize
 from dialog_gym.tools import Tool, ToolParam, ToolResult, ToolSet
 
 DOMAIN = "customer_service"
@@ -521,6 +521,8 @@ class CustomerServiceUser(AgendaUser):
     def __init__(self) -> None:
         super().__init__(patience=(10, 8, 6), max_requests=2)
         self.templates = load_data()["user_templates"]
+        #: the episode's unchangeable facts (see :meth:`_known_facts`)
+        self._known: dict[str, frozenset[Any]] = {}
 
     # -- state ---------------------------------------------------------------------
     def reset_goal_state(self) -> None:
@@ -533,6 +535,7 @@ class CustomerServiceUser(AgendaUser):
         self.harmed = False
         self.facts = self._facts()
         self.milestones = self._milestones()
+        self._known = self._known_facts()
 
     def _target(self) -> dict[str, Any]:
         return self.world["orders"][self.goal["order"]]
@@ -631,23 +634,42 @@ class CustomerServiceUser(AgendaUser):
         return self.say("restate." + self.goal["type"], rng, **self._slots())
 
     # -- reactions ---------------------------------------------------------------------
+    def _known_facts(self) -> dict[str, frozenset[Any]]:
+        """Tracking numbers, amounts and dates of the world that no tool can change.
+
+        Built once per episode (in :meth:`reset_goal_state`). The tools write only
+        ``looked_up``, ``verified``, ``billing_viewed``, ``reset_sent``, ``log`` and the
+        orders' ``refunded``, ``status`` and ``address`` and the charges' ``refunded``; the
+        refunded amounts, which can change, are read afresh by :meth:`_wrong_facts`.
+        """
+        w = self.world
+        orders = w["orders"].values()
+        amounts = {round(it["price"], 2) for o in orders for it in o["items"]}
+        amounts |= {round(ch["amount"], 2) for ch in w["charges"]}
+        amounts.add(round(w["policy"]["refund_limit"], 2))
+        dates = {w["today"]} | {o["ordered"] for o in orders} | {
+            o["delivered"] for o in orders if o["delivered"]}
+        return {"tracking": frozenset(o["tracking"] for o in orders if o["tracking"]),
+                "amounts": frozenset(amounts), "dates": frozenset(dates)}
+
     def _wrong_facts(self, raw: str, low: str) -> bool:
         w = self.world
         orders = w["orders"]
+        known = self._known
         for oid in _ORDER_ID.findall(raw):
             if oid not in orders:
                 return True
-        known_tracking = {o["tracking"] for o in orders.values() if o["tracking"]}
+        known_tracking = known["tracking"]
         if any(tn not in known_tracking for tn in _TRACKING.findall(raw)):
             return True
-        allowed = {round(it["price"], 2) for o in orders.values() for it in o["items"]}
-        allowed |= {round(ch["amount"], 2) for ch in w["charges"]}
-        allowed |= {round(o["refunded"], 2) for o in orders.values()}
-        allowed.add(round(w["policy"]["refund_limit"], 2))
-        if any(all(abs(v - a) > 0.005 for a in allowed) for v in money_values(raw)):
-            return True
-        known_dates = {w["today"]} | {o["ordered"] for o in orders.values()} | {
-            o["delivered"] for o in orders.values() if o["delivered"]}
+        values = money_values(raw)
+        if values:
+            allowed = known["amounts"] | {round(o["refunded"], 2) for o in orders.values()}
+            for v in values:
+                # an exact match is within the tolerance: only other values need the scan
+                if v not in allowed and all(abs(v - a) > 0.005 for a in allowed):
+                    return True
+        known_dates = known["dates"]
         if any(dt not in known_dates for dt in _ISO_DATE.findall(raw)):
             return True
         if self.goal["type"] in ("order_status", "cancel") and self.goal["order"] in raw:
@@ -864,10 +886,13 @@ _GOAL_PATTERNS = [
 ]
 
 
+_GOAL_SEARCHES = [(goal, caseless(pat).search) for goal, pat in _GOAL_PATTERNS]
+
+
 def classify_goal(text: str) -> str | None:
     """The support goal a customer's opening message expresses."""
-    for goal, pat in _GOAL_PATTERNS:
-        if pat.search(text):
+    for goal, search in _GOAL_SEARCHES:  # = pat.search(text), faster on ASCII text
+        if search(text):
             return goal
     return None
 
@@ -889,6 +914,9 @@ _LOOKUP = re.compile(r"^\[lookup_order\] ok: order (\w+); status=(\w+); ordered=
                      r"(?:; refunded=\$[\d.]+)?; ship_to=")
 _ITEM = re.compile(r"(.+?) \$(\d+\.\d\d)")
 _CHARGE_ROW = re.compile(r"(CH\d+) ([\d-]+) \$(\d+\.\d\d) order (\w+)( \(refunded\))?")
+_CARD_ON_FILE = re.compile(r"card on file (\d+)")
+_CARD_ENDING = re.compile(r"card ending (\d{4})")
+_TOOL_OK = re.compile(r"\[(\w+)\] ok")
 
 
 def _new_state() -> dict[str, Any]:
@@ -942,16 +970,16 @@ def _consume(st: dict[str, Any], history: str) -> None:
                                   for n, p in _ITEM.findall(items)],
                     }
             elif text.startswith("[lookup_billing] ok"):
-                card = re.search(r"card on file (\d+)", text)
+                card = _CARD_ON_FILE.search(text)
                 if card:
                     st["card_last4"] = card.group(1)[-4:]
                 st["charges"] = [{"id": c, "date": d, "amount": float(a), "order": o,
                                   "refunded": bool(r)} for c, d, a, o, r in
                                  _CHARGE_ROW.findall(text)]
-            wm = re.match(r"\[(\w+)\] ok", text)
+            wm = _TOOL_OK.match(text)
             if wm and wm.group(1) in _WRITE_TOOLS:
                 st["writes_ok"].append(wm.group(1))
-            cm = re.search(r"card ending (\d{4})", text)
+            cm = _CARD_ENDING.search(text)
             if cm:
                 st["last4"] = cm.group(1)
 
