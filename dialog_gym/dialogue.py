@@ -66,6 +66,10 @@ class Dialogue(Sequence[Turn]):
     def __iter__(self) -> Iterator[Turn]:
         return iter(self._turns)
 
+    def __reversed__(self) -> Iterator[Turn]:
+        # the list's own reverse iterator (Sequence's default indexes turn by turn)
+        return reversed(self._turns)
+
     def by(self, speaker: str) -> list[Turn]:
         """All turns of one speaker, in order."""
         return [t for t in self._turns if t.speaker == speaker]
