@@ -154,24 +154,27 @@ class LLMAgent(Agent):
         self.greedy = bool(greedy)
         self.policy = Policy.from_pretrained(self.model_path, device=device, **kw)
 
-    #: seconds of SFT in the leaderboard's quick preset (:meth:`quick_train`)
-    leaderboard_sft_seconds = 150.0
+    #: optimizer steps of SFT in the leaderboard's quick preset (:meth:`quick_train`)
+    leaderboard_sft_steps = 500
 
     @classmethod
     def quick_train(cls, env_id: str, out_dir: str | os.PathLike[str], *,
                     seed: int = 0) -> dict[str, Any]:
-        """The leaderboard's quick preset: SFT of the embedded model, capped in time.
+        """The leaderboard's quick preset: SFT of the embedded model, a fixed number of steps.
 
         The full pipeline (SFT -> reward model -> RL, ``dialog-gym train pipeline
         --quick``) takes about 15 minutes on a 2-core CPU, more than the whole quick
-        leaderboard may; here only SFT runs, for :attr:`leaderboard_sft_seconds`. Pass a
-        trained policy instead with ``--agent-kw llm:model=DIR/ppo`` or ``--checkpoints``.
+        leaderboard may; here only SFT runs, for :attr:`leaderboard_sft_steps` steps (the
+        quick SFT preset, about 4 minutes on that CPU). The budget is counted in steps,
+        not seconds, so that the same seed gives the same model on any machine and under
+        any load (a time cap made the row depend on the machine's speed). Pass a trained
+        policy instead with ``--agent-kw llm:model=DIR/ppo`` or ``--checkpoints``.
         """
         from dialog_gym.agents.llm.config import QUICK, SFTConfig
         from dialog_gym.agents.llm.sft import train_sft
 
         out = os.path.join(str(out_dir), "sft")
-        preset = {**QUICK["sft"], "max_time": cls.leaderboard_sft_seconds}
+        preset = {**QUICK["sft"], "max_steps": cls.leaderboard_sft_steps, "max_time": 0.0}
         train_sft(SFTConfig(env_id=env_id, out=out, seed=seed, **preset))
         return {"model": out}
 

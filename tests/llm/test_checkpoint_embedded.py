@@ -147,3 +147,18 @@ def test_cli_module_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == ""
+
+
+def test_leaderboard_budget_is_counted_in_steps_not_seconds(tmp_path, monkeypatch):
+    """A time cap made the leaderboard's LLM row depend on machine speed and load."""
+    from dialog_gym.agents.llm import sft
+    from dialog_gym.agents.llm.config import QUICK
+    from dialog_gym.agents.llm.policy import LLMAgent
+
+    seen = {}
+    monkeypatch.setattr(sft, "train_sft", lambda cfg: seen.setdefault("cfg", cfg))
+    kw = LLMAgent.quick_train("Dialog-CustomerService-v0", str(tmp_path), seed=3)
+    cfg = seen["cfg"]
+    assert kw == {"model": os.path.join(str(tmp_path), "sft")}
+    assert cfg.max_steps == LLMAgent.leaderboard_sft_steps == QUICK["sft"]["max_steps"]
+    assert cfg.max_time == 0.0 and cfg.seed == 3
