@@ -171,6 +171,8 @@ def main() -> None:
                    help=f"comma-separated subset of {','.join(MEASUREMENTS)}")
     p.add_argument("--out", default="benchmarks/results/perf_env.json")
     args = p.parse_args()
+    from perf_scorers import _accelerator
+
     only = set(args.only.split(","))
     if not only <= set(MEASUREMENTS):
         p.error(f"--only: unknown {sorted(only - set(MEASUREMENTS))}; "
@@ -219,15 +221,6 @@ def main() -> None:
                 print(f"ratio dialog-gym / TextArena:               {ratio:9.2f}x")
     atomic_write_json(args.out, report)
     print(f"wrote {args.out}")
-
-
-def _accelerator(device: str) -> str | None:
-    """Name of the GPU behind ``device`` (None on CPU)."""
-    if not device.startswith("cuda"):
-        return None
-    import torch
-
-    return torch.cuda.get_device_name(torch.device(device)) if torch.cuda.is_available() else None
 
 
 if __name__ == "__main__":
