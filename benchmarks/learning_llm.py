@@ -16,6 +16,14 @@ Usage::
 
     python benchmarks/learning_llm.py --train --run runs/llm_quick   # pipeline + A2C + REINFORCE
     python benchmarks/learning_llm.py --run runs/llm_quick           # evaluate an existing run
+    # equal budgets: every RL algorithm (PPO too) trained standalone with the quick
+    # preset (400 s each) from the SFT and reward model of an earlier run
+    python benchmarks/learning_llm.py --train-from runs/llm_quick --run runs/llm_equal \
+        --episodes 1000 --name learning_llm_equal_budget
+
+In the pipeline, PPO gets what SFT and the reward model leave of 870 s (about 590 s);
+standalone, each algorithm gets the preset's 400 s, so only ``--train-from`` compares
+the algorithms at equal budgets.
 """
 
 from __future__ import annotations
@@ -59,6 +67,22 @@ def train(run_dir: Path, algos: list[str], threads: int) -> dict[str, float]:
                                  "--reward-model", str(run_dir / "rm"),
                                  "--out", str(run_dir / algo), "--quick", *extra], log)
     return times
+
+
+def train_from(base: Path, run_dir: Path, algos: list[str], threads: int) -> dict[str, float]:
+    """Every algorithm standalone (quick preset, equal budgets) from ``base``'s SFT and RM."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stage in ("sft", "rm"):
+        link = run_dir / stage
+        if not link.exists():
+            link.symlink_to(os.path.relpath(base / stage, run_dir))
+    exe = [sys.executable, "-m", "dialog_gym.cli", "train"]
+    log = run_dir.parent / f"{run_dir.name}.log"
+    extra = ["--threads", str(threads)] if threads else []
+    return {algo: run(exe + [algo, "--env", ENV, "--model", str(run_dir / "sft"),
+                             "--reward-model", str(run_dir / "rm"),
+                             "--out", str(run_dir / algo), "--quick", *extra], log)
+            for algo in algos}
 
 
 def curves(run_dir: Path, algos: list[str]) -> dict[str, dict[str, list[float]]]:
@@ -117,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", default=str(ROOT / "runs" / "llm_quick"), help="pipeline folder")
     p.add_argument("--train", action="store_true", help="run the quick pipeline first")
+    p.add_argument("--train-from", default=None, metavar="RUN",
+                   help="first train every algorithm standalone (equal budgets) from RUN's "
+                        "sft and rm into --run")
     p.add_argument("--algos", nargs="+", default=["ppo", "a2c", "reinforce"])
     p.add_argument("--episodes", type=int, default=200, help="held-out episodes per policy")
     p.add_argument("--eval-seed", type=int, default=100_000, help="first held-out env seed")
@@ -134,7 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     run_dir = Path(args.run)
-    train_times = train(run_dir, args.algos, args.threads) if args.train else {}
+    if args.train and args.train_from:
+        p.error("--train and --train-from exclude each other")
+    train_times = (train(run_dir, args.algos, args.threads) if args.train else
+                   train_from(Path(args.train_from), run_dir, args.algos, args.threads)
+                   if args.train_from else {})
     names = ["sft"] + [a for a in args.algos if (run_dir / a / "model.safetensors").is_file()]
     results: dict[str, Any] = {}
     eval_times: dict[str, float] = {}

@@ -162,3 +162,30 @@ def test_leaderboard_budget_is_counted_in_steps_not_seconds(tmp_path, monkeypatc
     assert kw == {"model": os.path.join(str(tmp_path), "sft")}
     assert cfg.max_steps == LLMAgent.leaderboard_sft_steps == QUICK["sft"]["max_steps"]
     assert cfg.max_time == 0.0 and cfg.seed == 3
+
+
+def test_learning_benchmark_trains_every_algorithm_standalone_from_a_run(tmp_path, monkeypatch):
+    """``learning_llm.py --train-from``: equal budgets, the base run's SFT and RM reused."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("learning_llm",
+                                                  root / "benchmarks" / "learning_llm.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    base = tmp_path / "base"
+    for stage in ("sft", "rm"):
+        (base / stage).mkdir(parents=True)
+        (base / stage / "marker").write_text(stage)
+    cmds = []
+    monkeypatch.setattr(mod, "run", lambda cmd, log: cmds.append(cmd) or 1.0)
+    times = mod.train_from(base, tmp_path / "equal", ["ppo", "a2c"], 0)
+    assert times == {"ppo": 1.0, "a2c": 1.0}
+    assert (tmp_path / "equal" / "sft" / "marker").read_text() == "sft"
+    assert [c[c.index("train") + 1] for c in cmds] == ["ppo", "a2c"]
+    assert all("--quick" in c and str(tmp_path / "equal" / "rm") in c for c in cmds)
+    with pytest.raises(SystemExit):
+        mod.main(["--train", "--train-from", str(base), "--run", str(tmp_path / "x")])
