@@ -8,9 +8,11 @@ agent that crashes in a cell is recorded as failed with its error. Trainable age
 trained with their quick preset (or taken from ``--checkpoints``) before evaluation.
 
 Trainable agents: an agent factory that defines a classmethod
-``quick_train(env_id: str, out_dir: str, *, seed: int = 0) -> dict`` is trained by the
-leaderboard; the returned dict is the keyword arguments that build the trained agent
-(e.g. ``{"path": out_dir}``) and is saved as ``OUT/checkpoints/<agent>/<env>/agent.json``.
+``quick_train(env_id: str, out_dir: str, *, seed: int = 0, env_kwargs: dict | None = None)
+-> dict`` is trained by the leaderboard (``env_kwargs``: ``gym.make`` arguments of its
+training envs, e.g. the corpus env's train split); the returned dict is the keyword
+arguments that build the trained agent (e.g. ``{"path": out_dir}``) and is saved as
+``OUT/checkpoints/<agent>/<env>/agent.json``.
 Passing an agent's arguments explicitly (``--agent-kw llm:model=runs/x/ppo``) skips its
 training.
 """
@@ -18,6 +20,7 @@ training.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -25,6 +28,7 @@ import subprocess
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -44,6 +48,9 @@ ANCHORS = ("random", "expert")
 #: evaluated on its test split (agents that learn from it, like ``retrieval``, use its
 #: train split; see :mod:`dialog_gym.envs.corpus`).
 EVAL_ENV_KWARGS: dict[str, dict[str, Any]] = {"Dialog-Corpus-v0": {"split": "test"}}
+#: Keyword arguments of ``gym.make`` for training trainable agents, by id: the corpus env's
+#: train split, disjoint from the dialogues they are evaluated on.
+TRAIN_ENV_KWARGS: dict[str, dict[str, Any]] = {"Dialog-Corpus-v0": {"split": "train"}}
 
 
 @dataclass
@@ -67,6 +74,9 @@ class LeaderboardConfig:
             training fits its time budget.
         env_kwargs: ``gym.make`` keyword arguments of the evaluated envs, by env id
             (default :data:`EVAL_ENV_KWARGS`: the corpus env's test split).
+        train_env_kwargs: ``gym.make`` keyword arguments of the training envs, passed to
+            ``quick_train(..., env_kwargs=...)`` (default :data:`TRAIN_ENV_KWARGS`: the
+            corpus env's train split).
     """
 
     agents: list[str] | None = None
@@ -83,6 +93,8 @@ class LeaderboardConfig:
     train_envs: list[str] | None = None
     env_kwargs: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {k: dict(v) for k, v in EVAL_ENV_KWARGS.items()})
+    train_env_kwargs: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {k: dict(v) for k, v in TRAIN_ENV_KWARGS.items()})
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -205,7 +217,10 @@ def summarize(episodes: Sequence[Mapping[str, Any]], k: int) -> dict[str, Any]:
 def trained_kwargs(agent: str, env_id: str, cfg: LeaderboardConfig) -> dict[str, Any] | None:
     """Constructor kwargs of a trained agent: from checkpoints, the run folder, or training.
 
-    Returns None for agents that are not trainable.
+    Training gets ``env_kwargs=cfg.train_env_kwargs[env_id]`` where there are any (the
+    corpus env's train split); a plugin whose ``quick_train`` takes no ``env_kwargs``
+    trains on the default env, with a warning. Returns None for agents that are not
+    trainable.
     """
     from dialog_gym.agents import agent_registry
 
@@ -227,10 +242,16 @@ def trained_kwargs(agent: str, env_id: str, cfg: LeaderboardConfig) -> dict[str,
     out_dir = os.path.join(cfg.out, "checkpoints", agent, env_id)
     os.makedirs(out_dir, exist_ok=True)
     t0 = time.perf_counter()
-    kwargs = train(env_id, out_dir, seed=0)
+    ekw = dict(cfg.train_env_kwargs.get(env_id, {}))
+    if ekw and "env_kwargs" not in inspect.signature(train).parameters:
+        warnings.warn(f"{agent}.quick_train takes no env_kwargs: it trains on the default "
+                      f"{env_id} instead of {ekw}, which may hold the evaluation data",
+                      UserWarning, stacklevel=2)
+        ekw = {}
+    kwargs = train(env_id, out_dir, seed=0, **({"env_kwargs": ekw} if ekw else {}))
     write_json_atomic(os.path.join(out_dir, "agent.json"),
                       {"agent": agent, "env_id": env_id, "kwargs": kwargs,
-                       "seconds": time.perf_counter() - t0})
+                       "train_env_kwargs": ekw, "seconds": time.perf_counter() - t0})
     return kwargs
 
 
@@ -437,6 +458,9 @@ def build_report(cells: list[dict[str, Any]], cfg: LeaderboardConfig, envs: list
             "quick": cfg.quick,
             "train_envs": cfg.train_envs,
             "env_kwargs": {e: cfg.env_kwargs[e] for e in envs if cfg.env_kwargs.get(e)},
+            "train_env_kwargs": {e: cfg.train_env_kwargs[e] for e in envs
+                                 if cfg.train_env_kwargs.get(e)
+                                 and (cfg.train_envs is None or e in cfg.train_envs)},
             "reward_signatures": {e: next((c.get("reward_signature") for c in cells
                                            if c["env_id"] == e and c.get("reward_signature")),
                                           None) for e in envs},

@@ -32,6 +32,8 @@ class SFTConfig:
     """episodes to export when no demos file is given"""
     demo_seed: int = 0
     """first env seed of the exported demonstrations"""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """extra gym.make keyword arguments of the demonstration env (e.g. a corpus split)"""
     demo_noise: float = 0.0
     """share of exported replies replaced by degraded ones (recovery states; not targets)"""
     heldout_fraction: float = 0.05

@@ -159,7 +159,8 @@ class LLMAgent(Agent):
 
     @classmethod
     def quick_train(cls, env_id: str, out_dir: str | os.PathLike[str], *,
-                    seed: int = 0) -> dict[str, Any]:
+                    seed: int = 0, env_kwargs: Mapping[str, Any] | None = None
+                    ) -> dict[str, Any]:
         """The leaderboard's quick preset: SFT of the embedded model, a fixed number of steps.
 
         The full pipeline (SFT -> reward model -> RL, ``dialog-gym train pipeline
@@ -167,7 +168,8 @@ class LLMAgent(Agent):
         leaderboard may; here only SFT runs, for :attr:`leaderboard_sft_steps` steps (the
         quick SFT preset, about 4 minutes on that CPU). The budget is counted in steps,
         not seconds, so that the same seed gives the same model on any machine and under
-        any load (a time cap made the row depend on the machine's speed). Pass a trained
+        any load (a time cap made the row depend on the machine's speed). ``env_kwargs``
+        go to the demonstration env's ``gym.make`` (e.g. a corpus split). Pass a trained
         policy instead with ``--agent-kw llm:model=DIR/ppo`` or ``--checkpoints``.
         """
         from dialog_gym.agents.llm.config import QUICK, SFTConfig
@@ -175,7 +177,8 @@ class LLMAgent(Agent):
 
         out = os.path.join(str(out_dir), "sft")
         preset = {**QUICK["sft"], "max_steps": cls.leaderboard_sft_steps, "max_time": 0.0}
-        train_sft(SFTConfig(env_id=env_id, out=out, seed=seed, **preset))
+        train_sft(SFTConfig(env_id=env_id, out=out, seed=seed,
+                            env_kwargs=dict(env_kwargs or {}), **preset))
         return {"model": out}
 
     def act(self, observation: Mapping[str, Any]) -> str:

@@ -36,6 +36,7 @@ def load_or_export_demos(cfg: Any) -> list[dict[str, Any]]:
         os.makedirs(cfg.out, exist_ok=True)
         rank_zero_first(path + ".done", lambda: export_demos(
             cfg.env_id, path, episodes=cfg.demo_episodes, seed=cfg.demo_seed,
+            env_kwargs=dict(getattr(cfg, "env_kwargs", None) or {}),
             noise=getattr(cfg, "demo_noise", 0.0)))
     return load_demos(path)
 

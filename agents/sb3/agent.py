@@ -385,14 +385,16 @@ class SB3Agent(Agent):
 
     @classmethod
     def quick_train(cls, env_id: str, out_dir: str | os.PathLike[str], *,
-                    seed: int = 0) -> dict[str, Any]:
+                    seed: int = 0, env_kwargs: Mapping[str, Any] | None = None
+                    ) -> dict[str, Any]:
         """Train with the quick preset (:attr:`quick_steps` steps) for the leaderboard.
 
         Saves to ``out_dir/sb3`` (``out_dir`` itself holds the leaderboard's own
         ``agent.json``) and returns the keyword arguments that load the trained agent.
+        ``env_kwargs`` go to the training envs' ``gym.make`` (e.g. a corpus split).
         """
         path = Path(out_dir) / "sb3"
-        agent = cls(env_id, seed=seed)
+        agent = cls(env_id, seed=seed, env_kwargs=env_kwargs)
         try:
             agent.learn(cls.quick_steps)
             agent.save(path)

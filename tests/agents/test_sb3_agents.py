@@ -165,3 +165,8 @@ def test_quick_train_for_the_leaderboard(tmp_path, monkeypatch):
     assert not (tmp_path / "agent.json").exists()  # the leaderboard writes its own there
     agent = make_agent("sb3-a2c", env_id=ENV, **kwargs)
     assert agent.model.num_timesteps >= 32
+    # training envs take gym.make arguments, e.g. the corpus env's train split
+    kw = A2CAgent.quick_train("Dialog-Corpus-v0", str(tmp_path / "corpus"), seed=0,
+                              env_kwargs={"split": "train"})
+    corpus = make_agent("sb3-a2c", env_id="Dialog-Corpus-v0", **kw)
+    assert corpus.config["env_kwargs"] == {"split": "train"}

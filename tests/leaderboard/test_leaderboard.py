@@ -146,3 +146,53 @@ def test_html_page_renders_in_headless_chromium(tmp_path):
     assert img.shape[0] >= 1000 and img.std() > 10  # not a blank page
     dark = (img < 128).mean(axis=1)
     assert (dark > 0.01).sum() > 50  # many rows with text or table lines
+
+
+class _Trainable(Agent):
+    """A trainable plugin that records what its quick_train was given."""
+
+    name = "trainable-test"
+    seen: list = []
+
+    def __init__(self, env_id=None, **kw):
+        self.kw = kw
+
+    @classmethod
+    def quick_train(cls, env_id, out_dir, *, seed=0, env_kwargs=None):
+        cls.seen.append((env_id, env_kwargs))
+        return {"trained": True}
+
+    def act(self, observation):
+        return "Hello, how can I help?"
+
+
+class _OldTrainable(_Trainable):
+    """A plugin written before quick_train took env_kwargs."""
+
+    @classmethod
+    def quick_train(cls, env_id, out_dir, *, seed=0):
+        cls.seen.append((env_id, "no env_kwargs"))
+        return {"trained": True}
+
+
+def test_trainable_agents_train_on_the_train_split(tmp_path):
+    from dialog_gym.leaderboard import trained_kwargs
+
+    _Trainable.seen = []
+    for cls in (_Trainable, _OldTrainable):
+        agent_registry.register("trainable-test", cls, override=True)
+        try:
+            cfg = _cfg(tmp_path / cls.__name__, quick=True)
+            if cls is _OldTrainable:
+                with pytest.warns(UserWarning, match="takes no env_kwargs"):
+                    assert trained_kwargs("trainable-test", ENVS[1], cfg) == {"trained": True}
+            else:
+                assert trained_kwargs("trainable-test", ENVS[1], cfg) == {"trained": True}
+                trained_kwargs("trainable-test", ENVS[0], cfg)
+        finally:
+            agent_registry._entries.pop("trainable-test", None)
+    assert _Trainable.seen == [(ENVS[1], {"split": "train"}), (ENVS[0], None),
+                               (ENVS[1], "no env_kwargs")]
+    meta = json.loads((tmp_path / "_Trainable" / "checkpoints" / "trainable-test" / ENVS[1]
+                       / "agent.json").read_text())
+    assert meta["train_env_kwargs"] == {"split": "train"}

@@ -161,7 +161,28 @@ def test_leaderboard_budget_is_counted_in_steps_not_seconds(tmp_path, monkeypatc
     cfg = seen["cfg"]
     assert kw == {"model": os.path.join(str(tmp_path), "sft")}
     assert cfg.max_steps == LLMAgent.leaderboard_sft_steps == QUICK["sft"]["max_steps"]
-    assert cfg.max_time == 0.0 and cfg.seed == 3
+    assert cfg.max_time == 0.0 and cfg.seed == 3 and cfg.env_kwargs == {}
+    seen.clear()
+    LLMAgent.quick_train("Dialog-Corpus-v0", str(tmp_path), env_kwargs={"split": "train"})
+    assert seen["cfg"].env_kwargs == {"split": "train"}
+
+
+def test_sft_demonstrations_come_from_the_configured_env(tmp_path, monkeypatch):
+    from dialog_gym.agents.llm import demos, sft
+    from dialog_gym.agents.llm.config import SFTConfig
+
+    calls = []
+
+    def fake_export(env_id, path, **kw):
+        calls.append((env_id, kw["env_kwargs"]))
+        open(path, "w").close()
+
+    monkeypatch.setattr(demos, "export_demos", fake_export)
+    monkeypatch.setattr(demos, "load_demos", lambda path: [])
+    cfg = SFTConfig(env_id="Dialog-Corpus-v0", out=str(tmp_path / "sft"),
+                    env_kwargs={"split": "train"})
+    sft.load_or_export_demos(cfg)
+    assert calls == [("Dialog-Corpus-v0", {"split": "train"})]
 
 
 def test_learning_benchmark_trains_every_algorithm_standalone_from_a_run(tmp_path, monkeypatch):
