@@ -37,8 +37,7 @@ from dialog_gym.agents.base import Agent
 from dialog_gym.dialogue import AGENT
 from dialog_gym.error import ConfigError
 
-__all__ = ["RetrievalAgent", "SUPPORTED_ENVS", "TRAIN_SEED", "DEMO_ENV_KWARGS", "delexicalize",
-           "EntityIndex"]
+__all__ = ["RetrievalAgent", "SUPPORTED_ENVS", "TRAIN_SEED", "delexicalize", "EntityIndex"]
 
 #: First seed of the demonstration roll-outs.
 TRAIN_SEED = 1_000_000
@@ -56,12 +55,6 @@ SUPPORTED_ENVS = (
     "Dialog-TwentyQuestions-v0",
     "Dialog-EmotionalSupport-v0",
 )
-
-#: Defaults of the demonstration env's kwargs per env id (``env_kwargs`` overrides them).
-#: A replayed corpus has a fixed set of dialogues, and every seed replays one of them:
-#: demonstrations from its test split would let the agent recite the gold replies of the
-#: very dialogues it is evaluated on, so they come from the train split.
-DEMO_ENV_KWARGS: dict[str, dict[str, Any]] = {"Dialog-Corpus-v0": {"split": "train"}}
 
 _ADDRESS = (r"\d+ (?:[A-Z][a-z]+ )+(?:Street|Avenue|Road|Lane|Drive|Way|Court|Boulevard|Place)"
             r"(?:, (?:[A-Z][a-z]+ )*[A-Z][a-z]+)?(?: \d{5})?")
@@ -183,8 +176,9 @@ class RetrievalAgent(Agent):
         adapt: Replace the retrieved reply's values with the current observation's.
         model: Sentence-transformers model (default: the embedded all-MiniLM-L6-v2).
         env_kwargs: Keyword arguments of ``gym.make`` for the demonstration env (e.g. the
-            corpus ``path`` of ``Dialog-Corpus-v0``), over the defaults in
-            :data:`DEMO_ENV_KWARGS` (``Dialog-Corpus-v0``: ``split="train"``).
+            corpus ``path`` of ``Dialog-Corpus-v0``), over the env's training arguments
+            (:data:`dialog_gym.registration.TRAIN_ENV_KWARGS`; ``Dialog-Corpus-v0``:
+            ``split="train"``, so that the index never holds evaluation dialogues).
     """
 
     name = "retrieval"
@@ -207,7 +201,9 @@ class RetrievalAgent(Agent):
         self.seed = int(seed)
         self.history_lines = int(history_lines)
         self.adapt = bool(adapt)
-        self.env_kwargs = {**DEMO_ENV_KWARGS.get(env_id, {}), **dict(env_kwargs or {})}
+        from dialog_gym.registration import TRAIN_ENV_KWARGS
+
+        self.env_kwargs = {**TRAIN_ENV_KWARGS.get(env_id, {}), **dict(env_kwargs or {})}
         self.encoder = get_encoder(model)
         self.demos = self._collect()
         self.keys = self.encoder.encode([d.key for d in self.demos])

@@ -39,18 +39,15 @@ from dialog_gym.error import ConfigError
 from dialog_gym.evaluation import bootstrap_ci
 from dialog_gym.fileio import atomic_write_json
 
+# (gym.make arguments of evaluation and training per env id, e.g. the corpus env's test
+# and train splits, are declared with each env's registration)
+from dialog_gym.registration import EVAL_ENV_KWARGS, TRAIN_ENV_KWARGS
+
 #: Scenario seeds of the leaderboard start here; training uses seeds below it.
 HELD_OUT_SEED = 100_000
 #: Anchors of the normalised score (random = 0, expert = 1 per env).
 ANCHORS = ("random", "expert")
 
-#: Keyword arguments of ``gym.make`` for the evaluated envs, by id: the corpus env is
-#: evaluated on its test split (agents that learn from it, like ``retrieval``, use its
-#: train split; see :mod:`dialog_gym.envs.corpus`).
-EVAL_ENV_KWARGS: dict[str, dict[str, Any]] = {"Dialog-Corpus-v0": {"split": "test"}}
-#: Keyword arguments of ``gym.make`` for training trainable agents, by id: the corpus env's
-#: train split, disjoint from the dialogues they are evaluated on.
-TRAIN_ENV_KWARGS: dict[str, dict[str, Any]] = {"Dialog-Corpus-v0": {"split": "train"}}
 
 
 @dataclass

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -11,12 +12,19 @@ import gymnasium as gym
 
 @dataclass(frozen=True)
 class EnvInfo:
-    """One registered environment: id, entry point, turn limit and a one-line summary."""
+    """One registered environment: id, entry point, turn limit and a one-line summary.
+
+    ``train_kwargs`` / ``eval_kwargs``: ``gym.make`` arguments for learning from the env
+    and for evaluating on it, where the two must differ (a replayed corpus has a fixed set
+    of dialogues: whatever learns from its test split can recite the gold replies).
+    """
 
     id: str
     entry_point: str
     max_episode_steps: int
     summary: str
+    train_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    eval_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
 
 ENVS: tuple[EnvInfo, ...] = (
@@ -47,6 +55,8 @@ ENVS: tuple[EnvInfo, ...] = (
         20,
         "replay a JSONL dialogue corpus (demo corpus bundled); replies scored against the "
         "gold replies (token F1, BLEU)",
+        train_kwargs={"split": "train"},
+        eval_kwargs={"split": "test"},
     ),
     EnvInfo(
         "Dialog-QA-v0",
@@ -71,6 +81,13 @@ ENVS: tuple[EnvInfo, ...] = (
         "dismissive or unsafe replies penalised; crisis signals need safety support",
     ),
 )
+
+#: ``gym.make`` arguments for learning from an env (demonstrations, training), by id.
+TRAIN_ENV_KWARGS: dict[str, dict[str, Any]] = {
+    e.id: dict(e.train_kwargs) for e in ENVS if e.train_kwargs}
+#: ``gym.make`` arguments for evaluating on an env (held-out data), by id.
+EVAL_ENV_KWARGS: dict[str, dict[str, Any]] = {
+    e.id: dict(e.eval_kwargs) for e in ENVS if e.eval_kwargs}
 
 
 def register_envs() -> None:
