@@ -351,7 +351,7 @@ class CorpusDomain(Domain):
 
     def make_expert(self) -> CorpusExpert:
         """The corpus oracle over the same file (every split: it finds any dialogue)."""
-        return CorpusExpert(load_corpus(self.path))
+        return CorpusExpert(self.dialogues if self.split == "all" else load_corpus(self.path))
 
     def render_context(self, scenario: Scenario, rules: RuleBook, tools: ToolSet) -> str:
         """Topic of the dialogue and the rules."""
