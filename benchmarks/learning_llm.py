@@ -53,19 +53,23 @@ def run(cmd: list[str], log: Path) -> float:
     return time.time() - t0
 
 
+def train_cli(run_dir: Path, stage: str, threads: int, *args: str) -> float:
+    """``dialog-gym train STAGE --env ENV --quick ARGS`` (logged beside ``run_dir``)."""
+    extra = ["--threads", str(threads)] if threads else []  # else the presets' setting
+    return run([sys.executable, "-m", "dialog_gym.cli", "train", stage, "--env", ENV,
+                *args, "--quick", *extra], run_dir.parent / f"{run_dir.name}.log")
+
+
+def train_rl(run_dir: Path, algo: str, threads: int) -> float:
+    """One RL algorithm standalone (its quick preset) from ``run_dir``'s SFT and RM."""
+    return train_cli(run_dir, algo, threads, "--model", str(run_dir / "sft"),
+                     "--reward-model", str(run_dir / "rm"), "--out", str(run_dir / algo))
+
+
 def train(run_dir: Path, algos: list[str], threads: int) -> dict[str, float]:
     """The quick pipeline (SFT -> RM -> PPO), then the other algorithms from its SFT/RM."""
-    exe = [sys.executable, "-m", "dialog_gym.cli", "train"]
-    log = run_dir.parent / f"{run_dir.name}.log"
-    extra = ["--threads", str(threads)] if threads else []  # else the presets' setting
-    times = {"pipeline": run(exe + ["pipeline", "--env", ENV, "--out", str(run_dir), "--quick",
-                                    *extra], log)}
-    for algo in algos:
-        if algo == "ppo":
-            continue
-        times[algo] = run(exe + [algo, "--env", ENV, "--model", str(run_dir / "sft"),
-                                 "--reward-model", str(run_dir / "rm"),
-                                 "--out", str(run_dir / algo), "--quick", *extra], log)
+    times = {"pipeline": train_cli(run_dir, "pipeline", threads, "--out", str(run_dir))}
+    times.update({a: train_rl(run_dir, a, threads) for a in algos if a != "ppo"})
     return times
 
 
@@ -76,13 +80,7 @@ def train_from(base: Path, run_dir: Path, algos: list[str], threads: int) -> dic
         link = run_dir / stage
         if not link.exists():
             link.symlink_to(os.path.relpath(base / stage, run_dir))
-    exe = [sys.executable, "-m", "dialog_gym.cli", "train"]
-    log = run_dir.parent / f"{run_dir.name}.log"
-    extra = ["--threads", str(threads)] if threads else []
-    return {algo: run(exe + [algo, "--env", ENV, "--model", str(run_dir / "sft"),
-                             "--reward-model", str(run_dir / "rm"),
-                             "--out", str(run_dir / algo), "--quick", *extra], log)
-            for algo in algos}
+    return {algo: train_rl(run_dir, algo, threads) for algo in algos}
 
 
 def curves(run_dir: Path, algos: list[str]) -> dict[str, dict[str, list[float]]]:

@@ -104,20 +104,19 @@ def bench_semantic_vector(num_envs: int, steps: int, device: str = "cpu",
     enc.encode(["warm up"])  # load the model outside the timed region
     out: dict = {}
     for workload, policy_like in (("expert_replies", False), ("policy_like_replies", True)):
-        res: dict = {}
+        runs: dict[str, list[dict]] = {"vector_entry_point": [], "sync": []}
         for _ in range(repeats):
-            for mode in ("vector_entry_point", "sync"):
+            for mode, done in runs.items():
                 enc.clear()
                 run = bench_vector(num_envs, steps, mode, reward=semantic_reward(device),
                                    policy_like=policy_like)
                 run["model_texts_encoded"] = enc.misses
                 run["encoder_calls"] = enc.calls
-                run["all_steps_per_s"] = [*res.get(mode, {}).get("all_steps_per_s", []),
-                                          run["steps_per_s"]]
-                if mode not in res or run["steps_per_s"] > res[mode]["steps_per_s"]:
-                    res[mode] = run
-                else:
-                    res[mode]["all_steps_per_s"] = run["all_steps_per_s"]
+                done.append(run)
+        res: dict = {}
+        for mode, done in runs.items():
+            res[mode] = dict(max(done, key=lambda r: r["steps_per_s"]),
+                             all_steps_per_s=[r["steps_per_s"] for r in done])
         res["repeats"] = repeats
         res["ratio_batched_vs_sync"] = (res["vector_entry_point"]["steps_per_s"]
                                         / res["sync"]["steps_per_s"])
