@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -161,6 +162,11 @@ class ReplyAnalysis:
     calls_ok: int = 0
     calls_failed: int = 0
 
+    @cached_property
+    def lower(self) -> str:
+        """``text.lower()``, computed once for every check that needs it."""
+        return self.text.lower()
+
     @property
     def degenerate(self) -> bool:
         """True for replies that can never count as progress."""
@@ -180,11 +186,16 @@ def detect_requests(text: str, slot_patterns: Mapping[str, re.Pattern[str]]) -> 
     request phrase such as "could you", "please", "what is") mentions it.
     """
     found: set[str] = set()
+    searches = None
     for sent in sentences(text):
-        if not _REQUEST_CUE_SEARCH(sent):
+        low = sent.lower()  # lower-cased once for all the patterns (see CaselessPattern)
+        if not _REQUEST_CUE_SEARCH(sent, low):
             continue
-        for slot, pat in slot_patterns.items():
-            if caseless(pat).search(sent):  # = pat.search(sent), faster on ASCII text
+        if searches is None:
+            # = pat.search(sent), faster on ASCII text
+            searches = [(slot, caseless(pat).search) for slot, pat in slot_patterns.items()]
+        for slot, search in searches:
+            if slot not in found and search(sent, low):
                 found.add(slot)
     return found
 
@@ -337,7 +348,7 @@ class AgendaUser:
         a.rude = bool(ids & {"politeness", "no_profanity"})
         a.repeat = "no_repetition" in ids
         a.empty = not toks and a.calls_ok == 0
-        a.empathy = bool(_EMPATHY_SEARCH(reply.text))
+        a.empathy = bool(_EMPATHY_SEARCH(reply.text, a.lower))
         last_user = None
         for t in reversed(dialogue):
             if t.speaker == USER:
@@ -409,9 +420,12 @@ class AgendaUser:
         """Every fact in :attr:`facts` has been told."""
         return all(f.name in self.told for f in self.facts)
 
-    def check_facts(self, reply: str) -> list[str]:
-        """Mark the facts ``reply`` tells (only those whose world is ready); return them."""
-        low = reply.lower()
+    def check_facts(self, reply: str, lower: str | None = None) -> list[str]:
+        """Mark the facts ``reply`` tells (only those whose world is ready); return them.
+
+        ``lower`` may pass ``reply.lower()`` where the caller has it already.
+        """
+        low = reply.lower() if lower is None else lower
         new = []
         for f in self.facts:
             if f.name not in self.told and f.ready(self.world) and f.told(reply, low):
