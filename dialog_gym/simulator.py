@@ -26,7 +26,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -162,10 +161,15 @@ class ReplyAnalysis:
     calls_ok: int = 0
     calls_failed: int = 0
 
-    @cached_property
+    @property
     def lower(self) -> str:
         """``text.lower()``, computed once for every check that needs it."""
-        return self.text.lower()
+        # (cached by hand: functools.cached_property takes a lock on every first access)
+        try:
+            return self._lower
+        except AttributeError:
+            self._lower: str = self.text.lower()
+            return self._lower
 
     @property
     def degenerate(self) -> bool:
@@ -206,7 +210,7 @@ def echo_score(reply_tokens: Sequence[str], user_tokens: Sequence[str]) -> float
     if not content:
         return 0.0
     user = set(user_tokens)
-    return sum(t in user for t in content) / len(content)
+    return sum(map(user.__contains__, content)) / len(content)
 
 
 class AgendaUser:
@@ -341,8 +345,9 @@ class AgendaUser:
         a = ReplyAnalysis(text=reply.text, tokens=toks,
                           requests=detect_requests(reply.text, self.slot_patterns),
                           violations=reply.violations)
-        a.calls_ok = sum(r.ok for r in reply.results)
-        a.calls_failed = len(reply.results) - a.calls_ok
+        if reply.results:
+            a.calls_ok = sum(r.ok for r in reply.results)
+            a.calls_failed = len(reply.results) - a.calls_ok
         ids = {v.rule_id for v in reply.violations}
         a.severe = any(v.severe for v in reply.violations)
         a.rude = bool(ids & {"politeness", "no_profanity"})
@@ -409,10 +414,13 @@ class AgendaUser:
 
     def progress(self) -> float:
         """Summed weight of the milestones reached so far, in [0, 1] (monotone)."""
+        achieved = self.achieved
         total = 0.0
         for m in self.milestones:
-            if m.name in self.achieved or m.reached():
-                self.achieved.add(m.name)
+            if m.name in achieved:
+                total += m.weight
+            elif m.reached():
+                achieved.add(m.name)
                 total += m.weight
         return min(1.0, total)
 

@@ -58,7 +58,7 @@ def function_word_ratio(toks: tuple[str, ...]) -> float:
     """Share of tokens that are English function words (0 for an empty input)."""
     if not toks:
         return 0.0
-    return sum(t in FUNCTION_WORDS for t in toks) / len(toks)
+    return sum(map(FUNCTION_WORDS.__contains__, toks)) / len(toks)
 
 
 def money_values(text: str) -> list[float]:

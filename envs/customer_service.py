@@ -688,7 +688,7 @@ class CustomerServiceUser(AgendaUser):
         parts: list[str] = []
         useful = False
         raw, low = reply.text, a.lower
-        s = self._slots()
+        s = self._slots() if a.requests else {}  # (only the answers to requests use them)
         g = self.goal
 
         expected = [list(e) for e in g["expected_log"]]
