@@ -165,11 +165,10 @@ class ReplyAnalysis:
     def lower(self) -> str:
         """``text.lower()``, computed once for every check that needs it."""
         # (cached by hand: functools.cached_property takes a lock on every first access)
-        try:
-            return self._lower
-        except AttributeError:
-            self._lower: str = self.text.lower()
-            return self._lower
+        low = self.__dict__.get("_lower")
+        if low is None:
+            low = self.__dict__["_lower"] = self.text.lower()
+        return low
 
     @property
     def degenerate(self) -> bool:

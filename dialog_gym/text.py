@@ -8,6 +8,8 @@ from functools import lru_cache
 from typing import Any
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+#: = _WORD on lower-cased ASCII text, where "[^\W_]" is "[a-z0-9]" (a simpler test)
+_ASCII_LOWER_WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
 # = r"(?<=[.!?])\s+|\n+" (the same matches): starting with "\s" lets the regex engine skip
 # quickly to whitespace instead of trying both alternatives at every position
 _SENT = re.compile(r"\s(?:(?<=[.!?]\s)\s*|(?<=\n)\n*)")
@@ -32,7 +34,7 @@ def tokens(text: str) -> tuple[str, ...]:
     if text.isascii():
         # Fast path, same result: for ASCII text lower-casing first changes neither the
         # length nor which characters are word characters, and there is no "’" to map.
-        return tuple(_WORD.findall(text.lower()))
+        return tuple(_ASCII_LOWER_WORD.findall(text.lower()))
     return tuple(m.group(0).lower().replace("’", "'") for m in _WORD.finditer(text))
 
 
