@@ -189,6 +189,10 @@ def detect_requests(text: str, slot_patterns: Mapping[str, re.Pattern[str]]) -> 
     request phrase such as "could you", "please", "what is") mentions it.
     """
     found: set[str] = set()
+    # A cue in a sentence is a cue in the whole text (sentences end at white space, which
+    # is a word boundary like the ends of a string), so text without one asks nothing.
+    if not _REQUEST_CUE_SEARCH(text):
+        return found
     searches = None
     for sent in sentences(text):
         low = sent.lower()  # lower-cased once for all the patterns (see CaselessPattern)
