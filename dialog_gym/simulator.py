@@ -162,6 +162,15 @@ class ReplyAnalysis:
     calls_failed: int = 0
 
     @property
+    def lower(self) -> str:
+        """``text.lower()``, computed once for every check that needs it."""
+        # (cached by hand: functools.cached_property takes a lock on every first access)
+        low = self.__dict__.get("_lower")
+        if low is None:
+            low = self.__dict__["_lower"] = self.text.lower()
+        return low
+
+    @property
     def degenerate(self) -> bool:
         """True for replies that can never count as progress."""
         return self.empty or self.echo or self.repeat or self.stuffed
@@ -180,11 +189,20 @@ def detect_requests(text: str, slot_patterns: Mapping[str, re.Pattern[str]]) -> 
     request phrase such as "could you", "please", "what is") mentions it.
     """
     found: set[str] = set()
+    # A cue in a sentence is a cue in the whole text (sentences end at white space, which
+    # is a word boundary like the ends of a string), so text without one asks nothing.
+    if not _REQUEST_CUE_SEARCH(text):
+        return found
+    searches = None
     for sent in sentences(text):
-        if not _REQUEST_CUE_SEARCH(sent):
+        low = sent.lower()  # lower-cased once for all the patterns (see CaselessPattern)
+        if not _REQUEST_CUE_SEARCH(sent, low):
             continue
-        for slot, pat in slot_patterns.items():
-            if caseless(pat).search(sent):  # = pat.search(sent), faster on ASCII text
+        if searches is None:
+            # = pat.search(sent), faster on ASCII text
+            searches = [(slot, caseless(pat).search) for slot, pat in slot_patterns.items()]
+        for slot, search in searches:
+            if slot not in found and search(sent, low):
                 found.add(slot)
     return found
 
@@ -195,7 +213,7 @@ def echo_score(reply_tokens: Sequence[str], user_tokens: Sequence[str]) -> float
     if not content:
         return 0.0
     user = set(user_tokens)
-    return sum(t in user for t in content) / len(content)
+    return sum(map(user.__contains__, content)) / len(content)
 
 
 class AgendaUser:
@@ -330,14 +348,15 @@ class AgendaUser:
         a = ReplyAnalysis(text=reply.text, tokens=toks,
                           requests=detect_requests(reply.text, self.slot_patterns),
                           violations=reply.violations)
-        a.calls_ok = sum(r.ok for r in reply.results)
-        a.calls_failed = len(reply.results) - a.calls_ok
+        if reply.results:
+            a.calls_ok = sum(r.ok for r in reply.results)
+            a.calls_failed = len(reply.results) - a.calls_ok
         ids = {v.rule_id for v in reply.violations}
         a.severe = any(v.severe for v in reply.violations)
         a.rude = bool(ids & {"politeness", "no_profanity"})
         a.repeat = "no_repetition" in ids
         a.empty = not toks and a.calls_ok == 0
-        a.empathy = bool(_EMPATHY_SEARCH(reply.text))
+        a.empathy = bool(_EMPATHY_SEARCH(reply.text, a.lower))
         last_user = None
         for t in reversed(dialogue):
             if t.speaker == USER:
@@ -398,10 +417,13 @@ class AgendaUser:
 
     def progress(self) -> float:
         """Summed weight of the milestones reached so far, in [0, 1] (monotone)."""
+        achieved = self.achieved
         total = 0.0
         for m in self.milestones:
-            if m.name in self.achieved or m.reached():
-                self.achieved.add(m.name)
+            if m.name in achieved:
+                total += m.weight
+            elif m.reached():
+                achieved.add(m.name)
                 total += m.weight
         return min(1.0, total)
 
@@ -409,9 +431,12 @@ class AgendaUser:
         """Every fact in :attr:`facts` has been told."""
         return all(f.name in self.told for f in self.facts)
 
-    def check_facts(self, reply: str) -> list[str]:
-        """Mark the facts ``reply`` tells (only those whose world is ready); return them."""
-        low = reply.lower()
+    def check_facts(self, reply: str, lower: str | None = None) -> list[str]:
+        """Mark the facts ``reply`` tells (only those whose world is ready); return them.
+
+        ``lower`` may pass ``reply.lower()`` where the caller has it already.
+        """
+        low = reply.lower() if lower is None else lower
         new = []
         for f in self.facts:
             if f.name not in self.told and f.ready(self.world) and f.told(reply, low):

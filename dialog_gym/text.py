@@ -8,11 +8,18 @@ from functools import lru_cache
 from typing import Any
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
-_SENT = re.compile(r"(?<=[.!?])\s+|\n+")
-_MONEY = re.compile(
-    r"(?:[$€£]\s?(\d{1,6}(?:,\d{3})*(?:\.\d{1,2})?)|(\d{1,6}(?:\.\d{2}))\s?(?:dollars|usd|\$))",
-    re.IGNORECASE,
-)
+#: = _WORD on lower-cased ASCII text, where "[^\W_]" is "[a-z0-9]" (a simpler test)
+_ASCII_LOWER_WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
+# = r"(?<=[.!?])\s+|\n+" (the same matches): starting with "\s" lets the regex engine skip
+# quickly to whitespace instead of trying both alternatives at every position
+_SENT = re.compile(r"\s(?:(?<=[.!?]\s)\s*|(?<=\n)\n*)")
+# Amounts: r"[$€£]\s?(\d{1,6}(?:,\d{3})*(?:\.\d{1,2})?)|(\d{1,6}(?:\.\d{2}))\s?(?:dollars|usd|\$)"
+# (case-insensitive). The two alternatives are searched as two patterns, each starting with
+# a character class so that the regex engine skips quickly to where a match may start
+# ("\d\d{0,5}" is "\d{1,6}"); they start with different characters, so merging their
+# matches by position gives the matches of the alternation (see money_values).
+_MONEY_SIGN = re.compile(r"[$€£]\s?(\d{1,6}(?:,\d{3})*(?:\.\d{1,2})?)", re.IGNORECASE)
+_MONEY_WORD = re.compile(r"(\d\d{0,5}(?:\.\d{2}))\s?(?:dollars|usd|\$)", re.IGNORECASE)
 
 FUNCTION_WORDS = frozenset(
     """a an the and or but if so of to in on at for with from by about as into over after
@@ -30,7 +37,7 @@ def tokens(text: str) -> tuple[str, ...]:
     if text.isascii():
         # Fast path, same result: for ASCII text lower-casing first changes neither the
         # length nor which characters are word characters, and there is no "’" to map.
-        return tuple(_WORD.findall(text.lower()))
+        return tuple(_ASCII_LOWER_WORD.findall(text.lower()))
     return tuple(m.group(0).lower().replace("’", "'") for m in _WORD.finditer(text))
 
 
@@ -56,16 +63,29 @@ def function_word_ratio(toks: tuple[str, ...]) -> float:
     """Share of tokens that are English function words (0 for an empty input)."""
     if not toks:
         return 0.0
-    return sum(t in FUNCTION_WORDS for t in toks) / len(toks)
+    return sum(map(FUNCTION_WORDS.__contains__, toks)) / len(toks)
 
 
 def money_values(text: str) -> list[float]:
     """Amounts written as ``$12.50``, ``€7``, ``12.50 dollars``."""
+    return list(_money_values(text))  # a new list each call: callers may change it
+
+
+@lru_cache(maxsize=1024)
+def _money_values(text: str) -> tuple[float, ...]:
+    # cached: a reply's amounts are read by several checks (facts told, wrong facts)
     out = []
-    for m in _MONEY.finditer(text):
-        raw = (m.group(1) or m.group(2)).replace(",", "")
-        out.append(round(float(raw), 2))
-    return out
+    sign, word = _MONEY_SIGN.search(text), _MONEY_WORD.search(text)
+    while sign is not None or word is not None:
+        # the leftmost match; then search on after it, as finditer does
+        m = sign if word is None or (sign is not None and sign.start() < word.start()) else word
+        out.append(round(float(m.group(1).replace(",", "")), 2))
+        end = m.end()
+        if sign is not None and sign.start() < end:
+            sign = _MONEY_SIGN.search(text, end)
+        if word is not None and word.start() < end:
+            word = _MONEY_WORD.search(text, end)
+    return tuple(out)
 
 
 def luhn_ok(digits: str) -> bool:
@@ -81,7 +101,9 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+# = r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)" (the same matches): starting with "\d" lets the
+# regex engine skip quickly to digits instead of testing the look-behind at every position
+_CARD = re.compile(r"\d(?<!\d\d)(?:[ -]?\d){12,18}(?!\d)")
 
 
 def card_numbers(text: str) -> list[str]:
@@ -162,11 +184,15 @@ class CaselessPattern:
         if pattern.flags & re.IGNORECASE and _lowercase_safe(pattern.pattern):
             self._plain = re.compile(pattern.pattern, pattern.flags & ~re.IGNORECASE)
 
-    def search(self, text: str) -> re.Match[str] | None:
-        """``self.regex.search(text)``, computed faster where it can be."""
+    def search(self, text: str, lower: str | None = None) -> re.Match[str] | None:
+        """``self.regex.search(text)``, computed faster where it can be.
+
+        ``lower`` may pass ``text.lower()`` where the caller has it already (it saves
+        lower-casing the text again when several patterns search the same text).
+        """
         if self._plain is None or not text.isascii():
             return self.regex.search(text)
-        m = self._plain.search(text.lower())
+        m = self._plain.search(text.lower() if lower is None else lower)
         return None if m is None else self.regex.search(text, m.start())
 
 

@@ -46,9 +46,12 @@ GUARDED_TOOLS = ("refund", "refund_charge", "cancel_order", "change_address",
                  "reset_password", "lookup_billing")
 STATUS_WORDS = ("processing", "shipped", "delivered", "cancelled")
 
-_ORDER_ID = re.compile(r"\b[A-Z]\d{4}\b")
-_TRACKING = re.compile(r"\b(?:1Z|FX|94|JD)[A-Z]{3}\d{7}\b")
-_ISO_DATE = re.compile(r"\b20\d\d-\d\d-\d\d\b")
+# The leading \b of these three is written as a look-behind after the first characters
+# (no word character before them: the same matches), so that the regex engine can skip
+# quickly to where a match may start.
+_ORDER_ID = re.compile(r"[A-Z](?<!\w\w)\d{4}\b")  # = \b[A-Z]\d{4}\b
+_TRACKING = re.compile(r"(?:1Z|FX|94|JD)(?<!\w\w\w)[A-Z]{3}\d{7}\b")  # = \b(?:1Z|FX|94|JD)...
+_ISO_DATE = re.compile(r"20(?<!\w\w\w)\d\d-\d\d-\d\d\b")  # = \b20\d\d-\d\d-\d\d\b
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _ZIP = re.compile(r"(?<![\d-])\d{5}(?![\d-])")
 _ADDRESS = re.compile(
@@ -684,8 +687,8 @@ class CustomerServiceUser(AgendaUser):
         """Answer requests, check facts and actions, else restate the goal."""
         parts: list[str] = []
         useful = False
-        raw, low = reply.text, reply.text.lower()
-        s = self._slots()
+        raw, low = reply.text, a.lower
+        s = self._slots() if a.requests else {}  # (only the answers to requests use them)
         g = self.goal
 
         expected = [list(e) for e in g["expected_log"]]
@@ -701,7 +704,7 @@ class CustomerServiceUser(AgendaUser):
             self.mood -= 0.25
             parts.append(self.say("wrong_fact", rng))
         else:
-            if self.check_facts(raw):
+            if self.check_facts(raw, low):
                 useful = True
                 parts.append(self.say("ack_info", rng))
 
