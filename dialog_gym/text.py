@@ -13,13 +13,10 @@ _ASCII_LOWER_WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
 # = r"(?<=[.!?])\s+|\n+" (the same matches): starting with "\s" lets the regex engine skip
 # quickly to whitespace instead of trying both alternatives at every position
 _SENT = re.compile(r"\s(?:(?<=[.!?]\s)\s*|(?<=\n)\n*)")
-# Amounts: r"[$€£]\s?(\d{1,6}(?:,\d{3})*(?:\.\d{1,2})?)|(\d{1,6}(?:\.\d{2}))\s?(?:dollars|usd|\$)"
-# (case-insensitive). The two alternatives are searched as two patterns, each starting with
-# a character class so that the regex engine skips quickly to where a match may start
-# ("\d\d{0,5}" is "\d{1,6}"); they start with different characters, so merging their
-# matches by position gives the matches of the alternation (see money_values).
-_MONEY_SIGN = re.compile(r"[$€£]\s?(\d{1,6}(?:,\d{3})*(?:\.\d{1,2})?)", re.IGNORECASE)
-_MONEY_WORD = re.compile(r"(\d\d{0,5}(?:\.\d{2}))\s?(?:dollars|usd|\$)", re.IGNORECASE)
+_MONEY = re.compile(
+    r"(?:[$€£]\s?(\d{1,6}(?:,\d{3})*(?:\.\d{1,2})?)|(\d{1,6}(?:\.\d{2}))\s?(?:dollars|usd|\$))",
+    re.IGNORECASE,
+)
 
 FUNCTION_WORDS = frozenset(
     """a an the and or but if so of to in on at for with from by about as into over after
@@ -75,16 +72,9 @@ def money_values(text: str) -> list[float]:
 def _money_values(text: str) -> tuple[float, ...]:
     # cached: a reply's amounts are read by several checks (facts told, wrong facts)
     out = []
-    sign, word = _MONEY_SIGN.search(text), _MONEY_WORD.search(text)
-    while sign is not None or word is not None:
-        # the leftmost match; then search on after it, as finditer does
-        m = sign if word is None or (sign is not None and sign.start() < word.start()) else word
-        out.append(round(float(m.group(1).replace(",", "")), 2))
-        end = m.end()
-        if sign is not None and sign.start() < end:
-            sign = _MONEY_SIGN.search(text, end)
-        if word is not None and word.start() < end:
-            word = _MONEY_WORD.search(text, end)
+    for m in _MONEY.finditer(text):
+        raw = (m.group(1) or m.group(2)).replace(",", "")
+        out.append(round(float(raw), 2))
     return tuple(out)
 
 
