@@ -173,6 +173,13 @@ class BLEU(Scorer):
         ``sacrebleu.sentence_bleu``, without re-tokenising and re-counting the references
         on every call; equality with sacrebleu is tested to 1e-9.
         """
+        if hyp in refs:
+            # The reply is one of the references: every n-gram matches (clipped counts
+            # take the maximum over references) and the closest reference length is its
+            # own, so every precision is exactly 1 and the brevity penalty 1, whatever
+            # the smoothing: BLEU is 1.0 (0.0 for a reply without tokens). Counting the
+            # n-grams would give the same.
+            return 1.0 if self._tok(hyp) else 0.0
         hyp_counts, hyp_len = self._ngrams(hyp)
         stats = [self._ngrams(r) for r in refs]
         ref_lens = [length for _, length in stats]

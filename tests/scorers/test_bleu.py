@@ -125,3 +125,18 @@ def test_cached_statistics_path_equals_sacrebleu_on_random_segments(smooth, lowe
                 for _ in range(rng.randint(1, 3))]
         expected = min(1.0, ref.sentence_score(hyp, refs).score / 100)
         assert ours(hyp, references=refs) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("smooth", ["exp", "floor", "add-k", "none"])
+@pytest.mark.parametrize("tokenize", ["13a", "intl", "char", "none"])
+def test_reply_equal_to_a_reference_equals_sacrebleu(smooth, tokenize):
+    """The shortcut for a reply that is one of its references gives sacrebleu's score."""
+    from sacrebleu.metrics import BLEU as SacreBLEU
+
+    ours = make_scorer("bleu", smooth_method=smooth, tokenize=tokenize)
+    ref = SacreBLEU(tokenize=tokenize, smooth_method=smooth, effective_order=True)
+    for hyp in ("the order has shipped", "ok", "I've refunded $49.99 -- sorry!", "<skipped>",
+                "a a a a a a"):
+        for refs in ([hyp], ["something else entirely", hyp], [hyp, hyp + " too"]):
+            expected = min(1.0, ref.sentence_score(hyp, refs).score / 100)
+            assert ours(hyp, references=refs) == expected, (hyp, refs)
