@@ -140,3 +140,18 @@ def test_reply_equal_to_a_reference_equals_sacrebleu(smooth, tokenize):
         for refs in ([hyp], ["something else entirely", hyp], [hyp, hyp + " too"]):
             expected = min(1.0, ref.sentence_score(hyp, refs).score / 100)
             assert ours(hyp, references=refs) == expected, (hyp, refs)
+
+
+@pytest.mark.parametrize("lowercase", [False, True])
+def test_has_tokens_agrees_with_the_tokenizer(lowercase):
+    """The 13a shortcut for "does the reply have any token" matches tokenising it."""
+    import random
+
+    ours = make_scorer("bleu", lowercase=lowercase)
+    assert ours._tokenizer_13a
+    pieces = ["<skipped>", "<SKIPPED>", "<skip", "ped>", "-", "\n", "-\n", " ", "\t", "\u3000",
+              "&quot;", "&amp;", "&lt;", "a", "B", ".", ",", "1", "\r"]
+    rng = random.Random(lowercase)
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+        assert ours._has_tokens(text) == bool(ours._tok(text)), repr(text)
