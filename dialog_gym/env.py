@@ -263,8 +263,7 @@ class DialogueEnv(gym.Env[Observation, str]):
     def step(self, action: str) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
         """Play one agent reply; see the class docstring for the mechanics."""
         pending = self.step_begin(action)
-        terms = _score_terms(self.reward_fn, [pending.score_input])
-        return self.step_end(pending, {k: float(v[0]) for k, v in terms.items()})
+        return self.step_end(pending, _score_terms_single(self.reward_fn, pending.score_input))
 
     def render(self) -> str | None:
         """``ansi``: return the context and transcript; ``human``: print them."""
@@ -437,6 +436,20 @@ def _score_terms(scorer: Any, batch: list[Any]) -> dict[str, np.ndarray]:
     if hasattr(scorer, "score_terms"):
         return scorer.score_terms(batch)
     return {scorer.name: scorer.score(batch)}
+
+
+def _score_terms_single(scorer: Any, item: Any) -> dict[str, float]:
+    """``{name: v[0]}`` of :func:`_score_terms` for a batch of one (same floats).
+
+    Skips numpy arrays of one item where the scorers allow it.
+    """
+    from dialog_gym.scorers.base import Scorer, WeightedSum, _score_single
+
+    if isinstance(scorer, WeightedSum):
+        return scorer._score_terms_single(item)
+    if isinstance(scorer, Scorer) and not hasattr(scorer, "score_terms"):
+        return {scorer.name: _score_single(scorer, item)}
+    return {k: float(v[0]) for k, v in _score_terms(scorer, [item]).items()}
 
 
 def _combine(scorer: Any, scores: Mapping[str, float]) -> float:

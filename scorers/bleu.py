@@ -222,12 +222,9 @@ class BLEU(Scorer):
                                 self._bleu.smooth_value)
 
     def _score(self, batch: list[ScoreInput]) -> np.ndarray:
+        if self._nltk is None:  # already in [0, 1] (_bleu_from_stats clips at 1)
+            return np.array([self._score_one(x) for x in batch], dtype=np.float64)
         out = np.zeros(len(batch))
-        if self._nltk is None:
-            for i, x in enumerate(batch):
-                if x.references and x.response.strip():
-                    out[i] = self._sacrebleu_sentence(x.response, x.references)
-            return out  # already in [0, 1] (_bleu_from_stats clips at 1)
         bleu, smooth = self._nltk
         with warnings.catch_warnings():  # nltk warns on zero n-gram counts; 0 is the score
             warnings.simplefilter("ignore", UserWarning)
@@ -237,6 +234,13 @@ class BLEU(Scorer):
                 if hyp and any(refs):
                     out[i] = bleu(refs, hyp, smoothing_function=smooth, auto_reweigh=True)
         return np.clip(out, 0.0, 1.0)
+
+    def _score_one(self, item: ScoreInput) -> float:
+        if self._nltk is not None:
+            return super()._score_one(item)
+        if item.references and item.response.strip():
+            return self._sacrebleu_sentence(item.response, item.references)
+        return 0.0
 
     def signature(self) -> str:
         """Backend, tokenizer, smoothing, case and library version."""
