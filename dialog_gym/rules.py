@@ -112,16 +112,17 @@ class NoRepetition(Rule):
 
     def check(self, ctx: RuleContext) -> list[Violation]:
         """Compare with every earlier agent reply."""
+        earlier = [turn.text for turn in ctx.dialogue if turn.speaker == AGENT]
+        if not earlier:  # the first reply repeats nothing: no need to normalise it
+            return []
         norm = ctx.normalized
         toks = frozenset(tokens(ctx.reply))
-        for turn in ctx.dialogue:
-            if turn.speaker != AGENT:
-                continue
-            if normalize(turn.text) == norm:
+        for text in earlier:
+            if normalize(text) == norm:
                 return [Violation(self.id, "this reply repeats an earlier one word for word",
                                   self.penalty)]
             if len(toks) >= self.min_tokens:
-                other = frozenset(tokens(turn.text))
+                other = frozenset(tokens(text))
                 if len(other) >= self.min_tokens and jaccard(toks, other) >= self.threshold:
                     return [Violation(self.id, "this reply nearly repeats an earlier one",
                                       self.penalty)]
