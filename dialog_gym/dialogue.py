@@ -49,13 +49,16 @@ class Dialogue(Sequence[Turn]):
         self._turns: list[Turn] = []
         self.labels = dict(labels or {USER: "User", AGENT: "Agent", SYSTEM: "System"})
         self._rendered: list[str] = []
+        self._rendered_size = 0  # sum of len(line) + 1 over _rendered (see render)
         for t in turns:
             self.append(t)
 
     def append(self, turn: Turn) -> None:
         """Add a turn at the end."""
         self._turns.append(turn)
-        self._rendered.append(f"{self.labels.get(turn.speaker, turn.speaker)}: {turn.text}")
+        line = f"{self.labels.get(turn.speaker, turn.speaker)}: {turn.text}"
+        self._rendered.append(line)
+        self._rendered_size += len(line) + 1
 
     def __getitem__(self, i):  # type: ignore[override]
         return self._turns[i]
@@ -86,7 +89,8 @@ class Dialogue(Sequence[Turn]):
 
         With ``max_chars``, the oldest lines are dropped (and marked) so the result fits.
         """
-        if max_chars is None:
+        if max_chars is None or self._rendered_size <= max_chars - 32:
+            # everything fits: the loop below would keep every line and cut nothing
             return "\n".join(self._rendered)
         out: list[str] = []
         size = 0

@@ -263,8 +263,7 @@ class DialogueEnv(gym.Env[Observation, str]):
     def step(self, action: str) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
         """Play one agent reply; see the class docstring for the mechanics."""
         pending = self.step_begin(action)
-        terms = _score_terms(self.reward_fn, [pending.score_input])
-        return self.step_end(pending, {k: float(v[0]) for k, v in terms.items()})
+        return self.step_end(pending, _score_terms_single(self.reward_fn, pending.score_input))
 
     def render(self) -> str | None:
         """``ansi``: return the context and transcript; ``human``: print them."""
@@ -439,7 +438,32 @@ def _score_terms(scorer: Any, batch: list[Any]) -> dict[str, np.ndarray]:
     return {scorer.name: scorer.score(batch)}
 
 
+def _score_terms_single(scorer: Any, item: Any) -> dict[str, float]:
+    """``{name: v[0]}`` of :func:`_score_terms` for a batch of one (same floats).
+
+    Skips numpy arrays of one item where the scorers allow it.
+    """
+    from dialog_gym.scorers.base import Scorer, WeightedSum, _score_single
+
+    if isinstance(scorer, WeightedSum):
+        return scorer._score_terms_single(item)
+    if isinstance(scorer, Scorer) and not hasattr(scorer, "score_terms"):
+        return {scorer.name: _score_single(scorer, item)}
+    return {k: float(v[0]) for k, v in _score_terms(scorer, [item]).items()}
+
+
 def _combine(scorer: Any, scores: Mapping[str, float]) -> float:
-    if hasattr(scorer, "combine"):
-        return float(scorer.combine({k: np.float64(v) for k, v in scores.items()}))
+    from dialog_gym.scorers import WeightedSum
+
+    combine = getattr(scorer, "combine", None)
+    if getattr(combine, "__func__", None) is WeightedSum.combine:
+        # WeightedSum.combine computed on Python floats: the same IEEE-754 products and
+        # sums, in the same order, as on numpy float64 scalars, without numpy's cost
+        total = None
+        for n, _, w in scorer.terms:
+            total = w * float(scores[n]) if total is None else total + w * float(scores[n])
+        assert total is not None
+        return total
+    if combine is not None:
+        return float(combine({k: np.float64(v) for k, v in scores.items()}))
     return float(next(iter(scores.values())))

@@ -112,16 +112,17 @@ class NoRepetition(Rule):
 
     def check(self, ctx: RuleContext) -> list[Violation]:
         """Compare with every earlier agent reply."""
+        earlier = [turn.text for turn in ctx.dialogue if turn.speaker == AGENT]
+        if not earlier:  # the first reply repeats nothing: no need to normalise it
+            return []
         norm = ctx.normalized
         toks = frozenset(tokens(ctx.reply))
-        for turn in ctx.dialogue:
-            if turn.speaker != AGENT:
-                continue
-            if normalize(turn.text) == norm:
+        for text in earlier:
+            if normalize(text) == norm:
                 return [Violation(self.id, "this reply repeats an earlier one word for word",
                                   self.penalty)]
             if len(toks) >= self.min_tokens:
-                other = frozenset(tokens(turn.text))
+                other = frozenset(tokens(text))
                 if len(other) >= self.min_tokens and jaccard(toks, other) >= self.threshold:
                     return [Violation(self.id, "this reply nearly repeats an earlier one",
                                       self.penalty)]
@@ -199,6 +200,12 @@ def profanity(penalty: float = 0.5) -> ForbiddenContent:
                             description="No profanity.")
 
 
+#: 13 digits, each pair separated by at most one space or dash: every card number that
+#: :func:`~dialog_gym.text.card_numbers` can report contains such a run. Searching for
+#: it first is several times faster on ordinary replies (they have no long digit runs).
+_CARD_HINT = re.compile(r"\d(?:[ -]?\d){12}")
+
+
 class NoCardNumber(Rule):
     """Never reveal a full payment card number (Luhn-valid 13-19 digits); severe.
 
@@ -214,7 +221,7 @@ class NoCardNumber(Rule):
 
     def check(self, ctx: RuleContext) -> list[Violation]:
         """Scan the whole reply, tool calls included."""
-        if card_numbers(ctx.reply):
+        if _CARD_HINT.search(ctx.reply) and card_numbers(ctx.reply):
             return [Violation(self.id, "a full card number was revealed", self.penalty,
                               severe=True)]
         return []

@@ -27,6 +27,7 @@ from dialog_gym.error import ConfigError, did_you_mean
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
 _HEAD = re.compile(r"\s*([a-z][a-z0-9_]*)(?=\s|$)")
 _ARG = re.compile(r'\s+([a-z][a-z0-9_]*)=(?:"((?:[^"\\]|\\.)*)"|([^\s"]+))')
+_SPACES = re.compile(r"[ \t]{2,}")
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ class ToolSet:
             pieces.append(reply[last:a])
             last = b
         pieces.append(reply[last:])
-        text = re.sub(r"[ \t]{2,}", " ", "".join(pieces)).strip()
+        text = _SPACES.sub(" ", "".join(pieces)).strip()
         return ParsedReply(reply, text, tuple(calls))
 
     def _parse_call(self, name: str, rest: str, source: str) -> ToolCall:

@@ -112,6 +112,17 @@ class Scorer:
     def _score(self, batch: list[ScoreInput]) -> np.ndarray:
         raise NotImplementedError
 
+    def _score_one(self, item: ScoreInput) -> float:
+        """``float(self.score([item])[0])``.
+
+        A scorer whose :meth:`_score` computes each item on its own may override this
+        with the per-item computation (and build :meth:`_score` from it), so that a
+        single environment scores its reply without numpy arrays of one item. The
+        override is used only where it cannot bypass a subclass's own ``_score`` or
+        ``score`` (see :func:`_score_single`).
+        """
+        return float(self.score([item])[0])
+
     def __call__(self, response: str, *, references: Sequence[str] = (), context: str = "",
                  history: Sequence[Turn] = (), facts: Mapping[str, Any] | None = None,
                  signals: Mapping[str, float] | None = None) -> float:
@@ -134,6 +145,30 @@ class Scorer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def _owner(cls: type, name: str) -> type | None:
+    return next((c for c in cls.__mro__ if name in c.__dict__), None)
+
+
+_ONE_OK: dict[type, bool] = {}
+
+
+def _score_single(scorer: Scorer, item: ScoreInput) -> float:
+    """``float(scorer.score([item])[0])``, through ``scorer._score_one`` where it is exact.
+
+    ``_score_one`` stands for ``score`` only when the class that defines it also defines
+    (or inherits below ``Scorer``) the ``_score`` in use and ``score`` is ``Scorer``'s:
+    a subclass that overrides ``_score`` or ``score`` alone goes through ``score``.
+    """
+    cls = type(scorer)
+    ok = _ONE_OK.get(cls)
+    if ok is None:
+        one, batch = _owner(cls, "_score_one"), _owner(cls, "_score")
+        ok = (one is not Scorer and batch is not None and issubclass(one, batch)
+              and _owner(cls, "score") is Scorer)
+        _ONE_OK[cls] = ok
+    return scorer._score_one(item) if ok else float(scorer.score([item])[0])
 
 
 class WeightedSum(Scorer):
@@ -207,6 +242,12 @@ class WeightedSum(Scorer):
             v = s.score(batch)
             out[n] = s.normalize(v) if self.normalize_terms else v
         return out
+
+    def _score_terms_single(self, item: ScoreInput) -> dict[str, float]:
+        """:meth:`score_terms` of a batch of one, as floats (``{name: v[0]}``)."""
+        if self.normalize_terms or _owner(type(self), "score_terms") is not WeightedSum:
+            return {n: float(v[0]) for n, v in self.score_terms([item]).items()}
+        return {n: _score_single(s, item) for n, s, _ in self.terms}
 
     def combine(self, terms: Mapping[str, np.ndarray]) -> np.ndarray:
         """Weighted sum of per-term arrays from :meth:`score_terms`."""

@@ -47,15 +47,15 @@ class TaskSuccess(Scorer):
         self.range = (-self.failure_penalty, 1.0 + self.success_bonus)  # type: ignore[misc]
 
     def _score(self, batch: list[ScoreInput]) -> np.ndarray:
-        out = np.empty(len(batch))
-        for i, x in enumerate(batch):
-            sig = x.signals
-            out[i] = (
-                float(sig.get("progress", 0.0))
-                + self.success_bonus * float(sig.get("success", 0.0))
-                - self.failure_penalty * float(sig.get("failure", 0.0))
-            )
-        return out
+        return np.array([self._score_one(x) for x in batch], dtype=np.float64)
+
+    def _score_one(self, item: ScoreInput) -> float:
+        sig = item.signals
+        return (
+            float(sig.get("progress", 0.0))
+            + self.success_bonus * float(sig.get("success", 0.0))
+            - self.failure_penalty * float(sig.get("failure", 0.0))
+        )
 
     def signature(self) -> str:
         """Name and bonus/penalty settings."""
@@ -83,6 +83,10 @@ class RuleCompliance(Scorer):
     citation = "dialog-gym RuleBook (DESIGN section 5)"
 
     def _score(self, batch: list[ScoreInput]) -> np.ndarray:
-        pen = np.array([float(x.signals.get("rule_penalty", 0.0)) for x in batch])
-        # np.clip's result, without its Python-level dispatch (costly on tiny batches)
-        return 0.0 - np.minimum(np.maximum(pen, 0.0), 1.0)
+        return np.array([self._score_one(x) for x in batch], dtype=np.float64)
+
+    def _score_one(self, item: ScoreInput) -> float:
+        pen = float(item.signals.get("rule_penalty", 0.0))
+        # the clip to [0, 1] in Python floats: the same value as np.clip / np.minimum and
+        # np.maximum (also for -0.0 and NaN), without numpy's cost on tiny batches
+        return 0.0 - min(max(pen, 0.0), 1.0)

@@ -38,3 +38,20 @@ def test_dialogue_render_and_clip():
     clipped = d.render(max_chars=50)
     assert len(clipped) <= 50 and clipped.endswith("User: bye")
     assert "omitted" in clipped
+
+
+def test_dialogue_render_clip_matches_line_by_line_rule():
+    """render(max_chars) keeps the newest lines that fit in max_chars - 32, as documented."""
+    d = Dialogue()
+    for i in range(30):
+        d.append(Turn(USER if i % 2 else AGENT, "word " * (i % 7)))
+        lines = [f"{d.labels[t.speaker]}: {t.text}" for t in d]
+        for max_chars in (1, 20, 40, 64, 100, 200, 1000):
+            out, size = [], 0
+            for line in reversed(lines):
+                if size + len(line) + 1 > max_chars - 32:
+                    out.append("[... earlier turns omitted ...]")
+                    break
+                out.append(line)
+                size += len(line) + 1
+            assert d.render(max_chars) == "\n".join(reversed(out))[-max_chars:]

@@ -84,3 +84,16 @@ def test_rulebook_unique_ids_and_extension():
     assert bigger.ids == ["no_repetition", "politeness", "length_limit"]
     assert book.ids == ["no_repetition", "politeness"]
     assert "polite" in book.describe()
+
+
+def test_card_prefilter_agrees_with_card_numbers():
+    """NoCardNumber's quick digit-run check never hides a card that card_numbers finds."""
+    import random
+
+    from dialog_gym.text import card_numbers
+
+    rng = random.Random(0)
+    alphabet = "0123456789 -ab\u0663\u0664"  # Arabic-Indic digits count as \d too
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        assert bool(NoCardNumber().check(ctx(text))) == bool(card_numbers(text)), text

@@ -56,3 +56,42 @@ def test_env_reward_is_one_argument(encoder):
     assert info["scores"]["semantic"] == pytest.approx(1.0, abs=1e-5)
     _, reward, _, _, info = env.step("Bananas are rich in potassium.")
     assert info["scores"]["rouge"] < 0.3 and info["scores"]["semantic"] < 0.3
+
+
+def test_single_item_path_equals_batched_scores():
+    """The per-item path used by a single env gives exactly the batched floats."""
+    import math
+
+    import numpy as np
+
+    from dialog_gym.scorers import ScoreInput, WeightedSum
+    from dialog_gym.scorers.base import _score_single
+    from dialog_gym.scorers.bleu import BLEU
+    from dialog_gym.scorers.task import RuleCompliance
+
+    mix = WeightedSum({"task_success": 1.0, "rule_compliance": 1.0, "bleu": 0.1,
+                       "length": 0.5})
+    items = [ScoreInput(response=r, references=refs, signals=sig)
+             for r, refs in [("the order shipped", ("the order shipped",)),
+                             ("it shipped", ("the order shipped", "shipped")), ("", ("a",)),
+                             ("no refs", ())]
+             for sig in [{}, {"progress": 0.25, "success": 1.0}, {"failure": 1.0},
+                         {"rule_penalty": 1.7}, {"rule_penalty": -0.0},
+                         {"rule_penalty": math.nan}, {"rule_penalty": -3.0}]]
+    for x in items:
+        batched = {k: float(v[0]) for k, v in mix.score_terms([x]).items()}
+        single = mix._score_terms_single(x)
+        assert list(single) == list(batched)
+        for k in batched:
+            a, b = single[k], batched[k]
+            assert (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a)
+                                                         == math.copysign(1, b)), (k, x)
+
+    class Doubled(BLEU):  # overrides _score only: the single path must go through it
+        def _score(self, batch):
+            return 2 * super()._score(batch)
+
+    x = items[0]
+    assert _score_single(Doubled(), x) == 2.0
+    assert _score_single(RuleCompliance(), x) == float(RuleCompliance().score([x])[0])
+    assert isinstance(RuleCompliance().score([x, x]), np.ndarray)
