@@ -136,7 +136,6 @@ class BLEU(Scorer):
         self.lowercase = lowercase
         self.backend = backend
         self._nltk = None
-        self._tokenizer_13a = type(self._bleu.tokenizer).__name__ == "Tokenizer13a"
         self._cache: dict[str, tuple[Counter[tuple[str, ...]], int]] = {}
         if backend == "nltk":
             try:
@@ -149,20 +148,6 @@ class BLEU(Scorer):
         if self.lowercase:
             text = text.lower()
         return self._bleu.tokenizer(text.rstrip()).split()
-
-    def _has_tokens(self, text: str) -> bool:
-        r"""``bool(self._tok(text))``, without tokenising for the default ``13a`` tokenizer.
-
-        sacrebleu's ``Tokenizer13a`` (mteval-v13a) deletes ``<skipped>`` and ``-\n``,
-        turns four HTML entities into non-blank characters and otherwise only inserts
-        spaces, so some token remains iff something non-blank remains after the two
-        deletions. (Tokenising a new reply costs more than the rest of its score.)
-        """
-        if self._tokenizer_13a:
-            if self.lowercase:
-                text = text.lower()
-            return bool(text.rstrip().replace("<skipped>", "").replace("-\n", "").strip())
-        return bool(self._tok(text))
 
     def _ngrams(self, text: str) -> tuple[Counter[tuple[str, ...]], int]:
         """n-gram counts (orders 1..4) and length of a segment, tokenised as sacrebleu does.
@@ -188,13 +173,6 @@ class BLEU(Scorer):
         ``sacrebleu.sentence_bleu``, without re-tokenising and re-counting the references
         on every call; equality with sacrebleu is tested to 1e-9.
         """
-        if hyp in refs:
-            # The reply is one of the references: every n-gram matches (clipped counts
-            # take the maximum over references) and the closest reference length is its
-            # own, so every precision is exactly 1 and the brevity penalty 1, whatever
-            # the smoothing: BLEU is 1.0 (0.0 for a reply without tokens). Counting the
-            # n-grams would give the same.
-            return 1.0 if self._has_tokens(hyp) else 0.0
         hyp_counts, hyp_len = self._ngrams(hyp)
         stats = [self._ngrams(r) for r in refs]
         ref_lens = [length for _, length in stats]

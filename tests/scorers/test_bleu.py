@@ -130,7 +130,7 @@ def test_cached_statistics_path_equals_sacrebleu_on_random_segments(smooth, lowe
 @pytest.mark.parametrize("smooth", ["exp", "floor", "add-k", "none"])
 @pytest.mark.parametrize("tokenize", ["13a", "intl", "char", "none"])
 def test_reply_equal_to_a_reference_equals_sacrebleu(smooth, tokenize):
-    """The shortcut for a reply that is one of its references gives sacrebleu's score."""
+    """A reply that is one of its references scores as sacrebleu scores it."""
     from sacrebleu.metrics import BLEU as SacreBLEU
 
     ours = make_scorer("bleu", smooth_method=smooth, tokenize=tokenize)
@@ -139,19 +139,4 @@ def test_reply_equal_to_a_reference_equals_sacrebleu(smooth, tokenize):
                 "a a a a a a"):
         for refs in ([hyp], ["something else entirely", hyp], [hyp, hyp + " too"]):
             expected = min(1.0, ref.sentence_score(hyp, refs).score / 100)
-            assert ours(hyp, references=refs) == expected, (hyp, refs)
-
-
-@pytest.mark.parametrize("lowercase", [False, True])
-def test_has_tokens_agrees_with_the_tokenizer(lowercase):
-    """The 13a shortcut for "does the reply have any token" matches tokenising it."""
-    import random
-
-    ours = make_scorer("bleu", lowercase=lowercase)
-    assert ours._tokenizer_13a
-    pieces = ["<skipped>", "<SKIPPED>", "<skip", "ped>", "-", "\n", "-\n", " ", "\t", "\u3000",
-              "&quot;", "&amp;", "&lt;", "a", "B", ".", ",", "1", "\r"]
-    rng = random.Random(lowercase)
-    for _ in range(5000):
-        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
-        assert ours._has_tokens(text) == bool(ours._tok(text)), repr(text)
+            assert ours(hyp, references=refs) == pytest.approx(expected, abs=1e-12), (hyp, refs)
