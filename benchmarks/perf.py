@@ -40,8 +40,10 @@ PARTS = {
 
 #: (part, label, path of keys in that part's JSON, peer, target ratio or None)
 RATIOS = [
-    ("env", "single env steps/s vs TextArena GuessTheNumber-v0",
+    ("env", "single env steps/s vs TextArena GuessTheNumber-v0 (expert replies)",
      ["ratio_single_vs_textarena"], "textarena", 5.0),
+    ("env", "single env steps/s vs TextArena GuessTheNumber-v0 (policy-like replies)",
+     ["ratio_single_policy_like_vs_textarena"], "textarena", 5.0),
     ("env", "batched vector env vs SyncVectorEnv, semantic scorer on (expert replies)",
      ["ratio_batched_vector_vs_sync_semantic"], "gymnasium SyncVectorEnv", 2.0),
     ("env", "batched vector env vs SyncVectorEnv, semantic scorer on (policy-like replies)",

@@ -5,7 +5,8 @@ Both are timed on their full interaction loop excluding the agent's own thinking
 dialog-gym's ``reset`` + ``step`` (the observation comes with the step), TextArena's
 ``reset`` + ``get_observation`` + ``step`` + ``close``. Agent actions are computed
 outside the timed region (dialog-gym: the scripted expert, so episodes are realistic;
-TextArena: random guesses).
+TextArena: random guesses). The single env is also timed with policy-like replies
+(perturbed expert replies, which miss the expert-reference shortcuts and run longer).
 
     python benchmarks/perf_env.py [--episodes 300] [--num-envs 8] [--semantic-repeats 3]
         [--device cpu] [--only single,vector,semantic,textarena]
@@ -34,10 +35,16 @@ from dialog_gym.fileio import atomic_write_json
 ENV_ID = "Dialog-CustomerService-v0"
 
 
-def bench_single(episodes: int, reward=None) -> dict:
+def bench_single(episodes: int, reward=None, policy_like: bool = False) -> dict:
+    """Single-env steps/s with the expert's replies or (``policy_like``) seeded variants of
+    them (see :func:`bench_vector`): those are not the env's own expert reference, fail
+    some tool calls and make longer episodes, as a learning policy's replies do."""
+    from perf_scorers import _variant
+
     kwargs = {} if reward is None else {"reward": reward}
     env = gym.make(ENV_ID, **kwargs)
     agent = make_agent("expert", env_id=ENV_ID)
+    rng = np.random.default_rng(0)
     steps, timed = 0, 0.0
     for seed in range(episodes):
         t = time.perf_counter()
@@ -47,6 +54,8 @@ def bench_single(episodes: int, reward=None) -> dict:
         done = False
         while not done:
             action = agent.act(obs)
+            if policy_like:
+                action = _variant(action, rng)
             t = time.perf_counter()
             obs, r, term, trunc, _ = env.step(action)
             timed += time.perf_counter() - t
@@ -187,7 +196,11 @@ def main() -> None:
         single = report["single_env_default_reward"] = bench_single(args.episodes)
         task_only = report["single_env_task_reward_only"] = bench_single(
             args.episodes, reward={"task_success": 1.0, "rule_compliance": 1.0})
+        policy = report["single_env_default_reward_policy_like"] = bench_single(
+            args.episodes, policy_like=True)
         print(f"dialog-gym {ENV_ID} (default reward):   {single['steps_per_s']:9.0f} steps/s")
+        print(f"dialog-gym {ENV_ID} (policy-like replies): {policy['steps_per_s']:6.0f} steps/s "
+              f"({policy['steps'] / policy['episodes']:.1f} steps/episode)")
         print(f"dialog-gym {ENV_ID} (no BLEU/expert):   {task_only['steps_per_s']:9.0f} steps/s")
     if "vector" in only:
         vector = report["vector_sync"] = bench_vector(args.num_envs, args.vector_steps)
@@ -218,6 +231,10 @@ def main() -> None:
                 ratio = report["ratio_single_vs_textarena"] = (
                     report["single_env_default_reward"]["steps_per_s"] / peer["steps_per_s"])
                 print(f"ratio dialog-gym / TextArena:               {ratio:9.2f}x")
+                ratio_p = report["ratio_single_policy_like_vs_textarena"] = (
+                    report["single_env_default_reward_policy_like"]["steps_per_s"]
+                    / peer["steps_per_s"])
+                print(f"ratio (policy-like replies) / TextArena:    {ratio_p:9.2f}x")
     atomic_write_json(args.out, report)
     print(f"wrote {args.out}")
 

@@ -50,7 +50,7 @@ class Perturbed:
         words = reply.split()
         if u < 0.15 and words:  # drop words
             keep = self.rng.random(len(words)) > 0.3
-            reply = " ".join(w for w, k in zip(words, keep) if k)
+            reply = " ".join(w for w, k in zip(words, keep, strict=True) if k)
         elif u < 0.25:  # repeat the last reply
             reply = self.last or reply
         elif u < 0.33:  # echo the user
