@@ -662,14 +662,18 @@ class CustomerServiceUser(AgendaUser):
         refunded amounts, which can change, are read afresh by :meth:`_wrong_facts`.
         """
         w = self.world
-        orders = w["orders"].values()
-        amounts = {round(it["price"], 2) for o in orders for it in o["items"]}
-        amounts |= {round(ch["amount"], 2) for ch in w["charges"]}
+        amounts = {round(ch["amount"], 2) for ch in w["charges"]}
         amounts.add(round(w["policy"]["refund_limit"], 2))
-        dates = {w["today"]} | {o["ordered"] for o in orders} | {
-            o["delivered"] for o in orders if o["delivered"]}
-        return {"tracking": frozenset(o["tracking"] for o in orders if o["tracking"]),
-                "amounts": frozenset(amounts), "dates": frozenset(dates)}
+        tracking, dates = set(), {w["today"]}
+        for o in w["orders"].values():  # one pass over the orders
+            amounts.update([round(it["price"], 2) for it in o["items"]])
+            dates.add(o["ordered"])
+            if o["delivered"]:
+                dates.add(o["delivered"])
+            if o["tracking"]:
+                tracking.add(o["tracking"])
+        return {"tracking": frozenset(tracking), "amounts": frozenset(amounts),
+                "dates": frozenset(dates)}
 
     def _wrong_facts(self, raw: str, low: str) -> bool:
         w = self.world
