@@ -11,7 +11,7 @@ import random
 import re
 import unicodedata
 from collections.abc import Mapping, MutableMapping
-from datetime import date, timedelta
+from datetime import date
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -69,18 +69,38 @@ def load_data() -> dict[str, Any]:
     return json.loads(text)
 
 
+@lru_cache(maxsize=1024)
 def _ascii(s: str) -> str:
+    # cached: the names come from the data tables, so each is folded once per process
     return unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode().lower()
 
 
+#: ``2 * d`` with its two digits summed (``2 * d - 9`` above 9), for the Luhn checksum
+_LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+
+
 def _luhn_card(rng: random.Random) -> str:
-    digits = [4] + [int(c) for c in f"{rng.getrandbits(48):015d}"[-14:]]
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        d = d * 2 if i % 2 == 0 else d
-        total += d - 9 if d > 9 else d
-    digits.append((10 - total % 10) % 10)
-    return "".join(map(str, digits))
+    body = "4" + f"{rng.getrandbits(48):015d}"[-14:]
+    digits = list(map(int, body))
+    # Luhn: counted from the right, the 1st, 3rd, ... digit is doubled (before the check
+    # digit is appended, the last digit is the rightmost)
+    total = sum([_LUHN_DOUBLED[d] for d in digits[::-2]]) + sum(digits[-2::-2])
+    return body + str((10 - total % 10) % 10)
+
+
+@lru_cache(maxsize=4096)
+def _iso_day(ordinal: int) -> str:
+    """``YYYY-MM-DD`` of a day number (cached: scenarios reuse a few hundred days)."""
+    return date.fromordinal(ordinal).isoformat()
+
+
+@lru_cache(maxsize=64)
+def _items_priced(min_price: float, max_price: float) -> tuple[list[Any], ...]:
+    """The catalogue items (``[name, lo, hi]``) whose price range fits the bounds."""
+    return tuple(it for it in load_data()["items"] if it[2] > min_price + 1 and it[1] < max_price)
+
+
+_JAN_1_2026 = date(2026, 1, 1).toordinal()
 
 
 def _money(x: float) -> str:
@@ -120,7 +140,8 @@ class CustomerServiceGenerator:
         def randint(lo: int, hi: int) -> int:  # half-open, like numpy's integers
             return lo + int(uniform() * (hi - lo))
 
-        today = date(2026, 1, 1) + timedelta(days=randint(0, 365))
+        today = _JAN_1_2026 + randint(0, 365)  # day number (date.toordinal)
+        today_iso = _iso_day(today)
         first, last = pick(d["first_names"]), pick(d["last_names"])
         zip_code = str(randint(10000, 99999))
         street_no = randint(1, 999)
@@ -154,10 +175,9 @@ class CustomerServiceGenerator:
                     return oid
 
         def new_item(min_price: float = 0.0, max_price: float = 1e9) -> dict[str, Any]:
-            choices = [it for it in d["items"] if it[2] > min_price + 1 and it[1] < max_price]
-            name, lo, hi = pick(choices)
+            name, lo, hi = pick(_items_priced(min_price, max_price))
             lo, hi = max(lo, min_price + 1), min(hi, max_price)
-            return {"name": name, "price": round(float(rng.uniform(lo, hi)), 2)}
+            return {"name": name, "price": round(rng.uniform(lo, hi), 2)}
 
         def new_order(status: str, delivered_ago: int | None = None, min_price: float = 0.0,
                       max_price: float = 1e9) -> dict[str, Any]:
@@ -173,16 +193,15 @@ class CustomerServiceGenerator:
                            "shipped": randint(2, 6)}.get(status, delivered_ago + 4)
             tracking = None
             if status in ("shipped", "delivered"):
-                letters = "".join(chr(65 + randint(0, 26)) for _ in range(3))
-                digits = "".join(str(randint(0, 10)) for _ in range(7))
+                letters = "".join([chr(65 + randint(0, 26)) for _ in range(3)])
+                digits = "".join([str(randint(0, 10)) for _ in range(7)])
                 tracking = f"{prefix}{letters}{digits}"
             return {
                 "id": new_order_id(),
                 "items": items,
                 "status": status,
-                "ordered": (today - timedelta(days=ordered_ago)).isoformat(),
-                "delivered": ((today - timedelta(days=delivered_ago)).isoformat()
-                              if status == "delivered" else None),
+                "ordered": _iso_day(today - ordered_ago),
+                "delivered": _iso_day(today - delivered_ago) if status == "delivered" else None,
                 "carrier": carrier,
                 "tracking": tracking,
                 "address": address,
@@ -272,7 +291,7 @@ class CustomerServiceGenerator:
             "gives_order_upfront": difficulty == 0,
         }
         world = {
-            "today": today.isoformat(),
+            "today": today_iso,
             "policy": policy,
             "customer": customer,
             "orders": {o["id"]: o for o in orders},
@@ -290,7 +309,7 @@ class CustomerServiceGenerator:
             "role": "customer support agent",
             "mood": mood_name,
             "mood_value": mood_value,
-            "today": today.isoformat(),
+            "today": today_iso,
             "policy": policy,
         }
         return Scenario(
@@ -646,14 +665,18 @@ class CustomerServiceUser(AgendaUser):
         refunded amounts, which can change, are read afresh by :meth:`_wrong_facts`.
         """
         w = self.world
-        orders = w["orders"].values()
-        amounts = {round(it["price"], 2) for o in orders for it in o["items"]}
-        amounts |= {round(ch["amount"], 2) for ch in w["charges"]}
+        amounts = {round(ch["amount"], 2) for ch in w["charges"]}
         amounts.add(round(w["policy"]["refund_limit"], 2))
-        dates = {w["today"]} | {o["ordered"] for o in orders} | {
-            o["delivered"] for o in orders if o["delivered"]}
-        return {"tracking": frozenset(o["tracking"] for o in orders if o["tracking"]),
-                "amounts": frozenset(amounts), "dates": frozenset(dates)}
+        tracking, dates = set(), {w["today"]}
+        for o in w["orders"].values():  # one pass over the orders
+            amounts.update([round(it["price"], 2) for it in o["items"]])
+            dates.add(o["ordered"])
+            if o["delivered"]:
+                dates.add(o["delivered"])
+            if o["tracking"]:
+                tracking.add(o["tracking"])
+        return {"tracking": frozenset(tracking), "amounts": frozenset(amounts),
+                "dates": frozenset(dates)}
 
     def _wrong_facts(self, raw: str, low: str) -> bool:
         w = self.world
