@@ -78,6 +78,20 @@ def _dig(d, keys):
     return d
 
 
+def _cpu_model() -> str | None:
+    """The CPU's model name (Linux ``/proc/cpuinfo``; else ``platform.processor()``)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or None
+
+
 def run_part(part: str, out: Path, quick: bool) -> dict:
     script, normal, quick_args = PARTS[part]
     # perf_rl takes a folder, the others a file
@@ -107,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         p.error(f"unknown part(s) {bad}; choose from {sorted(PARTS)}")
 
+    # the run records (command, seconds, load) of parts not run now are kept from the
+    # previous report, so that regenerating the table loses nothing
+    previous = out / "perf.json"
+    earlier_runs = (json.loads(previous.read_text()).get("runs", {})
+                    if previous.exists() else {})
     runs = {part: run_part(part, out, args.quick) for part in only}
     results = {}
     for part, fname in RESULT_FILE.items():
@@ -125,8 +144,11 @@ def main(argv: list[str] | None = None) -> int:
                      "target": goal,
                      "met": None if value is None or goal is None else bool(value >= goal),
                      "measured_this_run": fresh})
-    report = {"quick": args.quick, "runs": runs, "ratios": rows,
+    all_runs = {**{k: {**r, "this_run": False} for k, r in earlier_runs.items()},
+                **{k: {**r, "this_run": True} for k, r in runs.items()}}
+    report = {"quick": args.quick, "runs": all_runs, "ratios": rows,
               "python": sys.version.split()[0], "cpus": os.cpu_count(),
+              "cpu_model": _cpu_model(),
               "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     atomic_write_json(out / "perf.json", report)
 
@@ -137,6 +159,13 @@ def main(argv: list[str] | None = None) -> int:
         m = {None: "-", True: "yes", False: "**no**"}[r["met"]]
         lines.append(f"| {r['ratio']} | {r['peer']} | {v} | {t} | {m} | "
                      f"{'yes' if r['measured_this_run'] else 'earlier'} |")
+    loads = ", ".join(f"{k} {r['load_average_1min_at_start']:.2f}" for k, r in all_runs.items()
+                      if r.get("load_average_1min_at_start") is not None)
+    lines += ["", f"Report of {report['time']}, {report['cpu_model'] or 'unknown CPU'}, "
+              f"{report['cpus']} CPUs, Python {report['python']}"
+              + (f"; 1-minute load average at the start of each part: {loads}" if loads else "")
+              + ". Ratios of rows measured in an earlier run come from that run's machine "
+              "(GPU rows: `benchmarks/gpu_perf.sh`)."]
     table = "\n".join(lines)
     atomic_write_text(out / "perf.md", table + "\n")
     print(table)

@@ -31,8 +31,9 @@ def test_report_collects_every_ratio_and_judges_targets(tmp_path, capsys):
     report = json.loads((tmp_path / "perf.json").read_text())
     rows = report["ratios"]
     assert len(rows) == len(perf.RATIOS)
-    env_single = next(r for r in rows if r["peer"] == "textarena")
+    env_single, env_policy = [r for r in rows if r["peer"] == "textarena"]
     assert env_single["value"] == 1.5 and env_single["met"] is False
+    assert "policy-like" in env_policy["ratio"] and env_policy["value"] is None
     vec = [r for r in rows if "SyncVectorEnv" in r["peer"] and r["part"] == "env"]
     assert [r["met"] for r in vec] == [True, False]
     assert not any(r["measured_this_run"] for r in vec)
@@ -45,6 +46,7 @@ def test_report_collects_every_ratio_and_judges_targets(tmp_path, capsys):
     assert rl["value"] is None and rl["met"] is None
     md = (tmp_path / "perf.md").read_text()
     assert "missing" in md and "**no**" in md and "2.40x" in md
+    assert f"{report['cpus']} CPUs, Python {report['python']}" in md  # the machine is named
     assert "| ratio |" in capsys.readouterr().out
     (tmp_path / "perf_scorers_cuda.json").write_text(json.dumps(
         {"machine": {"accelerator": "NVIDIA H200"},
@@ -59,3 +61,15 @@ def test_unknown_part_is_an_error(tmp_path):
     perf = _load()
     with pytest.raises(SystemExit):
         perf.main(["--only", "gpu", "--out", str(tmp_path)])
+
+
+def test_regenerating_the_report_keeps_earlier_run_records(tmp_path):
+    """Parts not run now keep their command, time and load from the previous report."""
+    perf = _load()
+    earlier = {"env": {"command": "python benchmarks/perf_env.py", "returncode": 0,
+                       "seconds": 36.9, "load_average_1min_at_start": 0.94}}
+    (tmp_path / "perf.json").write_text(json.dumps({"runs": earlier}))
+    assert perf.main(["--only", "", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "perf.json").read_text())
+    assert report["runs"]["env"] == {**earlier["env"], "this_run": False}
+    assert "env 0.94" in (tmp_path / "perf.md").read_text()
