@@ -14,16 +14,17 @@ bands) to ``--out``.
 
 Usage::
 
-    python benchmarks/learning_llm.py --train --run runs/llm_quick   # pipeline + A2C + REINFORCE
+    python benchmarks/learning_llm.py --train --run runs/llm_quick --episodes 1000 --jobs 2
+        # pipeline (SFT -> RM -> PPO), then A2C and REINFORCE from its SFT and RM
     python benchmarks/learning_llm.py --run runs/llm_quick           # evaluate an existing run
-    # equal budgets: every RL algorithm (PPO too) trained standalone with the quick
-    # preset (400 s each) from the SFT and reward model of an earlier run
-    python benchmarks/learning_llm.py --train-from runs/llm_quick --run runs/llm_equal \
-        --episodes 1000 --name learning_llm_equal_budget
+    # every RL algorithm (PPO too) trained standalone with the quick preset from the SFT
+    # and reward model of an earlier run
+    python benchmarks/learning_llm.py --train-from runs/llm_quick --run runs/llm_other
 
-In the pipeline, PPO gets what SFT and the reward model leave of 870 s (about 590 s);
-standalone, each algorithm gets the preset's 400 s, so only ``--train-from`` compares
-the algorithms at equal budgets.
+The quick presets count every budget in steps (500 SFT steps, 1600 reward-model pairs,
+120 RL iterations of 16 envs x 4 turns for each algorithm), so the algorithms are
+compared at equal numbers of rollouts and a run gives the same models on any machine;
+``--jobs 2`` trains A2C and REINFORCE side by side, which changes only wall times.
 """
 
 from __future__ import annotations
@@ -54,10 +55,10 @@ def run(cmd: list[str], log: Path) -> float:
 
 
 def train_cli(run_dir: Path, stage: str, threads: int, *args: str) -> float:
-    """``dialog-gym train STAGE --env ENV --quick ARGS`` (logged beside ``run_dir``)."""
+    """``dialog-gym train STAGE --env ENV --quick ARGS`` (logged to ``RUN.STAGE.log``)."""
     extra = ["--threads", str(threads)] if threads else []  # else the presets' setting
     return run([sys.executable, "-m", "dialog_gym.cli", "train", stage, "--env", ENV,
-                *args, "--quick", *extra], run_dir.parent / f"{run_dir.name}.log")
+                *args, "--quick", *extra], run_dir.parent / f"{run_dir.name}.{stage}.log")
 
 
 def train_rl(run_dir: Path, algo: str, threads: int) -> float:
@@ -66,21 +67,32 @@ def train_rl(run_dir: Path, algo: str, threads: int) -> float:
                      "--reward-model", str(run_dir / "rm"), "--out", str(run_dir / algo))
 
 
-def train(run_dir: Path, algos: list[str], threads: int) -> dict[str, float]:
+def train_rl_all(run_dir: Path, algos: list[str], threads: int, jobs: int) -> dict[str, float]:
+    """:func:`train_rl` for each algorithm, ``jobs`` at a time (budgets are counted in
+    iterations, so running them side by side changes their wall times, not their models)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {a: pool.submit(train_rl, run_dir, a, threads) for a in algos}
+        return {a: f.result() for a, f in futures.items()}
+
+
+def train(run_dir: Path, algos: list[str], threads: int, jobs: int = 1) -> dict[str, float]:
     """The quick pipeline (SFT -> RM -> PPO), then the other algorithms from its SFT/RM."""
     times = {"pipeline": train_cli(run_dir, "pipeline", threads, "--out", str(run_dir))}
-    times.update({a: train_rl(run_dir, a, threads) for a in algos if a != "ppo"})
+    times.update(train_rl_all(run_dir, [a for a in algos if a != "ppo"], threads, jobs))
     return times
 
 
-def train_from(base: Path, run_dir: Path, algos: list[str], threads: int) -> dict[str, float]:
+def train_from(base: Path, run_dir: Path, algos: list[str], threads: int,
+               jobs: int = 1) -> dict[str, float]:
     """Every algorithm standalone (quick preset, equal budgets) from ``base``'s SFT and RM."""
     run_dir.mkdir(parents=True, exist_ok=True)
     for stage in ("sft", "rm"):
         link = run_dir / stage
         if not link.exists():
             link.symlink_to(os.path.relpath(base / stage, run_dir))
-    return {algo: train_rl(run_dir, algo, threads) for algo in algos}
+    return train_rl_all(run_dir, algos, threads, jobs)
 
 
 def curves(run_dir: Path, algos: list[str]) -> dict[str, dict[str, list[float]]]:
@@ -147,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-seed", type=int, default=100_000, help="first held-out env seed")
     p.add_argument("--greedy", action="store_true", help="also evaluate greedy decoding")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="RL trainings run side by side after the pipeline (with --train or "
+                        "--train-from)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     p.add_argument("--name", default="learning_llm", help="output file stem")
     args = p.parse_args(argv)
@@ -161,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(args.run)
     if args.train and args.train_from:
         p.error("--train and --train-from exclude each other")
-    train_times = (train(run_dir, args.algos, args.threads) if args.train else
-                   train_from(Path(args.train_from), run_dir, args.algos, args.threads)
+    train_times = (train(run_dir, args.algos, args.threads, args.jobs) if args.train else
+                   train_from(Path(args.train_from), run_dir, args.algos, args.threads,
+                              args.jobs)
                    if args.train_from else {})
     names = ["sft"] + [a for a in args.algos if (run_dir / a / "model.safetensors").is_file()]
     results: dict[str, Any] = {}

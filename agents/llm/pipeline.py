@@ -15,7 +15,6 @@ from typing import Any
 
 from dialog_gym.agents.llm.config import (
     QUICK,
-    QUICK_BUDGET_S,
     PipelineConfig,
     RLConfig,
     RMConfig,
@@ -72,10 +71,6 @@ def run_pipeline(cfg: PipelineConfig, *, quick: bool = False) -> dict[str, Any]:
             with open(done, encoding="utf-8") as fh:
                 metrics = json.load(fh)
         else:
-            if quick and name == cfg.algo and "max_time" not in cfg.rl:
-                # RL gets what is left of the quick budget (SFT and RM are capped too)
-                left = QUICK_BUDGET_S - (time.time() - t0) - 30.0
-                step_cfg = dataclasses.replace(step_cfg, max_time=max(60.0, left))
             metrics = fn(step_cfg)
         summary["steps"][name] = {k: v for k, v in metrics.items() if k != "config"}
         summary["steps"][name]["folder"] = folder
