@@ -152,7 +152,8 @@ def add_commands(sub: Any, train_sub: Any) -> None:
                    help="gym.make keyword arguments as a JSON object")
     e.set_defaults(fn=cmd_export_demos)
 
-    quick_help = "small preset finishing the whole pipeline in <= 15 min on a 2-core CPU"
+    quick_help = ("small preset counted in steps (same models on any machine): the whole "
+                  "pipeline in about 15 min on a 2-core CPU")
     specs = [("sft", SFTConfig, cmd_sft, "supervised fine-tuning on expert demonstrations"),
              ("rm", RMConfig, cmd_rm, "reward model on pairwise comparisons")]
     for name, cls, fn, help_text in specs:
