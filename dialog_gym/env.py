@@ -457,13 +457,10 @@ def _combine(scorer: Any, scores: Mapping[str, float]) -> float:
 
     combine = getattr(scorer, "combine", None)
     if getattr(combine, "__func__", None) is WeightedSum.combine:
-        # WeightedSum.combine computed on Python floats: the same IEEE-754 products and
-        # sums, in the same order, as on numpy float64 scalars, without numpy's cost
-        total = None
-        for n, _, w in scorer.terms:
-            total = w * float(scores[n]) if total is None else total + w * float(scores[n])
-        assert total is not None
-        return total
+        # WeightedSum.combine only multiplies and adds, so on Python floats it performs
+        # the same IEEE-754 operations, in the same order, as on numpy float64 scalars,
+        # without numpy's cost
+        return float(combine({k: float(v) for k, v in scores.items()}))
     if combine is not None:
         return float(combine({k: np.float64(v) for k, v in scores.items()}))
     return float(next(iter(scores.values())))
