@@ -228,13 +228,13 @@ def main() -> None:
         else:
             print(f"TextArena GuessTheNumber-v0 (full loop):    {peer['steps_per_s']:9.0f} steps/s")
             if "single" in only:
-                ratio = report["ratio_single_vs_textarena"] = (
-                    report["single_env_default_reward"]["steps_per_s"] / peer["steps_per_s"])
-                print(f"ratio dialog-gym / TextArena:               {ratio:9.2f}x")
-                ratio_p = report["ratio_single_policy_like_vs_textarena"] = (
-                    report["single_env_default_reward_policy_like"]["steps_per_s"]
-                    / peer["steps_per_s"])
-                print(f"ratio (policy-like replies) / TextArena:    {ratio_p:9.2f}x")
+                for key, measured, label in (
+                        ("ratio_single_vs_textarena", "single_env_default_reward",
+                         "dialog-gym"),
+                        ("ratio_single_policy_like_vs_textarena",
+                         "single_env_default_reward_policy_like", "(policy-like replies)")):
+                    ratio = report[key] = report[measured]["steps_per_s"] / peer["steps_per_s"]
+                    print(f"{'ratio ' + label + ' / TextArena:':<44}{ratio:9.2f}x")
     atomic_write_json(args.out, report)
     print(f"wrote {args.out}")
 
