@@ -3,8 +3,9 @@ the same run as a peer.
 
 Both are timed on their full interaction loop excluding the agent's own thinking time:
 dialog-gym's ``reset`` + ``step`` (the observation comes with the step), TextArena's
-``reset`` + ``get_observation`` + ``step`` + ``close``. Agent actions are computed
-outside the timed region (dialog-gym: the scripted expert, so episodes are realistic;
+``reset`` + ``get_observation`` + ``step`` + ``close`` (a fresh TextArena env per
+episode: its default observation wrapper accumulates state across resets). Agent actions
+are computed outside the timed region (dialog-gym: the scripted expert, so episodes are realistic;
 TextArena: random guesses). The single env is also timed with policy-like replies
 (perturbed expert replies, which miss the expert-reference shortcuts and run longer).
 
@@ -139,10 +140,15 @@ def bench_textarena(episodes: int) -> dict | None:
     except ImportError:
         return None
     warnings.filterwarnings("ignore")
-    env = ta.make("GuessTheNumber-v0")
     rng = random.Random(0)
     steps, timed = 0, 0.0
     for seed in range(episodes):
+        # A fresh env per episode (built outside the timed region, as dialog-gym's is):
+        # the LLMObservationWrapper that ta.make adds keeps every earlier episode's
+        # observations across reset() and re-renders them at each step, so one env reused
+        # for 300 episodes ran 5x slower by the end and flattered the ratio (textarena
+        # 0.7.4: 6.8k steps/s over 60 episodes, 1.5k over 300; fresh envs: ~100k)
+        env = ta.make("GuessTheNumber-v0")
         t = time.perf_counter()
         env.reset(num_players=1, seed=seed)
         timed += time.perf_counter() - t
