@@ -31,7 +31,8 @@ HERE = Path(__file__).resolve().parent
 
 #: (part, script, normal args, quick args)
 PARTS = {
-    "env": ("perf_env.py", [], ["--episodes", "100", "--vector-steps", "60",
+    "env": ("perf_env.py", [], ["--episodes", "100", "--peer-episodes", "500", "--repeats", "1",
+                                "--vector-steps", "60",
                                 "--semantic-steps", "15", "--semantic-repeats", "2"]),
     "scorers": ("perf_scorers.py", [], ["--episodes", "30", "--repeats", "1",
                                         "--ratio-items", "30"]),
@@ -44,6 +45,11 @@ RATIOS = [
      ["ratio_single_vs_textarena"], "textarena", 5.0),
     ("env", "single env steps/s vs TextArena GuessTheNumber-v0 (policy-like replies)",
      ["ratio_single_policy_like_vs_textarena"], "textarena", 5.0),
+    # reference rows (no target): what any Python Gymnasium env reaches against that peer
+    ("env", "reference: a do-nothing Gymnasium env (gym.make) vs TextArena GuessTheNumber-v0",
+     ["ratio_null_env_vs_textarena"], "textarena", None),
+    ("env", "reference: a minimal dialogue env (one regex, transcript) vs TextArena",
+     ["ratio_minimal_dialogue_env_vs_textarena"], "textarena", None),
     ("env", "batched vector env vs SyncVectorEnv, semantic scorer on (expert replies)",
      ["ratio_batched_vector_vs_sync_semantic"], "gymnasium SyncVectorEnv", 2.0),
     ("env", "batched vector env vs SyncVectorEnv, semantic scorer on (policy-like replies)",

@@ -21,7 +21,8 @@ def _load():
 def test_report_collects_every_ratio_and_judges_targets(tmp_path, capsys):
     perf = _load()
     (tmp_path / "perf_env.json").write_text(json.dumps(
-        {"ratio_single_vs_textarena": 1.5, "ratio_batched_vector_vs_sync_semantic": 2.4,
+        {"ratio_single_vs_textarena": 1.5, "ratio_null_env_vs_textarena": 5.3,
+         "ratio_batched_vector_vs_sync_semantic": 2.4,
          "ratio_batched_vector_vs_sync_semantic_policy_like": 1.9}))
     (tmp_path / "perf_scorers.json").write_text(json.dumps(
         {"semantic_ratio_vs_encode_per_item": {"torch_threads_1": {"batch_64": 2.0},
@@ -31,9 +32,12 @@ def test_report_collects_every_ratio_and_judges_targets(tmp_path, capsys):
     report = json.loads((tmp_path / "perf.json").read_text())
     rows = report["ratios"]
     assert len(rows) == len(perf.RATIOS)
-    env_single, env_policy = [r for r in rows if r["peer"] == "textarena"]
+    env_single, env_policy, null, minimal = [r for r in rows if r["peer"] == "textarena"]
     assert env_single["value"] == 1.5 and env_single["met"] is False
     assert "policy-like" in env_policy["ratio"] and env_policy["value"] is None
+    # reference rows carry no target and are never judged
+    assert null["value"] == 5.3 and null["target"] is None and null["met"] is None
+    assert minimal["value"] is None and minimal["met"] is None
     vec = [r for r in rows if "SyncVectorEnv" in r["peer"] and r["part"] == "env"]
     assert [r["met"] for r in vec] == [True, False]
     assert not any(r["measured_this_run"] for r in vec)

@@ -1,0 +1,57 @@
+"""benchmarks/perf_env.py's reference envs: valid Gymnasium envs doing what they say."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("perf_env", ROOT / "benchmarks" / "perf_env.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.filterwarnings("error")
+def test_reference_envs_pass_the_env_checker_and_end_on_time():
+    perf_env = _load()
+    for cls in (perf_env.NullEnv, perf_env.MinimalDialogueEnv):
+        spec = gym.envs.registration.EnvSpec(f"PerfFloor-{cls.__name__}-v0", entry_point=cls,
+                                             kwargs={"episode_steps": 5})
+        check_env(gym.make(spec).unwrapped)
+        env = cls(episode_steps=3)
+        env.reset(seed=0)
+        ends = [env.step("where is my order?")[2] for _ in range(3)]
+        assert ends == [False, False, True]
+
+
+def test_minimal_dialogue_env_reads_the_reply_and_keeps_the_transcript():
+    env = _load().MinimalDialogueEnv(episode_steps=4)
+    env.reset(seed=0)
+    obs, r, *_ = env.step("Your REFUND is on its way.")
+    assert r == 1.0 and "thanks" in obs["history"].splitlines()[-1]
+    obs, r, *_ = env.step("Nice weather.")
+    assert r == 0.0 and obs["history"].count("Agent:") == 2 and obs["turn"] == 2
+
+
+def test_bench_floor_counts_every_step():
+    res = _load().bench_floor(episodes=7, episode_steps=3)
+    assert res["episode_steps"] == 3
+    for key in ("null_env", "minimal_dialogue_env"):
+        assert res[key]["steps"] == 21 and res[key]["steps_per_s"] > 0
+
+
+def test_floor_env_spec_runs_through_gym_make():
+    perf_env = _load()
+    env = gym.make(gym.envs.registration.EnvSpec("PerfFloor-Test-v0",
+                                                 entry_point=perf_env.NullEnv,
+                                                 kwargs={"episode_steps": 2}))
+    env.reset(seed=1)
+    assert env.step("x")[2] is False and env.step("x")[2] is True
