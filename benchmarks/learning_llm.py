@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -54,27 +55,72 @@ def run(cmd: list[str], log: Path) -> float:
     return time.time() - t0
 
 
-def train_cli(run_dir: Path, stage: str, threads: int, *args: str) -> float:
-    """``dialog-gym train STAGE --env ENV --quick ARGS`` (logged to ``RUN.STAGE.log``)."""
+def train_cli(run_dir: Path, stage: str, threads: int, *args: str, log: str = "") -> float:
+    """``dialog-gym train STAGE --env ENV --quick ARGS`` (logged to ``RUN.LOG.log``, LOG
+    defaulting to STAGE)."""
     extra = ["--threads", str(threads)] if threads else []  # else the presets' setting
     return run([sys.executable, "-m", "dialog_gym.cli", "train", stage, "--env", ENV,
-                *args, "--quick", *extra], run_dir.parent / f"{run_dir.name}.{stage}.log")
+                *args, "--quick", *extra],
+               run_dir.parent / f"{run_dir.name}.{log or stage}.log")
 
 
-def train_rl(run_dir: Path, algo: str, threads: int) -> float:
-    """One RL algorithm standalone (its quick preset) from ``run_dir``'s SFT and RM."""
+def seed_folder(algo: str, seed: int | None) -> str:
+    """Folder (inside the run) of ``algo`` trained with RL seed ``seed`` (None: the
+    preset's seed, 0)."""
+    return algo if seed is None else f"{algo}-seed{seed}"
+
+
+def train_rl(run_dir: Path, algo: str, threads: int, seed: int | None = None) -> float:
+    """One RL algorithm standalone (its quick preset) from ``run_dir``'s SFT and RM;
+    ``seed`` overrides the preset's RL seed (rollout sampling, critic init, minibatches)."""
+    name = seed_folder(algo, seed)
+    extra = [] if seed is None else ["--seed", str(seed)]
     return train_cli(run_dir, algo, threads, "--model", str(run_dir / "sft"),
-                     "--reward-model", str(run_dir / "rm"), "--out", str(run_dir / algo))
+                     "--reward-model", str(run_dir / "rm"), "--out", str(run_dir / name),
+                     *extra, log=name)
 
 
-def train_rl_all(run_dir: Path, algos: list[str], threads: int, jobs: int) -> dict[str, float]:
-    """:func:`train_rl` for each algorithm, ``jobs`` at a time (budgets are counted in
-    iterations, so running them side by side changes their wall times, not their models)."""
+def train_rl_all(run_dir: Path, algos: list[str], threads: int, jobs: int,
+                 seeds: tuple[int | None, ...] = (None,)) -> dict[str, float]:
+    """:func:`train_rl` for each algorithm and seed, ``jobs`` at a time (budgets are
+    counted in iterations, so running them side by side changes their wall times, not
+    their models). Extra seeds whose model is already saved are not trained again."""
     from concurrent.futures import ThreadPoolExecutor
 
+    todo = [(a, s) for s in seeds for a in algos
+            if s is None or not (run_dir / seed_folder(a, s) / "model.safetensors").is_file()]
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {a: pool.submit(train_rl, run_dir, a, threads) for a in algos}
-        return {a: f.result() for a, f in futures.items()}
+        futures = {seed_folder(a, s): pool.submit(train_rl, run_dir, a, threads, s)
+                   for a, s in todo}
+        return {name: f.result() for name, f in futures.items()}
+
+
+def seed_summary(results: dict[str, Any], algos: list[str],
+                 seeds: list[int]) -> dict[str, Any]:
+    """Per algorithm, the held-out results of every RL seed evaluated (the preset's seed
+    0 and ``seeds``): each seed's mean return, CI and success, their mean and standard
+    deviation, and in how many seeds the policy beats SFT with non-overlapping CIs."""
+    sft = results["sft"]["sample"]
+    out: dict[str, Any] = {}
+    for algo in algos:
+        rows = []
+        for seed in [None, *seeds]:
+            ev = results.get(seed_folder(algo, seed), {}).get("sample")
+            if ev is not None:
+                rows.append({"seed": 0 if seed is None else seed,
+                             "mean_return": ev["mean_return"], "ci95": ev["ci95"],
+                             "success_rate": ev["success_rate"],
+                             "beats_sft": ev["ci95"][0] > sft["ci95"][1]})
+        if not rows:
+            continue
+        means = [r["mean_return"] for r in rows]
+        mu = statistics.fmean(means)
+        sd = statistics.stdev(means) if len(means) > 1 else 0.0
+        out[algo] = {"seeds": rows, "mean_of_means": mu, "std_across_seeds": sd,
+                     "min_mean": min(means), "max_mean": max(means),
+                     "seeds_beating_sft": sum(r["beats_sft"] for r in rows),
+                     "seeds_above_sft_mean": sum(m > sft["mean_return"] for m in means)}
+    return out
 
 
 def train(run_dir: Path, algos: list[str], threads: int, jobs: int = 1) -> dict[str, float]:
@@ -119,10 +165,12 @@ def plot(path: Path, data: dict[str, Any]) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     ax = axes[0]
     colors = {"ppo": "tab:blue", "a2c": "tab:orange", "reinforce": "tab:green"}
-    for algo, c in data["curves"].items():
+    for name, c in data["curves"].items():
+        algo, seeded = name.split("-seed")[0], "-seed" in name  # extra RL seeds: thin
         if c["iteration"]:
-            ax.plot(c["iteration"], c["return"], label=f"{algo} (training rollouts)",
-                    color=colors.get(algo), alpha=0.8)
+            ax.plot(c["iteration"], c["return"], color=colors.get(algo),
+                    label=None if seeded else f"{algo} (training rollouts)",
+                    alpha=0.45 if seeded else 0.8, lw=0.8 if seeded else 1.5)
     for name, color in (("sft", "gray"), ("ppo", "tab:blue")):
         ev = data["eval"].get(name, {}).get("sample")
         if ev:
@@ -135,9 +183,12 @@ def plot(path: Path, data: dict[str, Any]) -> None:
     ax.set_title("Dialog-CustomerService-v0: return")
     ax.legend(fontsize=8)
     ax = axes[1]
-    for algo, c in data["curves"].items():
+    for name, c in data["curves"].items():
+        algo, seeded = name.split("-seed")[0], "-seed" in name
         if c["iteration"]:
-            ax.plot(c["iteration"], c["kl"], label=algo, color=colors.get(algo))
+            ax.plot(c["iteration"], c["kl"], label=None if seeded else algo,
+                    color=colors.get(algo), alpha=0.45 if seeded else 1.0,
+                    lw=0.8 if seeded else 1.5)
     ax.set_xlabel("RL iteration")
     ax.set_ylabel("KL to SFT reference (nats / segment)")
     ax.set_title("KL to the reference")
@@ -162,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=1,
                    help="RL trainings run side by side after the pipeline (with --train or "
                         "--train-from)")
+    p.add_argument("--rl-seeds", nargs="*", type=int, default=[], metavar="SEED",
+                   help="also train every algorithm with these RL seeds (from the run's SFT and "
+                        "RM, into ALGO-seedS; saved models are reused) and report the spread "
+                        "across seeds")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     p.add_argument("--name", default="learning_llm", help="output file stem")
     args = p.parse_args(argv)
@@ -180,7 +235,13 @@ def main(argv: list[str] | None = None) -> int:
                    train_from(Path(args.train_from), run_dir, args.algos, args.threads,
                               args.jobs)
                    if args.train_from else {})
-    names = ["sft"] + [a for a in args.algos if (run_dir / a / "model.safetensors").is_file()]
+    if 0 in args.rl_seeds:
+        p.error("--rl-seeds: seed 0 is the preset's own (the ALGO folders); give others")
+    if args.rl_seeds:
+        train_times.update(train_rl_all(run_dir, args.algos, args.threads, args.jobs,
+                                        tuple(args.rl_seeds)))
+    names = ["sft"] + [seed_folder(a, s) for s in [None, *args.rl_seeds] for a in args.algos
+                       if (run_dir / seed_folder(a, s) / "model.safetensors").is_file()]
     results: dict[str, Any] = {}
     eval_times: dict[str, float] = {}
     for name in names:
@@ -227,12 +288,19 @@ def main(argv: list[str] | None = None) -> int:
         "eval_seeds": [args.eval_seed, args.eval_seed + args.episodes - 1],
         "decoding": "sampling at temperature 1 (the policy RL optimises)"
                     + (" and greedy" if args.greedy else ""),
-        "eval": results, "checks": checks, "curves": curves(run_dir, args.algos),
+        "eval": results, "checks": checks,
+        "curves": curves(run_dir, [n for n in names if n != "sft"]),
         "train_wall_times_s": train_times, "eval_wall_times_s": eval_times,
         "stages": stage_metrics,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                     "torch_threads": torch.get_num_threads(), "python": sys.version.split()[0]},
     }
+    if args.rl_seeds:
+        data["rl_seeds"] = summary = seed_summary(results, args.algos, args.rl_seeds)
+        for algo, row in summary.items():
+            checks[f"{algo}_seeds_beating_sft"] = f"{row['seeds_beating_sft']}/{len(row['seeds'])}"
+            checks[f"{algo}_mean_over_seeds"] = row["mean_of_means"]
+            checks[f"{algo}_std_over_seeds"] = row["std_across_seeds"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     from dialog_gym.agents.llm.checkpoint import atomic_write_json

@@ -210,3 +210,58 @@ def test_learning_benchmark_trains_every_algorithm_standalone_from_a_run(tmp_pat
     assert all("--quick" in c and str(tmp_path / "equal" / "rm") in c for c in cmds)
     with pytest.raises(SystemExit):
         mod.main(["--train", "--train-from", str(base), "--run", str(tmp_path / "x")])
+
+
+def _learning_module():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("learning_llm",
+                                                  root / "benchmarks" / "learning_llm.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_learning_benchmark_trains_extra_rl_seeds_once(tmp_path, monkeypatch):
+    """``--rl-seeds``: each algorithm again with each seed, into ALGO-seedS, logged apart;
+    a seed whose model is saved is not trained again."""
+    mod = _learning_module()
+    run_dir = tmp_path / "run"
+    (run_dir / "a2c-seed2").mkdir(parents=True)
+    (run_dir / "a2c-seed2" / "model.safetensors").write_bytes(b"x")
+    cmds, logs = [], []
+    monkeypatch.setattr(mod, "run", lambda cmd, log: cmds.append(cmd) or logs.append(log) or 2.0)
+    times = mod.train_rl_all(run_dir, ["ppo", "a2c"], 0, 1, seeds=(1, 2))
+    assert sorted(times) == ["a2c-seed1", "ppo-seed1", "ppo-seed2"]
+    by_out = {c[c.index("--out") + 1]: c for c in cmds}
+    c = by_out[str(run_dir / "ppo-seed2")]
+    assert c[c.index("train") + 1] == "ppo" and c[c.index("--seed") + 1] == "2"
+    assert str(run_dir / "sft") in c and str(run_dir / "rm") in c
+    assert sorted(p.name for p in logs) == ["run.a2c-seed1.log", "run.ppo-seed1.log",
+                                            "run.ppo-seed2.log"]
+    with pytest.raises(SystemExit):  # seed 0 is the preset's own run
+        mod.main(["--run", str(run_dir), "--rl-seeds", "0"])
+
+
+def test_seed_summary_reports_spread_and_wins_over_sft():
+    mod = _learning_module()
+
+    def ev(mean, lo, hi, success=0.5):
+        return {"sample": {"mean_return": mean, "ci95": [lo, hi], "success_rate": success}}
+
+    results = {"sft": ev(1.0, 0.9, 1.1), "ppo": ev(1.4, 1.3, 1.5),
+               "ppo-seed1": ev(1.2, 1.05, 1.35), "ppo-seed2": ev(1.0, 0.9, 1.1),
+               "a2c": ev(1.3, 1.2, 1.4)}
+    out = mod.seed_summary(results, ["ppo", "a2c", "reinforce"], [1, 2])
+    ppo = out["ppo"]
+    assert [r["seed"] for r in ppo["seeds"]] == [0, 1, 2]
+    assert [r["beats_sft"] for r in ppo["seeds"]] == [True, False, False]
+    assert ppo["seeds_beating_sft"] == 1 and ppo["seeds_above_sft_mean"] == 2
+    assert abs(ppo["mean_of_means"] - 1.2) < 1e-12
+    assert abs(ppo["std_across_seeds"] - 0.2) < 1e-12
+    assert out["a2c"]["std_across_seeds"] == 0.0 and len(out["a2c"]["seeds"]) == 1
+    assert "reinforce" not in out  # nothing evaluated, nothing invented
