@@ -55,3 +55,27 @@ def test_floor_env_spec_runs_through_gym_make():
                                                  kwargs={"episode_steps": 2}))
     env.reset(seed=1)
     assert env.step("x")[2] is False and env.step("x")[2] is True
+
+
+def test_env_replay_breakdown_times_every_part_and_restores_the_env(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("env_replay",
+                                                  ROOT / "benchmarks" / "env_replay.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    actions = tmp_path / "actions.json"
+    mod.record(3, actions)
+    env = gym.make(mod.ENV_ID)
+    totals, restore = mod.instrument(env)
+    env.reset(seed=0)
+    env.step("Hello, how can I help?")
+    assert totals["reset"] > 0 and totals["step (all but scoring)"] > 0
+    assert totals["step: scoring (default reward)"] > 0
+    restore()
+    base = env.unwrapped
+    assert "step_begin" not in vars(base) and "respond" not in vars(base.user)
+    import dialog_gym.env as core
+    assert core._score_terms_single.__name__ == "_score_terms_single"
+    mod.replay(3, actions, quiet=False, breakdown=True)
+    out = capsys.readouterr().out
+    assert "simulated user's reaction" in out and "us/step" in out
