@@ -156,43 +156,89 @@ def curves(run_dir: Path, algos: list[str]) -> dict[str, dict[str, list[float]]]
     return out
 
 
+def curve_start(configs: list[dict[str, Any]]) -> int:
+    """First RL iteration whose rollout return is unbiased: after ceil(episode turn limit
+    / turns per rollout) iterations every episode that started at iteration 1 has ended."""
+    import math
+
+    import gymnasium as gym
+
+    import dialog_gym  # noqa: F401  (registers the env ids)
+
+    cfg = next((c for c in configs if c.get("turns_per_rollout")), {})
+    per_rollout = cfg.get("turns_per_rollout") or 4
+    limit = cfg.get("max_episode_turns") or gym.spec(ENV).max_episode_steps or 20
+    return math.ceil(limit / per_rollout) + 1
+
+
+def smooth(values: list[float], window: int = 10) -> list[float]:
+    """Trailing moving average (shorter at the start); None values are skipped."""
+    out, buf = [], []
+    for v in values:
+        if v is not None:
+            buf = (buf + [v])[-window:]
+        out.append(sum(buf) / len(buf) if buf else float("nan"))
+    return out
+
+
 def plot(path: Path, data: dict[str, Any]) -> None:
+    """Three panels: training return and KL per RL iteration (moving average over 10
+    iterations; each RL seed thin, the mean over seeds thick), and the held-out mean
+    return with its 95% CI of SFT and of every trained policy."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    ax = axes[0]
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
     colors = {"ppo": "tab:blue", "a2c": "tab:orange", "reinforce": "tab:green"}
+    # a rollout's return counts the episodes that ended in it, so until every episode
+    # can have ended (iteration k sees only episodes of <= k x turns-per-rollout turns:
+    # the short, mostly successful ones) the figure is biased upwards: curves start later
+    start = data.get("curve_start_iteration", 1)
+    by_algo: dict[str, list[dict[str, list[float]]]] = {}
     for name, c in data["curves"].items():
-        algo, seeded = name.split("-seed")[0], "-seed" in name  # extra RL seeds: thin
-        if c["iteration"]:
-            ax.plot(c["iteration"], c["return"], color=colors.get(algo),
-                    label=None if seeded else f"{algo} (training rollouts)",
-                    alpha=0.45 if seeded else 0.8, lw=0.8 if seeded else 1.5)
-    for name, color in (("sft", "gray"), ("ppo", "tab:blue")):
-        ev = data["eval"].get(name, {}).get("sample")
-        if ev:
-            lo, hi = ev["ci95"]
-            ax.axhspan(lo, hi, color=color, alpha=0.15)
-            ax.axhline(ev["mean_return"], color=color, ls="--",
-                       label=f"{name} held-out mean ({ev['episodes']} ep.)")
-    ax.set_xlabel("RL iteration")
-    ax.set_ylabel("episode return")
-    ax.set_title("Dialog-CustomerService-v0: return")
-    ax.legend(fontsize=8)
+        keep = [i for i, it in enumerate(c["iteration"]) if it >= start]
+        if keep:
+            by_algo.setdefault(name.split("-seed")[0], []).append(
+                {k: [v[i] for i in keep] for k, v in c.items()})
+    for ax, key, ylabel, title in (
+            (axes[0], "return", "episode return (training rollouts)",
+             f"Training return (moving average, 10 iter.; from iter. {start})"),
+            (axes[2], "kl", "KL to SFT reference (nats / segment)", "KL to the reference")):
+        for algo, runs in by_algo.items():
+            curves_ = [smooth(c[key]) for c in runs]
+            for c, y in zip(runs, curves_, strict=True):
+                ax.plot(c["iteration"], y, color=colors.get(algo), alpha=0.35, lw=0.8)
+            n = min(len(y) for y in curves_)
+            mean = [sum(y[i] for y in curves_) / len(curves_) for i in range(n)]
+            ax.plot(runs[0]["iteration"][:n], mean, color=colors.get(algo), lw=2,
+                    label=f"{algo} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
+        ax.set_xlabel("RL iteration")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    sft = data["eval"].get("sft", {}).get("sample")
+    if sft:
+        axes[0].axhline(sft["mean_return"], color="gray", ls="--",
+                        label=f"SFT held-out ({sft['episodes']} ep.)")
+        axes[0].legend(fontsize=8)
     ax = axes[1]
-    for name, c in data["curves"].items():
-        algo, seeded = name.split("-seed")[0], "-seed" in name
-        if c["iteration"]:
-            ax.plot(c["iteration"], c["kl"], label=None if seeded else algo,
-                    color=colors.get(algo), alpha=0.45 if seeded else 1.0,
-                    lw=0.8 if seeded else 1.5)
-    ax.set_xlabel("RL iteration")
-    ax.set_ylabel("KL to SFT reference (nats / segment)")
-    ax.set_title("KL to the reference")
-    ax.legend(fontsize=8)
+    names = [n for n in data["eval"] if data["eval"][n].get("sample")]
+    for i, name in enumerate(names):
+        ev = data["eval"][name]["sample"]
+        lo, hi = ev["ci95"]
+        algo = name.split("-seed")[0]
+        mu = ev["mean_return"]
+        ax.errorbar([i], [mu], yerr=[[mu - lo], [hi - mu]], fmt="o",
+                    color=colors.get(algo, "gray"), capsize=3)
+    if sft:
+        ax.axhspan(*sft["ci95"], color="gray", alpha=0.15)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("held-out mean return (95% CI)")
+    episodes = sft["episodes"] if sft else "?"
+    ax.set_title(f"Held-out episodes ({episodes} per policy, sampling)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -290,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
                     + (" and greedy" if args.greedy else ""),
         "eval": results, "checks": checks,
         "curves": curves(run_dir, [n for n in names if n != "sft"]),
+        "curve_start_iteration": curve_start(
+            [load(run_dir / a / "metrics.json").get("config") or {} for a in args.algos]),
         "train_wall_times_s": train_times, "eval_wall_times_s": eval_times,
         "stages": stage_metrics,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),

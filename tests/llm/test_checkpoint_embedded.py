@@ -265,3 +265,11 @@ def test_seed_summary_reports_spread_and_wins_over_sft():
     assert abs(ppo["std_across_seeds"] - 0.2) < 1e-12
     assert out["a2c"]["std_across_seeds"] == 0.0 and len(out["a2c"]["seeds"]) == 1
     assert "reinforce" not in out  # nothing evaluated, nothing invented
+
+
+def test_learning_curves_start_when_every_first_episode_can_have_ended():
+    """Rollout returns of the first iterations count only short episodes (biased up)."""
+    mod = _learning_module()
+    assert mod.curve_start([{"turns_per_rollout": 4, "max_episode_turns": 0}]) == 6  # 20/4+1
+    assert mod.curve_start([{}, {"turns_per_rollout": 3, "max_episode_turns": 10}]) == 5
+    assert mod.smooth([1.0, None, 3.0, 5.0], window=2) == [1.0, 1.0, 2.0, 4.0]
