@@ -123,9 +123,13 @@ def seed_summary(results: dict[str, Any], algos: list[str],
     return out
 
 
-def train(run_dir: Path, algos: list[str], threads: int, jobs: int = 1) -> dict[str, float]:
-    """The quick pipeline (SFT -> RM -> PPO), then the other algorithms from its SFT/RM."""
-    times = {"pipeline": train_cli(run_dir, "pipeline", threads, "--out", str(run_dir))}
+def train(run_dir: Path, algos: list[str], threads: int, jobs: int = 1,
+          seed: int = 0) -> dict[str, float]:
+    """The quick pipeline (SFT -> RM -> PPO) with ``seed`` for every stage, then the
+    other algorithms from its SFT/RM."""
+    extra = ["--seed", str(seed)] if seed else []
+    times = {"pipeline": train_cli(run_dir, "pipeline", threads, "--out", str(run_dir),
+                                   *extra)}
     times.update(train_rl_all(run_dir, [a for a in algos if a != "ppo"], threads, jobs))
     return times
 
@@ -259,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=1,
                    help="RL trainings run side by side after the pipeline (with --train or "
                         "--train-from)")
+    p.add_argument("--pipeline-seed", type=int, default=0,
+                   help="with --train: the seed of every pipeline stage (SFT model init and "
+                        "batches, reward model, RL); the demonstrations stay the same")
     p.add_argument("--rl-seeds", nargs="*", type=int, default=[], metavar="SEED",
                    help="also train every algorithm with these RL seeds (from the run's SFT and "
                         "RM, into ALGO-seedS; saved models are reused) and report the spread "
@@ -277,7 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(args.run)
     if args.train and args.train_from:
         p.error("--train and --train-from exclude each other")
-    train_times = (train(run_dir, args.algos, args.threads, args.jobs) if args.train else
+    if args.pipeline_seed and not args.train:
+        p.error("--pipeline-seed applies to --train")
+    train_times = (train(run_dir, args.algos, args.threads, args.jobs, args.pipeline_seed)
+                   if args.train else
                    train_from(Path(args.train_from), run_dir, args.algos, args.threads,
                               args.jobs)
                    if args.train_from else {})

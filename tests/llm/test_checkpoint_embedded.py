@@ -273,3 +273,18 @@ def test_learning_curves_start_when_every_first_episode_can_have_ended():
     assert mod.curve_start([{"turns_per_rollout": 4, "max_episode_turns": 0}]) == 6  # 20/4+1
     assert mod.curve_start([{}, {"turns_per_rollout": 3, "max_episode_turns": 10}]) == 5
     assert mod.smooth([1.0, None, 3.0, 5.0], window=2) == [1.0, 1.0, 2.0, 4.0]
+
+
+def test_learning_benchmark_pipeline_seed_reaches_every_stage(tmp_path, monkeypatch):
+    mod = _learning_module()
+    cmds = []
+    monkeypatch.setattr(mod, "run", lambda cmd, log: cmds.append(cmd) or 1.0)
+    mod.train(tmp_path / "run", ["ppo"], 0, seed=3)
+    [pipeline] = cmds
+    assert pipeline[pipeline.index("train") + 1] == "pipeline"
+    assert pipeline[pipeline.index("--seed") + 1] == "3"
+    cmds.clear()
+    mod.train(tmp_path / "run0", ["ppo"], 0)
+    assert "--seed" not in cmds[0]  # the preset's own seed
+    with pytest.raises(SystemExit):  # a pipeline seed without training is an error
+        mod.main(["--run", str(tmp_path / "run"), "--pipeline-seed", "2"])
