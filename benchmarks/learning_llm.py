@@ -66,7 +66,7 @@ def train_cli(run_dir: Path, stage: str, threads: int, *args: str, log: str = ""
 
 def seed_folder(algo: str, seed: int | None) -> str:
     """Folder (inside the run) of ``algo`` trained with RL seed ``seed`` (None: the
-    preset's seed, 0)."""
+    run's own seed, the pipeline's: 0 unless ``--pipeline-seed``)."""
     return algo if seed is None else f"{algo}-seed{seed}"
 
 
@@ -95,11 +95,19 @@ def train_rl_all(run_dir: Path, algos: list[str], threads: int, jobs: int,
         return {name: f.result() for name, f in futures.items()}
 
 
-def seed_summary(results: dict[str, Any], algos: list[str],
-                 seeds: list[int]) -> dict[str, Any]:
-    """Per algorithm, the held-out results of every RL seed evaluated (the preset's seed
-    0 and ``seeds``): each seed's mean return, CI and success, their mean and standard
-    deviation, and in how many seeds the policy beats SFT with non-overlapping CIs."""
+def base_seed(run_dir: Path, algo: str) -> int:
+    """The RL seed ``run_dir/algo`` was trained with (its saved config; 0 if unknown)."""
+    f = run_dir / algo / "metrics.json"
+    cfg = json.loads(f.read_text()).get("config") or {} if f.is_file() else {}
+    return int(cfg.get("seed", 0))
+
+
+def seed_summary(results: dict[str, Any], algos: list[str], seeds: list[int],
+                 base_seeds: dict[str, int] | None = None) -> dict[str, Any]:
+    """Per algorithm, the held-out results of every RL seed evaluated (the ALGO folder's
+    seed, ``base_seeds[algo]`` or 0, and ``seeds``): each seed's mean return, CI and
+    success, their mean and standard deviation, and in how many seeds the policy beats
+    SFT with non-overlapping CIs."""
     sft = results["sft"]["sample"]
     out: dict[str, Any] = {}
     for algo in algos:
@@ -107,7 +115,8 @@ def seed_summary(results: dict[str, Any], algos: list[str],
         for seed in [None, *seeds]:
             ev = results.get(seed_folder(algo, seed), {}).get("sample")
             if ev is not None:
-                rows.append({"seed": 0 if seed is None else seed,
+                base = (base_seeds or {}).get(algo, 0)
+                rows.append({"seed": base if seed is None else seed,
                              "mean_return": ev["mean_return"], "ci95": ev["ci95"],
                              "success_rate": ev["success_rate"],
                              "beats_sft": ev["ci95"][0] > sft["ci95"][1]})
@@ -291,8 +300,10 @@ def main(argv: list[str] | None = None) -> int:
                    train_from(Path(args.train_from), run_dir, args.algos, args.threads,
                               args.jobs)
                    if args.train_from else {})
-    if 0 in args.rl_seeds:
-        p.error("--rl-seeds: seed 0 is the preset's own (the ALGO folders); give others")
+    base_seeds = {a: base_seed(run_dir, a) for a in args.algos}
+    for algo, seed in base_seeds.items():
+        if seed in args.rl_seeds:  # the same training again: not another seed
+            p.error(f"--rl-seeds: {algo} in {run_dir} was trained with seed {seed} already")
     if args.rl_seeds:
         train_times.update(train_rl_all(run_dir, args.algos, args.threads, args.jobs,
                                         tuple(args.rl_seeds)))
@@ -354,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
                     "torch_threads": torch.get_num_threads(), "python": sys.version.split()[0]},
     }
     if args.rl_seeds:
-        data["rl_seeds"] = summary = seed_summary(results, args.algos, args.rl_seeds)
+        data["rl_seeds"] = summary = seed_summary(results, args.algos, args.rl_seeds,
+                                                     base_seeds)
         for algo, row in summary.items():
             checks[f"{algo}_seeds_beating_sft"] = f"{row['seeds_beating_sft']}/{len(row['seeds'])}"
             checks[f"{algo}_mean_over_seeds"] = row["mean_of_means"]

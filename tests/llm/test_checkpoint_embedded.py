@@ -288,3 +288,25 @@ def test_learning_benchmark_pipeline_seed_reaches_every_stage(tmp_path, monkeypa
     assert "--seed" not in cmds[0]  # the preset's own seed
     with pytest.raises(SystemExit):  # a pipeline seed without training is an error
         mod.main(["--run", str(tmp_path / "run"), "--pipeline-seed", "2"])
+
+
+def test_extra_rl_seeds_must_differ_from_the_runs_own(tmp_path):
+    """A run trained with --pipeline-seed 1 has its RL seed 1 in ALGO: asking for seed 1
+    again would train the same model (it did: byte-identical) and count it twice."""
+    import json
+
+    mod = _learning_module()
+    run_dir = tmp_path / "run"
+    (run_dir / "ppo").mkdir(parents=True)
+    (run_dir / "ppo" / "metrics.json").write_text(json.dumps({"config": {"seed": 1}}))
+    assert mod.base_seed(run_dir, "ppo") == 1 and mod.base_seed(run_dir, "a2c") == 0
+    with pytest.raises(SystemExit):
+        mod.main(["--run", str(run_dir), "--algos", "ppo", "--rl-seeds", "1"])
+
+    def ev(mean):
+        return {"sample": {"mean_return": mean, "ci95": [mean - 0.1, mean + 0.1],
+                           "success_rate": 0.5}}
+
+    out = mod.seed_summary({"sft": ev(1.0), "ppo": ev(1.2), "ppo-seed2": ev(1.3)}, ["ppo"],
+                           [2], {"ppo": 1})
+    assert [r["seed"] for r in out["ppo"]["seeds"]] == [1, 2]
