@@ -295,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--train and --train-from exclude each other")
     if args.pipeline_seed and not args.train:
         p.error("--pipeline-seed applies to --train")
+    if args.train and args.pipeline_seed in args.rl_seeds:  # fail before training
+        p.error(f"--rl-seeds: {args.pipeline_seed} is the pipeline's own seed")
     train_times = (train(run_dir, args.algos, args.threads, args.jobs, args.pipeline_seed)
                    if args.train else
                    train_from(Path(args.train_from), run_dir, args.algos, args.threads,

@@ -302,6 +302,10 @@ def test_extra_rl_seeds_must_differ_from_the_runs_own(tmp_path):
     assert mod.base_seed(run_dir, "ppo") == 1 and mod.base_seed(run_dir, "a2c") == 0
     with pytest.raises(SystemExit):
         mod.main(["--run", str(run_dir), "--algos", "ppo", "--rl-seeds", "1"])
+    with pytest.raises(SystemExit):  # refused before the pipeline trains
+        mod.main(["--train", "--pipeline-seed", "4", "--rl-seeds", "4", "--run",
+                  str(tmp_path / "new")])
+    assert not (tmp_path / "new").exists()
 
     def ev(mean):
         return {"sample": {"mean_return": mean, "ci95": [mean - 0.1, mean + 0.1],
