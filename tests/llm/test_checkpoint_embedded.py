@@ -185,8 +185,7 @@ def test_sft_demonstrations_come_from_the_configured_env(tmp_path, monkeypatch):
     assert calls == [("Dialog-Corpus-v0", {"split": "train"})]
 
 
-def test_learning_benchmark_trains_every_algorithm_standalone_from_a_run(tmp_path, monkeypatch):
-    """``learning_llm.py --train-from``: equal budgets, the base run's SFT and RM reused."""
+def _learning_module():
     import importlib.util
     import sys
     from pathlib import Path
@@ -197,6 +196,12 @@ def test_learning_benchmark_trains_every_algorithm_standalone_from_a_run(tmp_pat
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_learning_benchmark_trains_every_algorithm_standalone_from_a_run(tmp_path, monkeypatch):
+    """``learning_llm.py --train-from``: equal budgets, the base run's SFT and RM reused."""
+    mod = _learning_module()
     base = tmp_path / "base"
     for stage in ("sft", "rm"):
         (base / stage).mkdir(parents=True)
@@ -210,20 +215,6 @@ def test_learning_benchmark_trains_every_algorithm_standalone_from_a_run(tmp_pat
     assert all("--quick" in c and str(tmp_path / "equal" / "rm") in c for c in cmds)
     with pytest.raises(SystemExit):
         mod.main(["--train", "--train-from", str(base), "--run", str(tmp_path / "x")])
-
-
-def _learning_module():
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("learning_llm",
-                                                  root / "benchmarks" / "learning_llm.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_learning_benchmark_trains_extra_rl_seeds_once(tmp_path, monkeypatch):
