@@ -47,6 +47,14 @@ ENV_ID = "Dialog-CustomerService-v0"
 WARMUP = 20
 
 
+def seeds_with_warmup(episodes: int, warmup: int = WARMUP) -> list[int]:
+    """Episode seeds of a timed loop: ``warmup`` untimed episodes first (seeds past the
+    timed range, as seeds below 0 are not allowed; lazy imports and caches filled once
+    per process are not step costs), then seeds 0..episodes-1. Callers start counting at
+    seed 0."""
+    return [*range(episodes, episodes + warmup), *range(episodes)]
+
+
 def bench_single(episodes: int, reward=None, policy_like: bool = False) -> dict:
     """Single-env steps/s with the expert's replies or (``policy_like``) seeded variants of
     them (see :func:`bench_vector`): those are not the env's own expert reference, fail
@@ -58,9 +66,7 @@ def bench_single(episodes: int, reward=None, policy_like: bool = False) -> dict:
     agent = make_agent("expert", env_id=ENV_ID)
     rng = np.random.default_rng(0)
     steps, timed = 0, 0.0
-    # WARMUP episodes (seeds below 0 are not allowed, so seeds past the timed range) run
-    # untimed first: lazy imports and caches filled once per process are not step costs
-    for seed in [*range(episodes, episodes + WARMUP), *range(episodes)]:
+    for seed in seeds_with_warmup(episodes):
         if seed == 0:
             steps, timed = 0, 0.0
         t = time.perf_counter()
@@ -165,7 +171,7 @@ def bench_floor(episodes: int, episode_steps: int) -> dict:
             f"PerfFloor-{cls.__name__}-v0", entry_point=cls,
             kwargs={"episode_steps": episode_steps}))
         steps, timed = 0, 0.0
-        for seed in [*range(episodes, episodes + WARMUP), *range(episodes)]:
+        for seed in seeds_with_warmup(episodes):
             if seed == 0:
                 steps, timed = 0, 0.0
             t = time.perf_counter()
@@ -235,8 +241,7 @@ def bench_textarena(episodes: int, reuse: bool = False) -> dict | None:
     rng = random.Random(0)
     steps, timed = 0, 0.0
     shared = ta.make("GuessTheNumber-v0") if reuse else None
-    warmup = range(0) if reuse else range(episodes, episodes + WARMUP)
-    for seed in [*warmup, *range(episodes)]:  # as bench_single
+    for seed in seeds_with_warmup(episodes, 0 if reuse else WARMUP):  # as bench_single
         if seed == 0:
             steps, timed = 0, 0.0
         # A fresh env per episode (built outside the timed region, as dialog-gym's is):

@@ -79,3 +79,9 @@ def test_env_replay_breakdown_times_every_part_and_restores_the_env(tmp_path, ca
     mod.replay(3, actions, quiet=False, breakdown=True)
     out = capsys.readouterr().out
     assert "simulated user's reaction" in out and "us/step" in out
+
+
+def test_timed_loops_warm_up_on_seeds_past_the_timed_range():
+    perf_env = _load()
+    assert perf_env.seeds_with_warmup(3, 2) == [3, 4, 0, 1, 2]
+    assert perf_env.seeds_with_warmup(2, 0) == [0, 1]
