@@ -111,11 +111,11 @@ def seed_summary(results: dict[str, Any], algos: list[str], seeds: list[int],
     sft = results["sft"]["sample"]
     out: dict[str, Any] = {}
     for algo in algos:
+        base = (base_seeds or {}).get(algo, 0)
         rows = []
         for seed in [None, *seeds]:
             ev = results.get(seed_folder(algo, seed), {}).get("sample")
             if ev is not None:
-                base = (base_seeds or {}).get(algo, 0)
                 rows.append({"seed": base if seed is None else seed,
                              "mean_return": ev["mean_return"], "ci95": ev["ci95"],
                              "success_rate": ev["success_rate"],
