@@ -319,16 +319,15 @@ def copy_json(obj: Any) -> Any:
     Dicts and lists (subclasses included) are copied as plain dicts and lists; anything
     else is shared with the original.
     """
-    if type(obj) is dict:
-        # a C-level shallow copy, then only the nested containers are replaced: one
-        # recursive call per container, none per leaf (same keys, order and values)
-        out = obj.copy()
+    if isinstance(obj, dict):
+        # a C-level shallow copy into a plain dict, then only the nested containers are
+        # replaced: one recursive call per container, none per leaf (same keys, order
+        # and values)
+        out = dict(obj)
         for k, v in obj.items():
             if type(v) not in _JSON_LEAVES:
                 out[k] = copy_json(v)
         return out
-    if isinstance(obj, dict):
-        return {k: v if type(v) in _JSON_LEAVES else copy_json(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [v if type(v) in _JSON_LEAVES else copy_json(v) for v in obj]
     return obj
