@@ -16,6 +16,7 @@ from dialog_gym.rules import RuleBook
 from dialog_gym.scenario import Scenario, ScenarioGenerator
 from dialog_gym.simulator import UserSimulator
 from dialog_gym.tools import ToolSet
+from dialog_gym.understanding import Lexicon
 
 
 class Policy(Protocol):
@@ -72,3 +73,32 @@ class Domain:
     def facts(self, scenario: Scenario) -> Mapping[str, Any]:
         """Ground-truth facts for fact-checking scorers."""
         return {}
+
+    def understanding(self) -> Mapping[str, Any]:
+        """The domain's understanding data (slots, entities, id formats, cues, exemplars).
+
+        Usually the ``understanding`` entry of the domain's data file; see
+        :class:`~dialog_gym.understanding.Lexicon` and ``docs/authoring_envs.md``.
+        """
+        return {}
+
+    def entities(self, scenario: Scenario) -> Mapping[str, Mapping[str, Any]]:
+        """The episode's own entities: kind -> value -> phrases (items, names, values)."""
+        return {}
+
+    def lexicon(self, scenario: Scenario) -> Lexicon:
+        """The lexicon every reply of an episode of ``scenario`` is analysed with."""
+        base = _domain_lexicon(type(self), self)
+        ents = self.entities(scenario)
+        return base.with_entities(ents) if ents else base
+
+
+_LEXICONS: dict[type, Lexicon] = {}
+
+
+def _domain_lexicon(cls: type, domain: Domain) -> Lexicon:
+    """One base lexicon per domain class (its data does not change in a process)."""
+    lex = _LEXICONS.get(cls)
+    if lex is None:
+        lex = _LEXICONS[cls] = Lexicon.from_data(domain.understanding())
+    return lex

@@ -240,6 +240,8 @@ class DialogueEnv(gym.Env[Observation, str]):
         self._context = _clip(self.domain.render_context(self.scenario, self.rulebook,
                                                          self.tools), self.max_context_chars)
         self._facts = self.domain.facts(self.scenario)
+        self.lexicon = self.domain.lexicon(self.scenario)
+        self._analyses: list[Any] = []
         opening = self.user.start(self.scenario, self.world, self.np_random)
         self.dialogue.append(opening)
         if self._expert is not None:
@@ -315,7 +317,8 @@ class DialogueEnv(gym.Env[Observation, str]):
             parsed = self.tools.parse(action)
         text = parsed.text if parsed else action
         calls = parsed.calls if parsed else ()
-        ctx = RuleContext(self.dialogue, action, text, calls, self.world)
+        analysis = self.lexicon.analyze(text)
+        ctx = RuleContext(self.dialogue, action, text, calls, self.world, analysis)
         violations = self.rulebook.check(ctx)
         blocked = {v.call_index: v for v in violations if v.call_index is not None}
         severe = any(v.severe for v in violations)
@@ -333,7 +336,8 @@ class DialogueEnv(gym.Env[Observation, str]):
         self.dialogue.append(Turn(AGENT, action))
         for r in results:
             self.dialogue.append(Turn(SYSTEM, r.render(), {"tool": r.name, "ok": r.ok}))
-        reply = AgentReply(action, text, tuple(calls), tuple(results), tuple(violations))
+        reply = AgentReply(action, text, tuple(calls), tuple(results), tuple(violations),
+                           analysis)
         reaction = self.user.respond(self.dialogue, reply, self.np_random)
         if reaction.turn is not None:
             self.dialogue.append(reaction.turn)
@@ -352,7 +356,9 @@ class DialogueEnv(gym.Env[Observation, str]):
             "rule_penalty": float(sum(v.penalty for v in violations)),
         }
         score_input = ScoreInput(context=self._context, history=history, response=text,
-                                 references=reference, facts=self._facts, signals=signals)
+                                 references=reference, facts=self._facts, signals=signals,
+                                 analysis=analysis, prior=tuple(self._analyses))
+        self._analyses.append(analysis)
         self._turn += 1
         self._done = terminated
         self._success = success

@@ -23,6 +23,7 @@ from dialog_gym.dialogue import AGENT, USER, Dialogue
 from dialog_gym.error import ConfigError
 from dialog_gym.text import CaselessPattern, card_numbers, jaccard, normalize, tokens
 from dialog_gym.tools import ToolCall
+from dialog_gym.understanding import Analysis
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class RuleContext:
         text: The reply without tool calls (what the user hears).
         calls: Parsed tool calls of the reply.
         world: The domain's world state before the calls run (read-only by convention).
+        analysis: What the reply means (:class:`~dialog_gym.understanding.Analysis`),
+            ``None`` where a rule is checked outside an environment.
     """
 
     dialogue: Dialogue
@@ -61,6 +64,7 @@ class RuleContext:
     text: str
     calls: Sequence[ToolCall] = ()
     world: Mapping[str, Any] = field(default_factory=dict)
+    analysis: Analysis | None = None
 
     @cached_property
     def tokens(self) -> tuple[str, ...]:

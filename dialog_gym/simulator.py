@@ -35,6 +35,7 @@ from dialog_gym.rules import Violation
 from dialog_gym.scenario import Scenario
 from dialog_gym.text import caseless, function_word_ratio, sentences, tokens
 from dialog_gym.tools import ToolCall, ToolResult
+from dialog_gym.understanding import Analysis
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class AgentReply:
         calls: Parsed tool calls.
         results: Their results, in order.
         violations: Rule violations of this reply.
+        analysis: The reply's :class:`~dialog_gym.understanding.Analysis` (what it
+            means), computed once by the environment.
     """
 
     raw: str
@@ -54,6 +57,7 @@ class AgentReply:
     calls: tuple[ToolCall, ...] = ()
     results: tuple[ToolResult, ...] = ()
     violations: tuple[Violation, ...] = ()
+    analysis: Analysis | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,8 @@ class ReplyAnalysis:
     violations: tuple[Violation, ...] = ()
     calls_ok: int = 0
     calls_failed: int = 0
+    #: the environment's analysis of the reply (acts, mentions, polarity)
+    meaning: Analysis | None = None
 
     @property
     def lower(self) -> str:
@@ -345,9 +351,13 @@ class AgendaUser:
     def analyze(self, dialogue: Dialogue, reply: AgentReply) -> ReplyAnalysis:
         """Label the reply: requests, degenerate patterns, politeness, violations."""
         toks = tokens(reply.text)
-        a = ReplyAnalysis(text=reply.text, tokens=toks,
-                          requests=detect_requests(reply.text, self.slot_patterns),
-                          violations=reply.violations)
+        meaning = reply.analysis
+        if meaning is not None and not self.slot_patterns:
+            requests = meaning.requests  # the domain declares its slots as data
+        else:
+            requests = detect_requests(reply.text, self.slot_patterns)
+        a = ReplyAnalysis(text=reply.text, tokens=toks, requests=requests,
+                          violations=reply.violations, meaning=meaning)
         if reply.results:
             a.calls_ok = sum(r.ok for r in reply.results)
             a.calls_failed = len(reply.results) - a.calls_ok
@@ -356,7 +366,10 @@ class AgendaUser:
         a.rude = bool(ids & {"politeness", "no_profanity"})
         a.repeat = "no_repetition" in ids
         a.empty = not toks and a.calls_ok == 0
-        a.empathy = bool(_EMPATHY_SEARCH(reply.text, a.lower))
+        if meaning is not None:
+            a.empathy = meaning.has("apologize") or meaning.has("empathize")
+        else:
+            a.empathy = bool(_EMPATHY_SEARCH(reply.text, a.lower))
         last_user = None
         for t in reversed(dialogue):
             if t.speaker == USER:

@@ -31,6 +31,9 @@ class ScoreInput:
             turn, in [0, 1]), ``success`` (1.0 on the turn a task ends successfully),
             ``failure`` (1.0 on the turn the user gives up or a severe rule ends the
             episode), ``rule_penalty`` (sum of rule-violation penalties of this reply).
+        analysis: The environment's analysis of the reply
+            (:class:`dialog_gym.understanding.Analysis`), where an env made one.
+        prior: Analyses of the agent's earlier replies in the episode, oldest first.
     """
 
     context: str = ""
@@ -39,6 +42,8 @@ class ScoreInput:
     references: tuple[str, ...] = ()
     facts: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     signals: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
+    analysis: Any = None
+    prior: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("context", "response"):
