@@ -22,7 +22,7 @@ from typing import Any
 
 from dialog_gym.error import Error
 
-__all__ = ["AgentCheckError", "check_agent"]
+__all__ = ["AgentCheckError", "NegatingAgent", "attack_success_rate", "check_agent", "negate_reply"]
 
 
 class AgentCheckError(Error, AssertionError):
@@ -128,3 +128,94 @@ def check_agent(agent: Any, env_id: str, *, episodes: int = 2, seed: int = 0,
     return {"episodes": n, "turns": turns,
             "mean_return": sum(returns) / n if n else 0.0,
             "success_rate": sum(successes) / n if n else 0.0}
+
+
+# ---------------------------------------------------------------------------- attacks
+
+import re as _re  # noqa: E402
+
+_TOOL_CALL = _re.compile(r"\[[a-z_]+\b[^\]]*\]")
+_NEG_VERB = _re.compile(
+    r"\b(I(?:'d| would)? recommend|I(?:'d| would)? suggest|I(?:'d| would) go with|"
+    r"it's|it is|that's|that is|there's|there is|they're|they are|you're|you are|"
+    r"is|are|was|were|has|have|had|will|can|should|does|do|did)\b", _re.IGNORECASE)
+_NEG_FORM = {"i recommend": "I would not recommend", "i'd recommend": "I would not recommend",
+             "i would recommend": "I would not recommend", "i suggest": "I would not suggest",
+             "i'd suggest": "I would not suggest", "i would suggest": "I would not suggest",
+             "i'd go with": "I would not go with", "i would go with": "I would not go with",
+             "it's": "it's not", "that's": "that's not", "there's": "there's not",
+             "they're": "they're not", "you're": "you're not"}
+
+
+def negate_reply(text: str) -> str:
+    """The reply with each sentence's statement negated; tool calls are kept as written.
+
+    Used by the negation attack: an agent that does the expert's work but tells every
+    fact, answer, recommendation or guess negated ("Your order has not shipped", "I
+    would not recommend X", "It's not the frog") must not be credited for telling it.
+
+    Example:
+        >>> negate_reply("Your order has shipped. I recommend Green Orchid. [lookup_order order=A1]")
+        'Your order has not shipped. I would not recommend Green Orchid. [lookup_order order=A1]'
+    """
+    calls = _TOOL_CALL.findall(text)
+    body = _TOOL_CALL.sub("", text).strip()
+    out = []
+    for sent in _re.split(r"(?<=[.!?])\s+", body):
+        if not sent:
+            continue
+        if sent.rstrip().endswith("?"):
+            out.append(sent)  # a question asks; there is nothing to negate
+            continue
+        m = _NEG_VERB.search(sent)
+        if m is None:
+            out.append("It is not true that " + sent)
+            continue
+        word = m.group(0)
+        neg = _NEG_FORM.get(word.lower())
+        if neg is None:
+            neg = word + " not"
+        elif word[:1].isupper():
+            neg = neg[:1].upper() + neg[1:]
+        out.append(sent[:m.start()] + neg + sent[m.end():])
+    return " ".join([*out, *calls]).strip()
+
+
+class NegatingAgent:
+    """Wraps an agent and negates every statement of its replies (see :func:`negate_reply`).
+
+    Args:
+        agent: The agent whose replies are negated (usually a domain's expert).
+    """
+
+    def __init__(self, agent: Any) -> None:
+        self.agent = agent
+
+    def reset(self) -> None:
+        """Reset the wrapped agent."""
+        self.agent.reset()
+
+    def act(self, observation: Mapping[str, Any]) -> str:
+        """The wrapped agent's reply, negated."""
+        return negate_reply(self.agent.act(observation))
+
+
+def attack_success_rate(env_id: str, agent: Any, seeds: range | list[int]) -> tuple[float, float]:
+    """``(success rate, mean return)`` of ``agent`` over one episode per seed."""
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    wins, total = 0, 0.0
+    for seed in seeds:
+        obs, _ = env.reset(seed=int(seed))
+        agent.reset()
+        done = False
+        info: dict[str, Any] = {}
+        while not done:
+            obs, r, term, trunc, info = env.step(agent.act(obs))
+            total += float(r)
+            done = term or trunc
+        wins += bool(info.get("success"))
+    env.close()
+    n = max(1, len(seeds))
+    return wins / n, total / n
