@@ -128,7 +128,7 @@ def evaluate(split: str, show_errors: bool) -> dict[str, Any]:
         results[name] = res
         print(f"\n## {name} ({split}, {len(rows)} utterances): micro F1 "
               f"{res['micro']['f1']:.3f}, exact match {res['exact']:.2f}")
-        print(f"| act | precision | recall | F1 | support |\n|---|---:|---:|---:|---:|")
+        print("| act | precision | recall | F1 | support |\n|---|---:|---:|---:|---:|")
         for act, m in res["per_act"].items():
             print(f"| {act} | {m['precision']:.2f} | {m['recall']:.2f} | {m['f1']:.2f} | "
                   f"{m['support']} |")

@@ -204,12 +204,6 @@ def profanity(penalty: float = 0.5) -> ForbiddenContent:
                             description="No profanity.")
 
 
-#: 13 digits, each pair separated by at most one space or dash: every card number that
-#: :func:`~dialog_gym.text.card_numbers` can report contains such a run. Searching for
-#: it first is several times faster on ordinary replies (they have no long digit runs).
-_CARD_HINT = re.compile(r"\d(?:[ -]?\d){12}")
-
-
 class NoCardNumber(Rule):
     """Never reveal a full payment card number (Luhn-valid 13-19 digits); severe.
 
@@ -225,7 +219,7 @@ class NoCardNumber(Rule):
 
     def check(self, ctx: RuleContext) -> list[Violation]:
         """Scan the whole reply, tool calls included."""
-        if _CARD_HINT.search(ctx.reply) and card_numbers(ctx.reply):
+        if card_numbers(ctx.reply):
             return [Violation(self.id, "a full card number was revealed", self.penalty,
                               severe=True)]
         return []

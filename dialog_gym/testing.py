@@ -200,7 +200,8 @@ class NegatingAgent:
         return negate_reply(self.agent.act(observation))
 
 
-def attack_success_rate(env_id: str, agent: Any, seeds: range | list[int]) -> tuple[float, float]:
+def attack_success_rate(env_id: str, agent: Any,
+                        seeds: range | list[int]) -> tuple[float, float]:
     """``(success rate, mean return)`` of ``agent`` over one episode per seed."""
     import gymnasium as gym
 

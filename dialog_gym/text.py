@@ -92,8 +92,8 @@ def luhn_ok(digits: str) -> bool:
 
 
 #: 13-19 digits in groups separated by anything a person might type between them
-#: (spaces, dashes, dots, slashes, underscores, commas; up to two characters)
-_CARD = re.compile(r"(?<![\w.])\d(?:[\s.\-/_·,]{0,2}\d){12,18}(?!\w)")
+#: (spaces, dashes, dots, slashes, underscores, commas; up to three characters)
+_CARD = re.compile(r"(?<![\w.])\d(?:[\s.\-/_·,]{0,3}\d){12,18}(?!\w)")
 
 
 def card_numbers(text: str) -> list[str]:

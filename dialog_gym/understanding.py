@@ -367,7 +367,7 @@ def _digits(text: str) -> str:
 
 
 class Lexicon:
-    """The understanding data of a domain (merged with the core's) and its analyser.
+    r"""The understanding data of a domain (merged with the core's) and its analyser.
 
     Build one with :meth:`from_data` from a domain's ``understanding`` data; add an
     episode's entities (the scenario's items, names, values) with :meth:`with_entities`.
