@@ -354,16 +354,18 @@ _SENT_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
 
 @lru_cache(maxsize=8192)
 def _digits(text: str) -> str:
-    """``text`` lower-cased, with number words written as digits (text2num)."""
-    low = _norm_text(text).lower()
-    if not re.search(r"[a-z]", low):
-        return low
+    """``text`` with number words written as digits (text2num); case is kept."""
+    text = _norm_text(text)
+    if not re.search(r"[A-Za-z]", text):
+        return text
     try:
         from text_to_num import alpha2digit
     except ImportError:  # pragma: no cover - text2num is a core dependency
-        return low
-    out = alpha2digit(low, "en", threshold=2)
-    return out.lower()
+        return text
+    # "thirty-day": text2num reads a number word only when it stands alone
+    spaced = re.sub(r"(?<=[a-z])-(?=(?:day|week|month|year|hour|minute)s?\b)", " ", text,
+                    flags=re.IGNORECASE)
+    return alpha2digit(spaced, "en", threshold=2)
 
 
 class Lexicon:
@@ -565,7 +567,8 @@ def _analyze(lex: Lexicon, text: str) -> Analysis:
     pending_sem: list[int] = []
     asked = [False] * n_sent  # a question clause came earlier in the sentence
     for ci, (ctext, si) in enumerate(raw):
-        norm = _digits(ctext)
+        cased = _digits(ctext)
+        norm = cased.lower() if len(cased.lower()) == len(cased) else cased
         toks = _tokens(norm)
         stems = [_stem(t) for t in toks]
         clause = _clause(lex, ci, ctext, norm, toks, stems, si, sent_question[si])
@@ -574,7 +577,7 @@ def _analyze(lex: Lexicon, text: str) -> Analysis:
             clause = replace(clause, modality=QUESTION)
         asked[si] = asked[si] or clause.modality == QUESTION
         clauses.append(clause)
-        cm = _mentions(lex, clause, stems)
+        cm = _mentions(lex, clause, stems, cased)
         cacts = _rule_acts(lex, clause, stems, cm, mentions)
         acts.extend(cacts)
         mentions.extend(cm)
@@ -626,7 +629,7 @@ def _clause(lex: Lexicon, ci: int, text: str, norm: str, toks: tuple[str, ...],
     return Clause(ci, text, norm, toks, si, modality, negated or doubted, doubted, hedged)
 
 
-def _mentions(lex: Lexicon, c: Clause, stems: list[str]) -> list[Mention]:
+def _mentions(lex: Lexicon, c: Clause, stems: list[str], cased: str) -> list[Mention]:
     norm = c.norm
     out: list[tuple[int, int, str, Any]] = []  # (start, end, kind, value)
     taken: list[tuple[int, int]] = []
@@ -658,7 +661,7 @@ def _mentions(lex: Lexicon, c: Clause, stems: list[str]) -> list[Mention]:
         if m.group(3):
             amount += int(m.group(3)) / 100
         add(m.start(), m.end(), "money", round(amount, 2))
-    for start, value in date_spans(norm):
+    for start, value in date_spans(cased):  # (case tells the month May from "may")
         m = re.compile(r"\S+(?:\s+\S+){0,3}").match(norm, start)
         end = start + (len(m.group(0)) if m else 1)
         iso = _ISO_LIKE.match(norm, start)
