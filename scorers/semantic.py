@@ -28,8 +28,7 @@ class Semantic(Scorer):
     Embeddings come from the shared :func:`dialog_gym.embedding.get_encoder`: the model
     loads once per process, texts are de-duplicated within a batch and cached across
     calls (references and history recur turn after turn), and each :meth:`score` call
-    makes at most one batched model call, encoded without padding for BERT-family
-    models like the default (:class:`~dialog_gym.embedding.PackedBert`).
+    makes at most one batched model call.
 
     Known failure modes: embeddings are weak on negation and on exact values ("your
     order has shipped" vs "has not shipped", order A1234 vs B9876 score as near

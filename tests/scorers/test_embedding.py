@@ -1,17 +1,14 @@
-"""The shared encoder's padding-free path (PackedBert) against SentenceTransformer.encode."""
+"""The shared encoder: SentenceTransformer.encode behind an LRU cache."""
 
 import numpy as np
 import pytest
 
-from dialog_gym.embedding import Encoder, PackedBert
+from dialog_gym.embedding import Encoder
 
 TEXTS = [
     "Hello.", "", "   spaced out   ", "ok", "Ünïcödé, emoji 🙂 and 中文 in one reply.",
     "Your order A1234 has shipped and should arrive on 2024-05-02; tracking 1Z999AA10.",
-    "I'm sorry to hear that. Could you tell me the e-mail address on the account?",
     "word " * 400,  # past the model's 256-token window: truncated as encode truncates
-    "It sounds like you have been carrying a lot on your own lately. What has been the "
-    "hardest part?",
 ]
 
 
@@ -20,20 +17,16 @@ def _reference(st_model, texts):
                            show_progress_bar=False)
 
 
-def test_default_model_is_packed_and_matches_encode(encoder):
-    assert isinstance(encoder.packed, PackedBert)
-    want = _reference(encoder.model, TEXTS)
-    for batch_size in (1, 3, 64):  # chunking and length-sorting keep the input order
-        got = encoder.packed.encode(TEXTS, batch_size=batch_size)
-        np.testing.assert_allclose(got, want, atol=1e-5)
+def test_encoder_matches_encode_and_caches(encoder):
+    texts = [f"{t} (cache test)" for t in TEXTS]
+    calls = encoder.calls
+    got = encoder.encode(texts + texts[:2])
+    np.testing.assert_allclose(got[: len(texts)], _reference(encoder.model, texts), atol=1e-5)
+    np.testing.assert_allclose(got[len(texts):], got[:2])
+    assert encoder.calls == calls + 1  # duplicates in one call are encoded once
+    encoder.encode(texts[:3])
+    assert encoder.calls == calls + 1  # cached texts need no model call
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
-
-
-def test_encoder_results_do_not_depend_on_the_path(encoder):
-    plain = Encoder(packed=False)
-    assert plain.packed is None
-    texts = [f"{t} (path test)" for t in TEXTS]
-    np.testing.assert_allclose(encoder.encode(texts), plain.encode(texts), atol=1e-5)
 
 
 def _tiny_st(tmp_path, pooling):
@@ -57,7 +50,6 @@ def _tiny_st(tmp_path, pooling):
 
 
 @pytest.mark.parametrize("pooling", ["mean", "cls"])
-def test_other_models_packed_only_where_the_shape_fits(tmp_path, pooling):
+def test_any_sentence_transformers_model_path_works(tmp_path, pooling):
     enc = Encoder(_tiny_st(tmp_path, pooling))  # unnormalised model: the encoder normalises
-    assert (enc.packed is not None) == (pooling == "mean")
     np.testing.assert_allclose(enc.encode(TEXTS), _reference(enc.model, TEXTS), atol=1e-5)
