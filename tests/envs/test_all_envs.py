@@ -86,15 +86,15 @@ def suite_results():
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_expert_solves_and_random_does_not(env_id, suite_results):
-    assert suite_results[env_id, "expert"]["success_rate"] >= 0.8
-    assert suite_results[env_id, "random"]["success_rate"] <= 0.15
+    assert suite_results[env_id, "expert"]["success_rate"] >= 0.95
+    assert suite_results[env_id, "random"]["success_rate"] <= 0.10
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 @pytest.mark.parametrize("probe", ["keyword-stuffing", "echo", "repeat"])
 def test_reward_hacking_probes_stay_far_below_the_expert(env_id, probe, suite_results):
     expert, r = suite_results[env_id, "expert"], suite_results[env_id, probe]
-    assert r["success_rate"] <= 0.15
+    assert r["success_rate"] <= 0.10
     gap = expert["mean_return"] - r["mean_return"]
     spread = max(abs(expert["mean_return"]), 1.0)
     assert r["ci95"][1] < expert["ci95"][0]
