@@ -554,7 +554,9 @@ def _find_all(index: PhraseIndex, stems: Sequence[str]) -> list[tuple[int, int, 
 
 
 @lru_cache(maxsize=16384)
-def _analyze(lex: Lexicon, text: str) -> Analysis:
+def _rule_pass(lex: Lexicon, text: str) -> tuple[tuple[Clause, ...], tuple[Mention, ...],
+                                                 tuple[Act, ...], tuple[int, ...]]:
+    """Clauses, mentions and cue-rule acts, and the clauses left for the encoder."""
     clauses: list[Clause] = []
     mentions: list[Mention] = []
     acts: list[Act] = []
@@ -584,15 +586,40 @@ def _analyze(lex: Lexicon, text: str) -> Analysis:
         if lex.exemplars and len(toks) >= 3 and not any(
                 a.name in _SEMANTIC_FAMILIES for a in cacts):
             pending_sem.append(ci)
-    encoded = 0
-    if pending_sem:
-        sem = _semantic(lex, [clauses[i] for i in pending_sem])
-        encoded = len(pending_sem)
-        for act in sem:
-            acts.append(act)
+    return tuple(clauses), tuple(mentions), tuple(acts), tuple(pending_sem)
+
+
+@lru_cache(maxsize=16384)
+def _analyze(lex: Lexicon, text: str) -> Analysis:
+    clauses, mentions, rule_acts, pending = _rule_pass(lex, text)
+    acts = list(rule_acts)
+    if pending:
+        acts.extend(_semantic(lex, [clauses[i] for i in pending]))
     acts.sort(key=lambda a: a.clause)
-    return Analysis(text=text, clauses=tuple(clauses), mentions=tuple(mentions),
-                    acts=tuple(acts), encoded=encoded)
+    return Analysis(text=text, clauses=clauses, mentions=mentions, acts=tuple(acts),
+                    encoded=len(pending))
+
+
+def prefetch(items: Iterable[tuple[Lexicon, str]]) -> int:
+    """Encode, in one batch, every clause that analysing ``items`` will send to the encoder.
+
+    A vector env calls it with the replies of all its sub-envs before stepping them, so
+    the sentence encoder runs once per vector step; the analyses then find the
+    embeddings in the encoder's cache. Returns the number of clauses encoded.
+    """
+    todo: list[str] = []
+    encoder = None
+    for lex, text in items:
+        if not lex.exemplars:
+            continue
+        clauses, _, _, pending = _rule_pass(lex, text)
+        if pending:
+            _exemplars(lex)
+            encoder = lex.encoder
+            todo.extend(clauses[i].text for i in pending)
+    if encoder is not None and todo:
+        encoder.encode(list(dict.fromkeys(todo)))
+    return len(todo)
 
 
 #: act families the semantic matcher may add (those whose exemplars a domain declares)
@@ -803,8 +830,8 @@ def _rule_acts(lex: Lexicon, c: Clause, stems: list[str], ms: list[Mention],
     return acts
 
 
-def _semantic(lex: Lexicon, clauses: list[Clause]) -> list[Act]:
-    """Acts of clauses the rules left open, by similarity to the domain's exemplars."""
+def _exemplars(lex: Lexicon) -> tuple[list[str], np.ndarray]:
+    """The lexicon's exemplar labels and their embeddings (encoded once)."""
     if lex.encoder is None:
         from dialog_gym.embedding import get_encoder
 
@@ -813,7 +840,12 @@ def _semantic(lex: Lexicon, clauses: list[Clause]) -> list[Act]:
         labels = [k for k, v in lex.exemplars.items() for _ in v]
         texts = [t for v in lex.exemplars.values() for t in v]
         lex._exemplar_matrix = (labels, lex.encoder.encode(texts))
-    labels, mat = lex._exemplar_matrix
+    return lex._exemplar_matrix
+
+
+def _semantic(lex: Lexicon, clauses: list[Clause]) -> list[Act]:
+    """Acts of clauses the rules left open, by similarity to the domain's exemplars."""
+    labels, mat = _exemplars(lex)
     vecs = lex.encoder.encode([c.text for c in clauses])
     sims = vecs @ mat.T
     out: list[Act] = []
@@ -836,5 +868,5 @@ def _semantic(lex: Lexicon, clauses: list[Clause]) -> list[Act]:
 
 
 __all__ = ["ASSERT", "HYPOTHETICAL", "IMPERATIVE", "QUESTION", "Act", "Analysis", "Clause",
-           "Lexicon", "Mention", "PhraseIndex", "core_data"]
+           "Lexicon", "Mention", "PhraseIndex", "core_data", "prefetch"]
 
