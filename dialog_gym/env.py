@@ -73,7 +73,9 @@ class DialogueEnv(gym.Env[Observation, str]):
 
     **Info** after ``step``: ``scores``, ``violations`` (rule ids), ``scenario_id``,
     ``success`` (goal met so far), ``progress`` (goal potential in [0, 1]),
-    ``action_truncated``, ``tool_results``, ``user`` (mood, patience and the analysis of
+    ``action_truncated``, ``tool_results``, ``understanding`` (the acts understood in the
+    reply, e.g. ``request:order_id``, and the clauses sent to the sentence encoder),
+    ``user`` (mood, patience and the analysis of
     the reply) and, when the episode terminates, ``episode_summary``. (The summary is
     not called ``episode``, so that Gymnasium's ``RecordEpisodeStatistics`` and SB3's
     ``Monitor`` can still add theirs.)
@@ -282,6 +284,11 @@ class DialogueEnv(gym.Env[Observation, str]):
         """Nothing to release; safe to call twice."""
 
     # ---------------------------------------------------------------- two-phase step
+    def heard_text(self, action: str) -> str:
+        """What the user hears of ``action``: the reply without its tool calls."""
+        action = action[: self.max_reply_chars]
+        return self.tools.parse(action).text if self.tools else action
+
     def step_begin(self, action: str) -> PendingStep:
         """Everything of :meth:`step` except scoring (used to batch scorers across envs)."""
         if not self._started:
@@ -387,6 +394,7 @@ class DialogueEnv(gym.Env[Observation, str]):
             "progress": self._potential,
             "action_truncated": pending.action_truncated,
             "tool_results": [r.render() for r in pending.results],
+            "understanding": _understanding_info(pending.reply.analysis),
             "user": {"mood": pending.reaction.mood, "reason": pending.reaction.reason,
                      "patience": getattr(self.user, "patience", None),
                      **dict(pending.reaction.labels)},
@@ -424,6 +432,13 @@ class DialogueEnv(gym.Env[Observation, str]):
             "history": self.dialogue.render(self.max_history_chars),
             "turn": min(self._turn, MAX_TURN_INDEX),
         }
+
+
+def _understanding_info(analysis: Any) -> dict[str, Any]:
+    """The acts the user understood in a reply, and how many clauses needed the encoder."""
+    if analysis is None:
+        return {"acts": [], "encoded_clauses": 0}
+    return {"acts": sorted(analysis.labels), "encoded_clauses": analysis.encoded}
 
 
 def _clip(text: str, limit: int) -> str:

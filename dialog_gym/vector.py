@@ -22,6 +22,7 @@ from gymnasium.vector.utils import concatenate, iterate
 from dialog_gym.env import DialogueEnv, _score_terms
 from dialog_gym.error import ConfigError
 from dialog_gym.registry import load_attr
+from dialog_gym.understanding import prefetch
 
 
 class DialogueVectorEnv(SyncVectorEnv):
@@ -70,6 +71,10 @@ class DialogueVectorEnv(SyncVectorEnv):
         infos: dict[str, Any] = {}
         env_infos: list[dict[str, Any] | None] = [None] * self.num_envs
         pending: dict[int, Any] = {}
+        # one encoder batch for every clause of this step's replies that needs it
+        prefetch((env.lexicon, env.heard_text(a)) for i, (a, env) in
+                 enumerate(zip(acts, self.envs, strict=True))
+                 if isinstance(a, str) and env._started and not self._autoreset_envs[i])
         for i, (action, env) in enumerate(zip(acts, self.envs, strict=True)):
             if self.autoreset_mode == AutoresetMode.NEXT_STEP and self._autoreset_envs[i]:
                 self._env_obs[i], env_infos[i] = env.reset()
