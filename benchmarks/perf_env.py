@@ -11,7 +11,7 @@ TextArena: random guesses). The single env is also timed with policy-like replie
 
     python benchmarks/perf_env.py [--episodes 1000] [--peer-episodes 3000] [--repeats 3]
         [--num-envs 8] [--semantic-repeats 3]
-        [--device cpu] [--only single,vector,semantic,textarena,floor]
+        [--device cpu] [--only single,vector,semantic,textarena,floor,suite]
         [--out benchmarks/results/perf_env.json]
 
 ``--device cuda`` puts the semantic scorer's model on the GPU (the envs themselves are
@@ -22,6 +22,10 @@ Python on the CPU); ``--only`` runs a subset of the measurements.
 does nothing at all, and a minimal "dialogue" env (one lower-casing, one regex, a history
 string, dict observation and info). Their ratios to TextArena show what any Python
 Gymnasium env can reach against that peer on this machine, whatever it computes.
+
+``suite`` times every registered env with its default reward (target: at least 200
+steps/s each on a 2-core CPU) and reports the share of replies whose analysis needed
+the sentence encoder (``info["understanding"]["encoded_clauses"]``).
 """
 
 from __future__ import annotations
@@ -271,7 +275,47 @@ def bench_textarena(episodes: int, reuse: bool = False) -> dict | None:
             "version": getattr(ta, "__version__", "?")}
 
 
-MEASUREMENTS = ("single", "vector", "semantic", "textarena", "floor")
+MEASUREMENTS = ("single", "vector", "semantic", "textarena", "floor", "suite")
+#: steps/s that every env must reach with its default reward (the issue's budget: the env
+#: must not matter next to a policy's generation)
+SUITE_TARGET = 200.0
+
+
+def bench_suite(episodes: int, policy_like: bool) -> dict:
+    """Every registered env with its default reward: steps/s, and the share of replies
+    whose analysis needed the sentence encoder (``info["understanding"]``), with the
+    expert's replies or (``policy_like``) seeded variants of them."""
+    from perf_scorers import _variant
+
+    out = {}
+    for env_id in dialog_gym.env_ids():
+        env = gym.make(env_id)
+        agent = make_agent("expert", env_id=env_id)
+        rng = np.random.default_rng(0)
+        steps, timed, encoded = 0, 0.0, 0
+        for seed in seeds_with_warmup(episodes, warmup=3):
+            if seed == 0:
+                steps, timed, encoded = 0, 0.0, 0
+            t = time.perf_counter()
+            obs, _ = env.reset(seed=seed)
+            timed += time.perf_counter() - t
+            agent.reset()
+            done = False
+            while not done:
+                action = agent.act(obs)
+                if policy_like:
+                    action = _variant(action, rng)
+                t = time.perf_counter()
+                obs, r, term, trunc, info = env.step(action)
+                timed += time.perf_counter() - t
+                steps += 1
+                encoded += info.get("understanding", {}).get("encoded_clauses", 0) > 0
+                done = term or trunc
+        env.close()
+        out[env_id] = {"steps": steps, "episodes": episodes, "seconds": timed,
+                       "steps_per_s": steps / timed, "encoder_share": encoded / max(1, steps),
+                       "meets_target": steps / timed >= SUITE_TARGET}
+    return out
 
 
 def main() -> None:
@@ -364,6 +408,16 @@ def main() -> None:
         if peer is not None and measured in report:
             ratio = report[key] = report[measured]["steps_per_s"] / peer["steps_per_s"]
             print(f"{'ratio ' + label + ' / TextArena:':<44}{ratio:9.2f}x")
+    if "suite" in only:
+        report["suite_target_steps_per_s"] = SUITE_TARGET
+        for key, policy_like in (("suite_expert_replies", False),
+                                 ("suite_policy_like_replies", True)):
+            report[key] = bench_suite(max(20, args.episodes // 10), policy_like)
+            for env_id, r in report[key].items():
+                print(f"{env_id + (' (policy-like)' if policy_like else ''):<44}"
+                      f"{r['steps_per_s']:9.0f} steps/s, encoder on "
+                      f"{100 * r['encoder_share']:4.1f}% of replies"
+                      f"{'' if r['meets_target'] else f'  (below {SUITE_TARGET:.0f})'}")
     if "vector" in only:
         vector = report["vector_sync"] = bench_vector(args.num_envs, args.vector_steps)
         vec_label = f"dialog-gym make_vec sync x{args.num_envs}:"
