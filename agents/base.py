@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 
 class Agent:
-    """Base class of dialog-gym agents (DESIGN section 8: the agent protocol).
+    """Base class of dialog-gym agents (the agent protocol).
 
     An agent maps an observation (the env's ``dict`` with ``context``, ``history`` and
     ``turn``) to a reply string. Required: :meth:`act` and :meth:`reset`. Optional:

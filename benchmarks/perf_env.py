@@ -373,7 +373,7 @@ def main() -> None:
                 runs.setdefault(f"floor_{key}", []).append(
                     dict(floor[key], episode_steps=ep_steps))
     if "textarena" in only and "textarena_guess_the_number" in runs:
-        # for reference: one env reused for 300 episodes, as in ../shared/STACK.md's
+        # for reference: one env reused for 300 episodes, the protocol behind the
         # "about 1,000 steps/s" (most likely the figure the 5x target was set against)
         report["textarena_one_env_reused_300_episodes"] = bench_textarena(300, reuse=True)
     for key, done in runs.items():

@@ -8,7 +8,7 @@ Run :func:`check_agent` in your plugin's test suite::
         check_agent(MyAgent(), "Dialog-CustomerService-v0")
 
 It plays a few seeded episodes and checks the :class:`~dialog_gym.agents.Agent` contract
-(DESIGN section 8): ``act`` returns a ``str`` without changing the observation, ``reset``
+(see :class:`dialog_gym.agents.Agent`): ``act`` returns a ``str`` without changing the observation, ``reset``
 can be called at any time, ``act_batch`` (when present) returns one ``str`` per
 observation, and ``save``/``load`` (when implemented) round-trip.
 """

@@ -80,7 +80,7 @@ class RuleCompliance(Scorer):
     name = "rule_compliance"
     range = (-1.0, 0.0)
     cost = "cheap"
-    citation = "dialog-gym RuleBook (DESIGN section 5)"
+    citation = "dialog-gym RuleBook (dialog_gym.rules)"
 
     def _score(self, batch: list[ScoreInput]) -> np.ndarray:
         return np.array([self._score_one(x) for x in batch], dtype=np.float64)

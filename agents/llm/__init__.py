@@ -1,6 +1,6 @@
 """The LLM agent: a Hugging Face causal LM trained SFT -> reward model -> PPO/A2C/REINFORCE.
 
-DESIGN section 9. Submodules (imported lazily; torch is not imported here):
+Submodules (imported lazily; torch is not imported here):
 
 - :mod:`~dialog_gym.agents.llm.policy`: :class:`Policy` and the ``llm`` agent.
 - :mod:`~dialog_gym.agents.llm.prompt`: observation -> messages -> token ids.
