@@ -437,11 +437,25 @@ def build_report(cells: list[dict[str, Any]], cfg: LeaderboardConfig, envs: list
               and by[(a, e)].get("normalized_score") is not None]
         failed = [e for e in envs if (a, e) in by and by[(a, e)].get("status") != "ok"]
         ranking.append({"agent": a, "mean_normalized_score": float(np.mean(ns)) if ns else None,
-                        "envs_scored": len(ns), "failed_envs": failed})
-    ranking.sort(key=lambda r: (r["mean_normalized_score"] is None,
+                        "envs_scored": len(ns), "failed_envs": failed,
+                        "complete": len(ns) == len(envs)})
+    # Only agents scored on every env are ranked against each other: a mean over one env
+    # is not comparable with a mean over seven. The others follow, unranked.
+    ranking.sort(key=lambda r: (not r["complete"], r["mean_normalized_score"] is None,
                                 -(r["mean_normalized_score"] or 0.0), r["agent"]))
-    for i, r in enumerate(ranking, 1):
-        r["rank"] = i
+    rank = 0
+    for r in ranking:
+        if r["complete"]:
+            rank += 1
+        r["rank"] = rank if r["complete"] else None
+    env_rankings = {}
+    for e in envs:
+        ok = [by[(a, e)] for a in agents if by.get((a, e), {}).get("status") == "ok"]
+        ok.sort(key=lambda c: (-c["mean_return"], c["agent"]))
+        env_rankings[e] = [{"rank": i, "agent": c["agent"], "mean_return": c["mean_return"],
+                            "success_rate": c["success_rate"],
+                            "normalized_score": c.get("normalized_score")}
+                           for i, c in enumerate(ok, 1)]
     return {
         "meta": {
             "dialog_gym_version": dialog_gym.__version__,
@@ -463,6 +477,7 @@ def build_report(cells: list[dict[str, Any]], cfg: LeaderboardConfig, envs: list
                                           None) for e in envs},
         },
         "ranking": ranking,
+        "env_rankings": env_rankings,
         "cells": [{k: v for k, v in c.items() if k != "episodes"} for c in cells],
     }
 

@@ -28,14 +28,43 @@ def _k(report: Mapping[str, Any]) -> int:
     return int(report["meta"]["k"])
 
 
-def ranking_rows(report: Mapping[str, Any]) -> list[list[str]]:
-    """Rows of the overall ranking table."""
-    return [[str(r["rank"]), r["agent"], _fmt(r["mean_normalized_score"]),
+def ranking_rows(report: Mapping[str, Any], complete: bool = True) -> list[list[str]]:
+    """Rows of the overall ranking: agents scored on every env (``complete``) or the rest."""
+    return [[_fmt(r["rank"]), r["agent"], _fmt(r["mean_normalized_score"]),
              str(r["envs_scored"]), ", ".join(r["failed_envs"]) or "-"]
-            for r in report["ranking"]]
+            for r in report["ranking"] if r.get("complete", True) == complete]
 
 
 RANK_HEADER = ["rank", "agent", "normalized score", "envs", "failed on"]
+ENV_RANK_HEADER = ["env", "rank", "agent", "mean return", "success", "normalized"]
+
+#: what the columns mean, shown under the tables
+EXPLANATIONS = (
+    "**normalized score**: (mean return - random's) / (expert's - random's) on each env, "
+    "so random = 0 and the scripted expert = 1; the overall score is its mean over the "
+    "envs. Only agents run on every env are ranked overall; agents run on fewer envs are "
+    "listed apart, unranked (compare them in the per-environment rankings). "
+    "**mean return [95% CI]**: episode return with a bootstrap interval. "
+    "**success [95% CI]**: share of episodes whose goal was met, Wilson interval. "
+    "**pass^k**: the chance that k reruns of the same scenario all succeed (tau-bench), "
+    "averaged over scenarios. **turns**: agent replies per episode. "
+    "**violations/ep**: rule violations per episode. **score:NAME**: the scorer's "
+    "per-episode sum before weighting.")
+
+
+def env_ranking_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    """Rows of the per-environment rankings (by mean return)."""
+    rows = []
+    for e, ranked in report.get("env_rankings", {}).items():
+        for r in ranked:
+            rows.append([e, str(r["rank"]), r["agent"], _fmt(r["mean_return"]),
+                         f"{r['success_rate']:.0%}", _fmt(r.get("normalized_score"))])
+    return rows
+
+
+def scorer_names(report: Mapping[str, Any]) -> list[str]:
+    """Every scorer that appears in some cell, sorted."""
+    return sorted({n for c in report["cells"] for n in c.get("scores", {})})
 
 
 def cell_rows(report: Mapping[str, Any]) -> list[list[str]]:
@@ -44,8 +73,9 @@ def cell_rows(report: Mapping[str, Any]) -> list[list[str]]:
     Envs in order; within an env, agents by their mean return there (ties and failed
     cells: by overall rank).
     """
-    order = {r["agent"]: r["rank"] for r in report["ranking"]}
+    order = {r["agent"]: i for i, r in enumerate(report["ranking"])}
     k = _k(report)
+    scorers = scorer_names(report)
     rows = []
 
     def key(c: Mapping[str, Any]) -> tuple:
@@ -56,7 +86,7 @@ def cell_rows(report: Mapping[str, Any]) -> list[list[str]]:
     for c in sorted(report["cells"], key=key):
         if c.get("status") != "ok":
             rows.append([c["env_id"], c["agent"], "failed: " + c.get("error", "?")[:80],
-                         "", "", "", "", ""])
+                         "", "", "", "", "", *["" for _ in scorers]])
             continue
         lo, hi = c["return_ci95"]
         slo, shi = c["success_ci95"]
@@ -68,14 +98,15 @@ def cell_rows(report: Mapping[str, Any]) -> list[list[str]]:
             _fmt(c["mean_turns"], 1),
             _fmt(c["violations_per_episode"]),
             _fmt(c.get("normalized_score")),
+            *[_fmt(c.get("scores", {}).get(n)) for n in scorers],
         ])
     return rows
 
 
-def cell_header(k: int) -> list[str]:
+def cell_header(k: int, scorers: list[str] | tuple[str, ...] = ()) -> list[str]:
     """Header of the per-environment table."""
     return ["env", "agent", "mean return [95% CI]", "success [95% CI]", f"pass^{k}",
-            "turns", "violations/ep", "normalized"]
+            "turns", "violations/ep", "normalized", *[f"score:{n}" for n in scorers]]
 
 
 def markdown(report: Mapping[str, Any]) -> str:
@@ -99,9 +130,22 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"(seeds from {m['first_seed']}) x {m['k']} reruns each; normalized score: random = 0, "
         f"expert = 1 per env.{trained_on}",
         "",
+        "## Ranking (agents run on every environment)",
+        "",
         table(RANK_HEADER, ranking_rows(report)),
         "",
-        table(cell_header(_k(report)), cell_rows(report)),
+        *(["## Agents run on fewer environments (not ranked overall)", "",
+           table(RANK_HEADER, ranking_rows(report, complete=False)), ""]
+          if ranking_rows(report, complete=False) else []),
+        "## Per-environment rankings",
+        "",
+        table(ENV_RANK_HEADER, env_ranking_rows(report)),
+        "",
+        "## All cells",
+        "",
+        table(cell_header(_k(report), scorer_names(report)), cell_rows(report)),
+        "",
+        EXPLANATIONS,
         "",
     ])
 
@@ -181,6 +225,8 @@ def plots(report: Mapping[str, Any], out: str) -> list[str]:
     bars("success_rate", "success_ci95", "Success rate with 95% Wilson CI", "success",
          PLOTS[2])
 
+    all_scorers = scorer_names(report)
+    scorer_color = {n: colors(j % 20) for j, n in enumerate(all_scorers)}  # same in all panels
     fig, axes = plt.subplots(1, len(envs), figsize=(max(6, 4.2 * len(envs)), 4.2),
                              squeeze=False)
     for i, e in enumerate(envs):
@@ -192,7 +238,7 @@ def plots(report: Mapping[str, Any], out: str) -> list[str]:
             vals = [by[(a, e)]["scores"].get(s, 0.0) if (a, e) in by else np.nan
                     for a in agents]
             ax.bar(xs + (j - (len(scorers) - 1) / 2) * w, vals, w, label=s,
-                   color=colors(j % 20))
+                   color=scorer_color[s])
         ax.set_xticks(xs)
         ax.set_xticklabels(agents, rotation=45, ha="right", fontsize=7)
         ax.set_title(e.replace("Dialog-", "").replace("-v0", ""), fontsize=9)
@@ -208,19 +254,30 @@ def plots(report: Mapping[str, Any], out: str) -> list[str]:
 
 
 _SORT_JS = """
-document.querySelectorAll('table.sortable th').forEach(function (th, col) {
-  th.style.cursor = 'pointer';
-  th.addEventListener('click', function () {
-    var table = th.closest('table'), body = table.tBodies[0];
-    var rows = Array.from(body.rows), asc = th.dataset.asc !== 'true';
-    rows.sort(function (a, b) {
-      var x = a.cells[col].innerText, y = b.cells[col].innerText;
-      var nx = parseFloat(x), ny = parseFloat(y);
-      var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
-      return asc ? c : -c;
+function sortKey(text) {
+  var n = parseFloat(text.replace(/[^0-9eE.+-].*$/, ''));
+  return isNaN(n) ? null : n;
+}
+document.querySelectorAll('table.sortable').forEach(function (table) {
+  table.querySelectorAll('thead th').forEach(function (th) {
+    th.style.cursor = 'pointer';
+    th.addEventListener('click', function () {
+      var col = th.cellIndex, body = table.tBodies[0];
+      var rows = Array.from(body.rows), asc = th.dataset.asc !== 'true';
+      rows.sort(function (a, b) {
+        var x = a.cells[col] ? a.cells[col].innerText : '';
+        var y = b.cells[col] ? b.cells[col].innerText : '';
+        var nx = sortKey(x), ny = sortKey(y), c;
+        if (nx !== null && ny !== null) c = nx - ny;
+        else if (nx !== null) c = -1;       // numbers before text and blanks
+        else if (ny !== null) c = 1;
+        else c = x.localeCompare(y);
+        return asc ? c : -c;
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+      table.querySelectorAll('thead th').forEach(function (h) { delete h.dataset.asc; });
+      th.dataset.asc = asc;
     });
-    rows.forEach(function (r) { body.appendChild(r); });
-    th.dataset.asc = asc;
   });
 });
 """
@@ -238,6 +295,10 @@ def html_page(report: Mapping[str, Any]) -> str:
     m = report["meta"]
     imgs = "".join(f'<figure><img src="plots/{p}" alt="{p}"><figcaption>{p}</figcaption>'
                    f"</figure>" for p in PLOTS)
+    rest = ranking_rows(report, complete=False)
+    partial = ("<h2>Agents run on fewer environments (not ranked overall)</h2>"
+               + table(RANK_HEADER, rest, "partial") if rest else "")
+    explain = html.escape(EXPLANATIONS).replace("**", "")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>dialog-gym leaderboard</title>
 <style>
@@ -253,10 +314,14 @@ figure {{ display: inline-block; margin: 0.5em; }} img {{ max-width: 640px; }}
 x {m['k']} reruns. Normalized score: random = 0, expert = 1 per environment. dialog-gym
 {html.escape(str(m['dialog_gym_version']))}, commit {html.escape(str(m['git_commit']))}.
 Click a column header to sort.</p>
-<h2>Ranking</h2>
+<h2>Ranking (agents run on every environment)</h2>
 {table(RANK_HEADER, ranking_rows(report), "ranking")}
+{partial}
+<h2>Per-environment rankings</h2>
+{table(ENV_RANK_HEADER, env_ranking_rows(report), "env-rankings")}
 <h2>All cells</h2>
-{table(cell_header(_k(report)), cell_rows(report), "cells")}
+{table(cell_header(_k(report), scorer_names(report)), cell_rows(report), "cells")}
+<p>{explain}</p>
 <h2>Plots</h2>
 {imgs}
 <script>{_SORT_JS}</script>

@@ -148,6 +148,94 @@ def test_html_page_renders_in_headless_chromium(tmp_path):
     assert (dark > 0.01).sum() > 50  # many rows with text or table lines
 
 
+_CLICK_ALL_HEADERS = """
+<script>
+window.addEventListener('load', function () {
+  var out = [];
+  document.querySelectorAll('table.sortable').forEach(function (table) {
+    table.querySelectorAll('thead th').forEach(function (th) {
+      [1, 2].forEach(function (pass) {  // first click ascending, second descending
+        th.click();
+        var col = th.cellIndex;
+        out.push({table: table.id, header: th.innerText, pass: pass,
+                  vals: Array.from(table.tBodies[0].rows).map(function (r) {
+                    return r.cells[col] ? r.cells[col].innerText : null; })});
+      });
+    });
+  });
+  var pre = document.createElement('pre');
+  pre.id = 'clicks';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>
+"""
+
+
+def _sort_key(text):
+    import re
+    m = re.match(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)", text)
+    return (0, float(m.group(1)), "") if m else (1, 0.0, text)
+
+
+def test_every_header_of_every_table_sorts_its_own_column(tmp_path):
+    """Headless Chromium clicks each header twice; the column is then in order."""
+    import html as html_lib
+    import re
+
+    chromium = _chromium()
+    partial = tmp_path / "partial"
+    run_leaderboard(_cfg(tmp_path, seeds=2))
+    run_leaderboard(_cfg(partial, agents=["expert", "random", "echo", "repeat"], seeds=2,
+                         envs=ENVS))
+    page = (partial / "index.html").read_text(encoding="utf-8")
+    test_page = partial / "clicks.html"
+    test_page.write_text(page.replace("</body>", _CLICK_ALL_HEADERS + "</body>"),
+                         encoding="utf-8")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--virtual-time-budget=10000",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", test_page.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    m = re.search(r'<pre id="clicks">(.*?)</pre>', dom, re.S)
+    assert m, dom[-2000:]
+    clicks = json.loads(html_lib.unescape(m.group(1)))
+    n_headers = len(re.findall(r"<th>", page))
+    assert len(clicks) == 2 * n_headers  # every header of every table was clicked
+    assert {c["table"] for c in clicks} >= {"ranking", "env-rankings", "cells"}
+    for c in clicks:
+        assert None not in c["vals"], c  # the header's column exists in every row
+        keys = [_sort_key(v) for v in c["vals"]]
+        numbers = [k for k in keys if k[0] == 0]
+        assert numbers == sorted(numbers, reverse=c["pass"] == 2), (c["table"], c["header"],
+                                                                    c["vals"])
+        # numbers come before text and blanks when ascending, after them when descending
+        kinds = [k[0] for k in keys]
+        assert kinds == sorted(kinds, reverse=c["pass"] == 2), (c["header"], c["vals"])
+    # text columns: the second click reverses the first (localeCompare order)
+    for first, second in zip(clicks[::2], clicks[1::2]):
+        if len(set(first["vals"])) == len(first["vals"]):
+            assert second["vals"] == first["vals"][::-1], first["header"]
+
+
+def test_overall_ranking_ranks_only_agents_run_on_every_env(tmp_path):
+    from dialog_gym.leaderboard import build_report
+
+    cells = []
+    for agent, envs, ret in [("expert", ENVS, 2.0), ("random", ENVS, 0.0),
+                             ("one-env", ENVS[:1], 1.9), ("all-envs", ENVS, 0.5)]:
+        for e in envs:
+            cells.append({"agent": agent, "env_id": e, "status": "ok", "mean_return": ret,
+                          "success_rate": 0.5, "scores": {}})
+    report = build_report(cells, _cfg(tmp_path), ENVS,
+                          ["expert", "random", "one-env", "all-envs"])
+    ranks = {r["agent"]: r["rank"] for r in report["ranking"]}
+    assert ranks == {"expert": 1, "all-envs": 2, "random": 3, "one-env": None}
+    assert [r["agent"] for r in report["env_rankings"][ENVS[0]]] == [
+        "expert", "one-env", "all-envs", "random"]
+
+
 class _Trainable(Agent):
     """A trainable plugin that records what its quick_train was given."""
 
