@@ -7,9 +7,9 @@ Run :func:`check_agent` in your plugin's test suite::
     def test_my_agent():
         check_agent(MyAgent(), "Dialog-CustomerService-v0")
 
-It plays a few seeded episodes and checks the :class:`~dialog_gym.agents.Agent` contract
-(see :class:`dialog_gym.agents.Agent`): ``act`` returns a ``str`` without changing the observation, ``reset``
-can be called at any time, ``act_batch`` (when present) returns one ``str`` per
+It plays a few seeded episodes and checks the :class:`~dialog_gym.agents.Agent` contract:
+``act`` returns a ``str`` without changing the observation, ``reset`` can be called at
+any time, ``act_batch`` (when present) returns one ``str`` per
 observation, and ``save``/``load`` (when implemented) round-trip.
 """
 
@@ -155,7 +155,8 @@ def negate_reply(text: str) -> str:
     would not recommend X", "It's not the frog") must not be credited for telling it.
 
     Example:
-        >>> negate_reply("Your order has shipped. I recommend Green Orchid. [lookup_order order=A1]")
+        >>> negate_reply("Your order has shipped. I recommend Green Orchid. [lookup_order "
+        ...              "order=A1]")
         'Your order has not shipped. I would not recommend Green Orchid. [lookup_order order=A1]'
     """
     calls = _TOOL_CALL.findall(text)

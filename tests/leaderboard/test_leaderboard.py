@@ -214,7 +214,7 @@ def test_every_header_of_every_table_sorts_its_own_column(tmp_path):
         kinds = [k[0] for k in keys]
         assert kinds == sorted(kinds, reverse=c["pass"] == 2), (c["header"], c["vals"])
     # text columns: the second click reverses the first (localeCompare order)
-    for first, second in zip(clicks[::2], clicks[1::2]):
+    for first, second in zip(clicks[::2], clicks[1::2], strict=True):
         if len(set(first["vals"])) == len(first["vals"]):
             assert second["vals"] == first["vals"][::-1], first["header"]
 
