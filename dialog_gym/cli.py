@@ -87,7 +87,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import dialog_gym  # noqa: F401  (registers ids)
     from dialog_gym.agents import make_agent
     from dialog_gym.evaluation import evaluate
+    from dialog_gym.registration import check_env_id
 
+    check_env_id(args.env)
     kw = _parse_kv(args.agent_kw)
     kw.setdefault("env_id", args.env)
     agent = make_agent(args.agent, **kw)
@@ -119,8 +121,9 @@ def cmd_play(args: argparse.Namespace) -> int:
     import gymnasium as gym
 
     import dialog_gym  # noqa: F401
+    from dialog_gym.registration import check_env_id
 
-    env = gym.make(args.env, **_parse_kv(args.env_kw))
+    env = gym.make(check_env_id(args.env), **_parse_kv(args.env_kw))
     seed = args.seed
     print(f"Playing {args.env}. You are the agent. Commands: /quit, /reset, /context.")
     while True:

@@ -48,5 +48,7 @@ class ConfigError(Error, ValueError):
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return a ``" Did you mean 'x'?"`` hint, or an empty string when nothing is close."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    choices = list(choices)
+    folded = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(name.lower(), list(folded), n=1, cutoff=0.6)
+    return f" Did you mean {folded[close[0]]!r}?" if close else ""

@@ -280,6 +280,13 @@ def resolve_agents(cfg: LeaderboardConfig) -> list[str]:
 
     if cfg.agents:
         names = list(cfg.agents)
+        known = agent_registry.names()
+        for n in names:
+            if n not in known:
+                from dialog_gym.error import RegistryError, did_you_mean
+
+                raise RegistryError(f"Unknown agent {n!r}; registered: {', '.join(known)}."
+                                    + did_you_mean(n, known))
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
@@ -354,10 +361,9 @@ def run_leaderboard(cfg: LeaderboardConfig) -> dict[str, Any]:
 
     if cfg.seeds < 1 or cfg.k < 1:
         raise ConfigError(f"need seeds >= 1 and k >= 1, got seeds={cfg.seeds}, k={cfg.k}")
-    envs = list(cfg.envs or dialog_gym.env_ids())
-    unknown = [e for e in envs if e not in dialog_gym.env_ids()]
-    if unknown:
-        raise ConfigError(f"unknown env id(s) {unknown}; registered: {dialog_gym.env_ids()}")
+    from dialog_gym.registration import check_env_id
+
+    envs = [check_env_id(e) for e in (cfg.envs or dialog_gym.env_ids())]
     agents = resolve_agents(cfg)
     os.makedirs(cfg.out, exist_ok=True)
     cfg_dict = asdict(cfg)

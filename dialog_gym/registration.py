@@ -115,15 +115,23 @@ def env_ids() -> list[str]:
     return [e.id for e in ENVS]
 
 
-def make_expert(env_id: str, **env_kwargs: Any) -> Any:
-    """A fresh scripted expert for ``gym.make(env_id, **env_kwargs)``, built by its domain."""
+def check_env_id(env_id: str) -> str:
+    """``env_id`` if it is a registered dialog-gym id.
+
+    Otherwise a :class:`~dialog_gym.error.RegistryError` that names the registered ids
+    and the closest one ("did you mean ...", case-insensitive).
+    """
     from dialog_gym.error import RegistryError, did_you_mean
 
-    if env_id not in env_ids():
-        raise RegistryError(
-            f"Unknown environment {env_id!r}; registered dialog-gym ids: {env_ids()}."
-            + did_you_mean(env_id, env_ids())
-        )
+    if env_id in env_ids():
+        return env_id
+    raise RegistryError(f"Unknown environment {env_id!r}; registered dialog-gym ids: "
+                        f"{', '.join(env_ids())}." + did_you_mean(env_id, env_ids()))
+
+
+def make_expert(env_id: str, **env_kwargs: Any) -> Any:
+    """A fresh scripted expert for ``gym.make(env_id, **env_kwargs)``, built by its domain."""
+    check_env_id(env_id)
     env = gym.make(env_id, **env_kwargs)
     try:
         return env.unwrapped.domain.make_expert()

@@ -59,3 +59,19 @@ def test_play_every_env_in_process(env_id, monkeypatch, capsys):
     assert out.count("[scenario ") == 2 + out.count("== episode over:")
     assert out.count("[reward ") == 3  # one per reply, none for the commands
     assert next(lines, None) is None  # every line was consumed
+
+
+@pytest.mark.parametrize("argv,hint", [
+    (["play", "dialog-qa-v0"], "Did you mean 'Dialog-QA-v0'?"),
+    (["evaluate", "--agent", "expert", "--env", "Dialog-QA", "--episodes", "1"],
+     "Did you mean 'Dialog-QA-v0'?"),
+    (["leaderboard", "--envs", "Dialog-QA", "--seeds", "1"], "Did you mean 'Dialog-QA-v0'?"),
+    (["leaderboard", "--agents", "expertt", "--seeds", "1"], "Did you mean 'expert'?"),
+])
+def test_misspelt_names_are_one_line_errors_with_a_suggestion(argv, hint, capsys, tmp_path):
+    if argv[0] == "leaderboard":
+        argv = [*argv, "--out", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert hint in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())  # nothing written for a bad request
