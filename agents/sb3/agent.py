@@ -360,6 +360,12 @@ class SB3Agent(Agent):
                 f"`dialog-gym train sb3 --out DIR` or agent.save(DIR)"
             )
         config = json.loads(cfg_file.read_text(encoding="utf-8"))
+        if config.get("algo") is None:
+            raise ConfigError(
+                f"{str(cfg_file)!r} names no SB3 algorithm: {str(path)!r} is not a checkpoint "
+                f"of an SB3 agent; expected a directory written by `dialog-gym train sb3 "
+                f"--out DIR` or agent.save(DIR) (a leaderboard's checkpoints/<agent>/<env>/)"
+            )
         if config.get("algo") != self.algo:
             raise ConfigError(
                 f"{str(path)!r} holds an {config.get('algo')!r} agent, not {self.algo!r}; load "

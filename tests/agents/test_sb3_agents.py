@@ -77,6 +77,10 @@ def test_wrong_env_or_algo_or_path_is_a_clear_error(trained, tmp_path):
         make_agent("sb3-a2c", path=str(path))
     with pytest.raises(ConfigError, match="no agent.json"):
         make_agent("sb3-ppo", path=str(tmp_path))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "agent.json").write_text('{"trained": true}')
+    with pytest.raises(ConfigError, match="names no SB3 algorithm.*not a checkpoint"):
+        make_agent("sb3-ppo", path=str(tmp_path / "other"))
     with pytest.raises(ConfigError, match="observation must be one of"):
         make_agent("sb3-ppo", env_id=ENV, observation="pixels")
 
