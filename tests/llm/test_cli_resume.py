@@ -104,6 +104,7 @@ def _rows(path):
     return rows
 
 
+@pytest.mark.slow  # two training processes (DeepSpeed start-up each): minutes on 2 CPUs
 def test_kill_and_resume_continues_to_the_same_step_count(tmp_path, sft_dir):
     out = tmp_path / "ppo"
     cmd = [sys.executable, "-m", "dialog_gym.cli", "train", "ppo", "--env", ENV,
