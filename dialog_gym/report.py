@@ -175,8 +175,9 @@ def csv_text(report: Mapping[str, Any]) -> str:
 
 def plots(report: Mapping[str, Any], out: str) -> list[str]:
     """Write the PNG plots; returns their file names."""
-    import matplotlib
+    from dialog_gym.extras import require
 
+    matplotlib = require("matplotlib", "the leaderboard plots")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np

@@ -97,8 +97,9 @@ class BLEU(Scorer):
         if backend == "nltk":
             try:
                 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
-            except ImportError as e:  # pragma: no cover - a core dependency
-                raise DependencyNotInstalled("backend='nltk' needs nltk: pip install nltk") from e
+            except ImportError as e:
+                raise DependencyNotInstalled("backend='nltk' needs nltk: pip install "
+                                             "'dialog-gym[nltk]'") from e
             self._nltk = (sentence_bleu, getattr(SmoothingFunction(), SMOOTHING[smooth_method]))
 
     def _tok(self, text: str) -> list[str]:

@@ -103,13 +103,11 @@ def require_model_dir(path: str, what: str) -> str:
 
 def apply_lora(model: Any, r: int, alpha: float, dropout: float = 0.0) -> Any:
     """Wrap a causal LM with LoRA adapters on every linear layer (peft)."""
-    try:
-        from peft import LoraConfig, get_peft_model
-    except ImportError as e:
-        from dialog_gym.error import DependencyNotInstalled
+    from dialog_gym.extras import require
 
-        raise DependencyNotInstalled(
-            "LoRA needs peft: pip install 'dialog-gym[lora]' (or pip install peft)") from e
+    require("peft", "LoRA (--lora-r)")
+    from peft import LoraConfig, get_peft_model
+
     cfg = LoraConfig(r=int(r), lora_alpha=float(alpha), lora_dropout=float(dropout),
                      target_modules="all-linear", task_type="CAUSAL_LM",
                      fan_in_fan_out=getattr(model.config, "model_type", "") == "gpt2")

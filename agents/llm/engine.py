@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dialog_gym.error import ConfigError, DependencyNotInstalled
+from dialog_gym.error import ConfigError
 
 
 @dataclass
@@ -360,12 +360,9 @@ class DeepSpeedEngine(Engine):
     def __init__(self, module: nn.Module, opt: OptimSettings,
                  config: str | os.PathLike[str] | Mapping[str, Any] | None) -> None:
         init_distributed_env()
-        try:
-            import deepspeed
-        except ImportError as e:  # pragma: no cover - deepspeed is a core dependency
-            raise DependencyNotInstalled(
-                "DeepSpeed is not installed; `pip install deepspeed` or pass --no-deepspeed"
-            ) from e
+        from dialog_gym.extras import require
+
+        deepspeed = require("deepspeed", "the DeepSpeed engine (or pass --no-deepspeed)")
         _, ws = world()
         cfg = fill_auto(load_ds_config(config), opt, world_size=ws)
         self.config = cfg

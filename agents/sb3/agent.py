@@ -31,7 +31,7 @@ import gymnasium as gym
 import numpy as np
 
 from dialog_gym.agents.base import Agent
-from dialog_gym.error import ConfigError, DependencyNotInstalled
+from dialog_gym.error import ConfigError
 from dialog_gym.fileio import atomic_write_text
 from dialog_gym.wrappers import (
     DISTRACTOR_KINDS,
@@ -69,6 +69,11 @@ DEFAULT_HYPERPARAMS: dict[str, dict[str, Any]] = {
 
 def _algo_class(algo: str) -> tuple[type, type]:
     """The SB3 algorithm class and the candidate policy class of ``algo``."""
+    from dialog_gym.extras import require
+
+    require("stable_baselines3", "the SB3 agents")
+    if algo == "maskable-ppo":
+        require("sb3_contrib", "sb3-maskable-ppo")
     from dialog_gym.agents.sb3 import policies
 
     if algo == "ppo":
@@ -84,12 +89,8 @@ def _algo_class(algo: str) -> tuple[type, type]:
 
         return DQN, policies.CandidateDQNPolicy
     if algo == "maskable-ppo":
-        try:
-            from sb3_contrib import MaskablePPO
-        except ImportError as e:
-            raise DependencyNotInstalled(
-                "sb3-maskable-ppo needs sb3-contrib: pip install sb3-contrib"
-            ) from e
+        from sb3_contrib import MaskablePPO
+
         return MaskablePPO, policies.CandidateMaskablePolicy
     raise ConfigError(f"unknown SB3 algorithm {algo!r}; expected one of {sorted(ALGOS)}")
 
@@ -443,7 +444,7 @@ class DQNAgent(SB3Agent):
 class MaskablePPOAgent(SB3Agent):
     """``sb3-maskable-ppo``: sb3-contrib MaskablePPO reading ``action_masks()``.
 
-    See :class:`SB3Agent`; needs ``pip install sb3-contrib``.
+    See :class:`SB3Agent`; needs the ``sb3`` extra (sb3-contrib).
     """
 
     name = "sb3-maskable-ppo"

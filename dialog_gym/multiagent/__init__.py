@@ -10,6 +10,9 @@ convention::
 
 from __future__ import annotations
 
-from dialog_gym.multiagent import negotiation_v0
+from dialog_gym.extras import require
+
+require("pettingzoo", "the multi-agent environments (dialog_gym.multiagent)")
+from dialog_gym.multiagent import negotiation_v0  # noqa: E402
 
 __all__ = ["negotiation_v0"]
