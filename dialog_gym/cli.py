@@ -38,9 +38,26 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 def cmd_envs(args: argparse.Namespace) -> int:
     """Print the registered environments."""
-    from dialog_gym.registration import ENVS
+    import gymnasium as gym
 
-    rows = [[e.id, str(e.max_episode_steps), e.summary] for e in ENVS]
+    from dialog_gym.registration import ENVS, env_ids
+
+    builtin = {e.id: e for e in ENVS}
+    rows = []
+    for env_id in env_ids():
+        if env_id in builtin:
+            e = builtin[env_id]
+            rows.append([env_id, str(e.max_episode_steps), e.summary])
+            continue
+        spec = gym.spec(env_id)
+        entry = spec.entry_point
+        doc = (getattr(entry, "__doc__", None) if not isinstance(entry, str) else None) or ""
+        if isinstance(entry, str):
+            from dialog_gym.registry import load_attr
+
+            doc = getattr(load_attr(entry), "__doc__", "") or ""
+        first = doc.strip().splitlines()[0] if doc.strip() else ""
+        rows.append([env_id, str(spec.max_episode_steps), f"(plugin) {first}"])
     print(_table(rows, ["id", "max turns", "description"]))
     return 0
 

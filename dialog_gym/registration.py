@@ -110,9 +110,71 @@ def _vector_entry_point(entry_point: str, **kwargs: Any) -> Any:
     return make_vector_env(entry_point, **kwargs)
 
 
+#: entry-point group of environment plugins: ``name = env id``, ``value = "module:Class"``
+ENV_ENTRY_POINT_GROUP = "dialog_gym.envs"
+
+
+@functools.lru_cache(maxsize=1)
+def _plugin_envs() -> tuple[str, ...]:
+    """Register the envs of the ``dialog_gym.envs`` entry-point group (once per process).
+
+    A plugin's entry point is what ``gym.register`` takes, ``"module:Class"``; the class's
+    ``max_episode_steps`` attribute (default 20) is the turn limit. A plugin that fails to
+    load is named in a warning and skipped. Called on first listing, never at import.
+    """
+    import warnings
+    from importlib.metadata import entry_points
+
+    from dialog_gym.registry import load_attr
+
+    found = []
+    for ep in entry_points(group=ENV_ENTRY_POINT_GROUP):
+        try:
+            cls = load_attr(ep.value)
+        except Exception as e:  # a broken plugin must not take the registry down
+            warnings.warn(f"environment plugin {ep.name!r} ({ep.value}) failed to load: "
+                          f"{type(e).__name__}: {e}", stacklevel=2)
+            continue
+        if ep.name not in gym.registry:
+            gym.register(id=ep.name, entry_point=ep.value,
+                         vector_entry_point=functools.partial(_vector_entry_point, ep.value),
+                         max_episode_steps=int(getattr(cls, "max_episode_steps", 20)))
+        found.append(ep.name)
+    return tuple(found)
+
+
+def _is_dialogue_env(spec: Any) -> bool:
+    """A Gymnasium registration whose entry point is a DialogueEnv subclass.
+
+    Only entry points already imported are inspected (a user's ``gym.register`` call sits
+    in a module they imported), so listing ids never imports third-party modules.
+    """
+    import sys
+
+    from dialog_gym.env import DialogueEnv
+
+    ep = spec.entry_point
+    if isinstance(ep, str):
+        mod, _, attr = ep.partition(":")
+        module = sys.modules.get(mod)
+        ep = getattr(module, attr, None) if module is not None else None
+    return isinstance(ep, type) and issubclass(ep, DialogueEnv)
+
+
 def env_ids() -> list[str]:
-    """The registered dialog-gym ids."""
-    return [e.id for e in ENVS]
+    """The dialog-gym ids.
+
+    The built-ins, then entry-point plugins (group ``dialog_gym.envs``), then any
+    :class:`~dialog_gym.env.DialogueEnv` subclass registered with plain ``gym.register``.
+    """
+    ids = [e.id for e in ENVS]
+    for name in _plugin_envs():
+        if name not in ids:
+            ids.append(name)
+    for env_id, spec in gym.registry.items():
+        if env_id not in ids and _is_dialogue_env(spec):
+            ids.append(env_id)
+    return ids
 
 
 def check_env_id(env_id: str) -> str:

@@ -22,7 +22,8 @@ from typing import Any
 
 from dialog_gym.error import Error
 
-__all__ = ["AgentCheckError", "NegatingAgent", "attack_success_rate", "check_agent", "negate_reply"]
+__all__ = ["AgentCheckError", "DomainCheckError", "NegatingAgent", "attack_success_rate",
+           "check_agent", "check_domain", "negate_reply"]
 
 
 class AgentCheckError(Error, AssertionError):
@@ -221,3 +222,119 @@ def attack_success_rate(env_id: str, agent: Any,
     env.close()
     n = max(1, len(seeds))
     return wins / n, total / n
+
+
+# ---------------------------------------------------------------------------- domains
+
+_AUTHORING = "docs/authoring_envs.md#what-every-env-must-pass"
+
+
+class DomainCheckError(Error, AssertionError):
+    """An environment fails one of :func:`check_domain`'s named checks."""
+
+    def __init__(self, check: str, message: str) -> None:
+        self.check = check
+        super().__init__(f"[{check}] {message} (see {_AUTHORING})")
+
+
+def check_domain(env_id: str, *, episodes: int = 30, seed: int = 0,
+                 min_expert_success: float = 0.9,
+                 max_degenerate_success: float = 0.1) -> dict[str, Any]:
+    """Check a dialog-gym environment as the built-in suite is checked; returns the figures.
+
+    Named checks, each raising :class:`DomainCheckError` with the check's name:
+
+    - ``registered``: ``env_id`` is a dialog-gym id (built-in, entry-point plugin or a
+      ``gym.register``-ed :class:`~dialog_gym.env.DialogueEnv`);
+    - ``check_env``: Gymnasium's env checker passes without warnings;
+    - ``determinism``: two envs, same seed, same replies: same transcript and rewards;
+    - ``bad_input``: a non-str action raises ``TypeError``; an over-long reply is cut
+      and flagged; an empty reply is legal;
+    - ``expert_succeeds``: the domain's expert succeeds in at least
+      ``min_expert_success`` of ``episodes`` episodes;
+    - ``degenerate_agents_fail``: ``random``, ``keyword-stuffing``, ``echo`` and
+      ``repeat`` succeed in at most ``max_degenerate_success`` and earn less than the
+      expert.
+
+    Example (in a plugin's tests)::
+
+        from dialog_gym.testing import check_domain
+
+        def test_my_env():
+            check_domain("MyOrg-Coffee-v0")
+    """
+    import gymnasium as gym
+    from gymnasium.utils.env_checker import check_env
+
+    from dialog_gym.agents import make_agent
+    from dialog_gym.evaluation import evaluate
+    from dialog_gym.registration import env_ids
+
+    if env_id not in env_ids():
+        raise DomainCheckError("registered", f"{env_id!r} is not a dialog-gym id; register it "
+                               "with the 'dialog_gym.envs' entry-point group or gym.register")
+    import warnings
+
+    env = gym.make(env_id)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            check_env(env.unwrapped, skip_render_check=True)
+        except Exception as e:
+            raise DomainCheckError("check_env", f"{type(e).__name__}: {e}") from e
+    if caught:
+        raise DomainCheckError("check_env", "the env checker warned: "
+                               + "; ".join(str(w.message) for w in caught[:3]))
+
+    def rollout() -> list[Any]:
+        e = gym.make(env_id)
+        agent = make_agent("expert", env_id=env_id)
+        obs, _ = e.reset(seed=seed)
+        out: list[Any] = [obs["history"]]
+        done = False
+        while not done:
+            obs, r, term, trunc, _ = e.step(agent.act(obs))
+            out.append((obs["history"], round(float(r), 9)))
+            done = term or trunc
+        e.close()
+        return out
+
+    if rollout() != rollout():
+        raise DomainCheckError("determinism", "the same seed and replies gave different "
+                               "transcripts or rewards; draw every random choice from "
+                               "self.np_random or a random.Random seeded by the scenario")
+
+    env.reset(seed=seed)
+    try:
+        env.step(123)  # type: ignore[arg-type]
+    except TypeError:
+        pass
+    else:
+        raise DomainCheckError("bad_input", "a non-str action was accepted")
+    limit = env.unwrapped.max_reply_chars
+    _, _, term, _, info = env.step("x " * limit)
+    if not info.get("action_truncated"):
+        raise DomainCheckError("bad_input", "an over-long reply was not flagged")
+    if not term:
+        env.step("")
+    env.close()
+
+    figures: dict[str, Any] = {}
+    expert = evaluate(make_agent("expert", env_id=env_id), env_id, episodes=episodes,
+                      seed=seed)
+    figures["expert"] = expert["success_rate"], expert["mean_return"]
+    if expert["success_rate"] < min_expert_success:
+        raise DomainCheckError("expert_succeeds", f"the expert succeeded in "
+                               f"{expert['success_rate']:.0%} of {episodes} episodes "
+                               f"(< {min_expert_success:.0%})")
+    for name in ("random", "keyword-stuffing", "echo", "repeat"):
+        r = evaluate(make_agent(name, env_id=env_id), env_id, episodes=episodes, seed=seed)
+        figures[name] = r["success_rate"], r["mean_return"]
+        if r["success_rate"] > max_degenerate_success or \
+                r["mean_return"] >= expert["mean_return"]:
+            raise DomainCheckError(
+                "degenerate_agents_fail",
+                f"{name!r} succeeded in {r['success_rate']:.0%} (mean return "
+                f"{r['mean_return']:.2f}, expert {expert['mean_return']:.2f}): the user "
+                "must not count degenerate replies as progress")
+    return figures
