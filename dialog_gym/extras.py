@@ -52,7 +52,7 @@ def require(module: str, feature: str) -> ModuleType:
     except ImportError as e:
         extra, dist = OPTIONAL.get(module.split(".")[0], (None, module.split(".")[0]))
         how = (f"pip install 'dialog-gym[{extra}]'" if extra else f"pip install {dist}")
-        raise DependencyNotInstalled(f"{feature} needs {dist}, which is not installed: {how}"
+        raise DependencyNotInstalled(f"{dist} is not installed, and {feature} uses it: {how}"
                                      ) from e
 
 
