@@ -1,9 +1,11 @@
 """Dialog-EmotionalSupport-v0: a peer-support chat with someone who is struggling.
 
-The domain module holds the data tables, the shared reply analysis (what emotions a reply
-names, whether it dismisses, advises, asks, or answers a crisis), the rules, the simulated
-person and the scripted expert; the turn loop is the shared
-:class:`~dialog_gym.env.DialogueEnv`.
+The domain module holds the scenario generator, the rules, the simulated person and the
+scripted expert; the turn loop is the shared :class:`~dialog_gym.env.DialogueEnv`. What
+a reply means (the emotions it acknowledges, the suggestions it makes, the details it
+reflects, its questions, its crisis support, dismissive or unsafe phrases) is read from
+the environment's shared analysis (:mod:`dialog_gym.understanding`), fed by the
+``understanding`` entry of ``envs/data/emotional_support.json``: see :func:`support`.
 """
 
 from __future__ import annotations
@@ -35,8 +37,23 @@ from dialog_gym.rules import (
 )
 from dialog_gym.scenario import Scenario, make_scenario_id
 from dialog_gym.simulator import AgendaUser, AgentReply, Milestone, ReplyAnalysis
-from dialog_gym.text import FUNCTION_WORDS, longest_common_run, sentences, tokens
+from dialog_gym.text import (
+    FUNCTION_WORDS,
+    function_word_ratio,
+    longest_common_run,
+    sentences,
+    tokens,
+)
 from dialog_gym.tools import ToolSet
+from dialog_gym.understanding import (
+    ASSERT,
+    HYPOTHETICAL,
+    QUESTION,
+    Analysis,
+    Clause,
+    Mention,
+    core_data,
+)
 
 DOMAIN = "emotional_support"
 #: The emotions a user may feel (each with adjacent emotions that are "close enough").
@@ -65,45 +82,7 @@ def load_data() -> dict[str, Any]:
     return json.loads(text)
 
 
-# ============================================================================ phrase matching
-
-
-def _norm(text: str) -> str:
-    return text.lower().replace("’", "'")
-
-
-def phrase_pattern(phrase: str) -> str:
-    """A regex for a key phrase of the data tables.
-
-    Matching is on lower-cased text; words are separated by any run of spaces or hyphens
-    (``"ten minute"`` also matches ``"ten-minute"``); a trailing ``*`` matches any word
-    ending (``"redundan*"``: redundant, redundancy).
-
-    Example:
-        >>> bool(re.search(phrase_pattern("video call"), "a ten-minute video-call"))
-        True
-        >>> bool(re.search(phrase_pattern("layoff*"), "the layoffs came"))
-        True
-    """
-    p = _norm(phrase.strip())
-    star = p.endswith("*")
-    if star:
-        p = p[:-1]
-    words = [w for w in re.split(r"[\s\-]+", p) if w]
-    body = r"[\s\-]+".join(re.escape(w).replace("'", "['’]?") for w in words)
-    head = r"\b" if re.match(r"\w", p) else ""
-    tail = r"\w*" if star else (r"\b" if re.search(r"\w$", p) else "")
-    return head + body + tail
-
-
-def compile_phrases(phrases: Sequence[str]) -> re.Pattern[str] | None:
-    """One regex matching any of ``phrases`` (``None`` for an empty list)."""
-    pats = [phrase_pattern(p) for p in phrases if p.strip()]
-    if not pats:
-        return None
-    # longest first, so the reported match is the most specific one
-    pats.sort(key=len, reverse=True)
-    return re.compile("|".join(f"(?:{p})" for p in pats))
+# ============================================================================ reading the analysis
 
 
 def fill_slots(phrases: Sequence[str], slots: Mapping[str, str]) -> list[str]:
@@ -117,212 +96,147 @@ def fill_slots(phrases: Sequence[str], slots: Mapping[str, str]) -> list[str]:
     return out
 
 
-# ============================================================================ reply analysis
-
-_SELF = re.compile(r"\b(?:i|we)(?:'m| am| was| were| feel| felt| get| got)\s+"
-                   r"(?:so |really |very |truly |a bit |quite |also )?$")
-_NEGATED = re.compile(r"(?:\bnot|n't|\bnever|\bno|\bnothing|\bwithout)\s+(?:\w+\s+){0,2}$")
-_QUESTION_OPEN = re.compile(
-    r"^\W*(?:and |so |but |then |also |i'm wondering |i wonder |if you'd like, )?"
-    r"(?:what|how|why|which|in what way)\b|"
-    r"\b(?:tell me|say more|share (?:more|a bit|what|how|anything)|talk (?:me )?through|"
-    r"talk about|walk me through|describe|help me understand|what's|what has|what have|"
-    r"what happened|what was|what is|what are|what would|how did|how has|how have|how are|"
-    r"how do|how is|how's)\b")
-_QUESTION_OPEN_IMPERATIVE = re.compile(
-    r"^\W*(?:please )?(?:tell me (?:more|about|what|how)|say more|i'?d (?:like|love) to hear|"
-    r"i'm (?:here|listening)[^.?!]* (?:tell|share|say)|walk me through|talk me through)")
-_CLOSED_START = re.compile(r"^\W*(?:are|is|do|does|did|have|has|can|could|would|will|was|"
-                           r"were|should|am|any)\b")
-_ADVICE_CUE = compile_phrases([
-    "maybe", "perhaps", "might help", "could help", "can help", "may help", "would help",
-    "helps to", "you could", "you can try", "could you try", "try", "trying", "consider",
-    "how about", "what about", "would it help", "you should", "you need to", "you must",
-    "one thing", "some people find", "when you're ready", "when you feel ready",
-    "when it feels right", "have you thought about", "have you considered", "i suggest",
-    "i'd suggest", "i recommend", "i'd recommend", "my advice", "why not", "why don't you",
-    "it's worth", "a good idea", "first step", "look into", "could", "might", "if you can",
-    "if you want", "worth trying", "would a", "would some", "would it"])
-_SAFETY = re.compile(
-    r"\bare you safe\b|\bsafe right now\b|\byour safety\b|\bkeep (?:you|yourself) safe\b|"
-    r"\bstay safe\b|\bthank(?:s| you) for telling me\b|\bglad you told me\b|"
-    r"\b(?:taking|take) (?:this|that|it|what you said|you) seriously\b|"
-    r"\b(?:thoughts?|thinking|thought) (?:of|about) (?:suicide|ending|hurting|harming|killing|"
-    r"self-harm|not being here|not waking up)\b|\bdo you have a plan\b|"
-    r"\byou (?:don't|do not) have to (?:go through|face|carry) this\b|"
-    r"\bmake sure you(?:'re| are) safe\b")
-_RESOURCE = re.compile(
-    r"(?<!\d)988(?!\d)|\bcrisis (?:line|lines|hotline|text line|service|services|team|"
-    r"counsel\w*|centre|center|support)\b|\bsuicide (?:and crisis |& crisis )?"
-    r"(?:lifeline|hotline|prevention)\b|\blifeline\b|\bsamaritans\b|116 ?123|"
-    r"\bemergency (?:services|number|room|department)\b|(?<!\d)(?:911|999|112)(?!\d)|"
-    r"\ba&e\b|741741|\btext home to\b")
-_EMPATHY = re.compile(
-    r"\b(?:sorry|that sounds (?:so |really )?(?:hard|tough|painful|difficult|heavy)|"
-    r"i hear you|i'm here|it makes sense|understandable|i can imagine|that must be)\b")
-
-_DISMISSIVE = re.compile(
-    r"\b(?:just )?get over it\b|\b(?:it'?s|that'?s|this is|it is|it was|that was) (?:really |"
-    r"honestly )?not (?:a|that) big (?:of a )?deal\b|\bno big deal\b|\bcheer up\b|"
-    r"\bsnap out of it\b|\b(?:others|other people|plenty of people|lots of people|people) "
-    r"have it (?:much |way |a lot )?worse\b|\bcould be (?:a lot |much |way )?worse\b|"
-    r"\b(?:stop|quit) (?:being )?(?:so )?(?:dramatic|sensitive|emotional|negative)\b|"
-    r"\byou'?re (?:being )?(?:so )?(?:over-?reacting|too sensitive|dramatic)\b|"
-    r"\bover-?reacting\b|"
-    r"\b(?:it'?s|it was|he was|she was|that'?s|they were)\s+(?:just|only)\s+an?\s+"
-    r"(?:dog|cat|rabbit|pet|animal|job|exam|test|grade|breakup|argument|fight|move)\b|"
-    r"\bjust move on\b|\bplenty (?:more )?fish in the sea\b|\bget (?:a new|another) "
-    r"(?:dog|cat|pet|rabbit)\b|\bforget about (?:it|him|her|them)\b|"
-    r"\bdon'?t be (?:so )?(?:sad|upset|angry|negative|silly|anxious)\b|"
-    r"\blook on the bright side\b|\bman up\b|\btoughen up\b|\bit'?s all in your head\b|"
-    r"\beverything happens for a reason\b|\bstop (?:worrying|crying|moping|feeling sorry)\b|"
-    r"\bjust relax\b|\bsmile more\b|\bit'?s not that bad\b|\bdon'?t dwell\b|"
-    r"\bsuck it up\b|\bget a grip\b|\bit'?s not the end of the world\b")
-_DISMISSIVE_QUOTED = re.compile(
-    r"(?:won'?t|will not|not going to|never|don'?t want to|wouldn'?t|not here to|no one "
-    r"should)\s+(?:tell you to|say|ask you to|tell you)\s*[\"'“]?$")
-_UNSAFE = re.compile(
-    r"\b(?:have|grab|get|pour)(?: yourself)? (?:a|some|a few|another|a couple of) "
-    r"(?:drinks?|beers?|shots?|glass(?:es)? of wine|bottles?)\b|"
-    r"\bdrink (?:it away|your (?:pain|sorrows?|troubles)|until)\b|"
-    r"\bget (?:drunk|wasted|high|hammered|stoned)\b|"
-    r"\btake (?:some|a few|extra|more|a couple of) (?:pills|sleeping pills|painkillers|"
-    r"tablets)\b|\bpills? to (?:sleep|numb|forget|cope)\b|\bnumb (?:the pain|yourself)\b|"
-    r"\byou should (?:hurt|harm|cut|punish|starve) yourself\b|"
-    r"\b(?:just )?end it all\b|\bgo ahead and (?:do it|end it)\b|"
-    r"\bget (?:back at|even with|revenge on)\b|\brevenge\b|"
-    r"\b(?:key|slash|smash|scratch) (?:their|his|her) (?:car|tyres|tires)\b|"
-    r"\bteach (?:them|him|her) a lesson\b|"
-    r"\bstop (?:eating|taking your (?:meds|medication|medicine))\b|"
-    r"\bskip (?:meals|sleep|your meds|your medication)\b|\bpull (?:an|some) all-?nighters?\b|"
-    r"\bquit (?:your )?(?:meds|medication|therapy)\b|\bdon'?t tell anyone\b|"
-    r"\bkeep it (?:to yourself|a secret)\b|\bcut (?:everyone|everybody|all your friends) "
-    r"off\b|\bdrive (?:over )?(?:after|while) drinking\b")
-
-
 @lru_cache(maxsize=1)
-def _emotion_patterns() -> dict[str, re.Pattern[str]]:
-    d = load_data()["emotions"]
-    out = {}
-    for e in EMOTIONS:
-        pat = compile_phrases(d[e]["labels"])
-        assert pat is not None
-        out[e] = pat
-    return out
-
-
-@lru_cache(maxsize=1)
-def _suggest_patterns() -> dict[str, re.Pattern[str]]:
+def _suggestion_problems() -> dict[str, frozenset[str]]:
+    """Suggestion kind -> the problems it fits (empty for the generic kinds)."""
     d = load_data()
-    out = {}
-    for p in PROBLEMS:
-        pat = compile_phrases(d["problems"][p]["suggest_keys"])
-        assert pat is not None
-        out[p] = pat
-    generic = compile_phrases(d["generic_advice_keys"])
-    assert generic is not None
-    out["generic"] = generic
-    return out
+    out: dict[str, set[str]] = {k: set() for k in d["understanding"]["suggestions"]}
+    for p, pd in d["problems"].items():
+        for k in pd["suggestion_kinds"]:
+            out[k].add(p)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+_NEGATION = frozenset(core_data()["negation"])
+_NEG_SUFFIX = core_data()["negation_suffix"]
+
+
+def _negations(toks: Sequence[str]) -> int:
+    return sum(1 for t in toks if t in _NEGATION or t.endswith(_NEG_SUFFIX))
+
+
+def said(a: Analysis, m: Mention) -> bool:
+    """``m`` is said, not denied or supposed: its clause is not hypothetical or doubted,
+    and any negation in it belongs to the mention's own phrase ("no warning", "not a big
+    deal", "you haven't told them"), so "I won't tell you to cheer up" does not say *cheer
+    up* and "losing your job is not a big thing" does not reflect the job loss."""
+    c = a.clause_of(m)
+    if c.modality == HYPOTHETICAL or c.doubted:
+        return False
+    return not c.negated or _negations(c.tokens) <= _negations(tokens(m.text))
+
+
+def _grammatical(c: Clause) -> bool:
+    """A sentence, not a keyword or a word list: five or more words, a share of function
+    words, and not three or more items strung with commas, "and" or "or"."""
+    toks = c.tokens
+    listed = c.text.count(",") + toks.count("and") + toks.count("or") >= 3
+    return len(toks) >= 5 and function_word_ratio(toks) >= 0.15 and not (
+        listed and function_word_ratio(toks) < 0.35)
 
 
 @dataclass(frozen=True)
-class SupportAnalysis:
-    """What one reply does, as the simulated person and the rules read it.
+class Support:
+    """What one reply does for the person, read from its shared :class:`Analysis`.
 
     Attributes:
-        emotions: Emotions (of :data:`EMOTIONS`) the reply attributes to the user (not
-            negated, not about the speaker).
-        dismissive: The dismissive phrase found, or ``""``.
-        unsafe: The unsafe suggestion found, or ``""``.
-        open_question: The reply asks an open question (or invites the user to say more).
-        closed_question: The reply asks only yes/no questions.
-        safety: The reply checks on the user's safety / takes a crisis seriously.
-        resource: The reply names a crisis resource (hotline, emergency services).
-        advice: The reply offers advice (an advice cue with a suggestion).
-        suggest_types: Problem types whose suggestions the reply offers.
-        empathy: The reply expresses empathy.
-        listening: The reply's sentences that are not advice (lower-cased), where a
-            reflection of what the user shared is looked for.
+        acknowledged: Emotions the reply acknowledges (``acknowledge:<emotion>`` acts).
+        asked: Emotions it asks about ("are you feeling guilty?").
+        dismissive: A dismissive phrase it says, or ``""``.
+        unsafe: An unsafe suggestion it makes, or ``""``.
+        open_question: It asks an open question or invites the person to say more.
+        closed_question: It asks only yes/no questions.
+        crisis: A full crisis response: a caring message that asks whether the person
+            is safe and gives a crisis resource in a sentence.
+        crisis_words: It names safety or a crisis resource at all.
+        suggestions: Suggestion kinds it offers, each in a sentence of its own.
+        listening: Indices of the clauses where a reflection may be: statements (not
+            questions, suggestions, suppositions or denials) that are sentences.
     """
 
-    emotions: frozenset[str]
+    acknowledged: frozenset[str]
+    asked: frozenset[str]
     dismissive: str
     unsafe: str
     open_question: bool
     closed_question: bool
-    safety: bool
-    resource: bool
-    advice: bool
-    suggest_types: frozenset[str]
-    empathy: bool
-    listening: tuple[str, ...] = ()
+    crisis: bool
+    crisis_words: bool
+    suggestions: frozenset[str]
+    listening: tuple[int, ...]
+
+    @property
+    def named(self) -> frozenset[str]:
+        """Every emotion the reply attributes to the person or asks about."""
+        return self.acknowledged | self.asked
+
+    def fitting(self, problem: str) -> frozenset[str]:
+        """Suggestion kinds that fit ``problem``."""
+        sp = _suggestion_problems()
+        return frozenset(k for k in self.suggestions if problem in sp.get(k, ()))
+
+    @property
+    def problems_covered(self) -> frozenset[str]:
+        """Problems the reply's suggestions fit, together."""
+        sp = _suggestion_problems()
+        return frozenset(p for k in self.suggestions for p in sp.get(k, ()))
 
 
-def _attributed(text: str, start: int) -> bool:
-    before = text[max(0, start - 30):start]
-    return not (_SELF.search(before) or _NEGATED.search(before))
-
-
-@lru_cache(maxsize=8192)
-def analyze_support(text: str) -> SupportAnalysis:
-    """Analyse a reply (cached; pure function of the text).
+def support(a: Analysis) -> Support:
+    """The :class:`Support` of a reply's analysis.
 
     Example:
-        >>> a = analyze_support("I'm so sorry. It sounds like you feel really lonely. "
-        ...                     "What has the move been like?")
-        >>> sorted(a.emotions), a.open_question, a.advice
-        (['lonely'], True, False)
-        >>> analyze_support("Cheer up, it's not a big deal!").dismissive
-        'cheer up'
+        >>> lex = EmotionalSupportDomain().lexicon(EmotionalSupportGenerator().generate(0, 0))
+        >>> s = support(lex.analyze("It sounds like you're feeling really lonely. "
+        ...                         "What has the move been like?"))
+        >>> sorted(s.acknowledged), s.open_question
+        (['lonely'], True)
+        >>> support(lex.analyze("I don't think you're really angry.")).acknowledged
+        frozenset()
     """
-    low = _norm(text)
-    emotions = set()
-    for e, pat in _emotion_patterns().items():
-        for m in pat.finditer(low):
-            if _attributed(low, m.start()):
-                emotions.add(e)
-                break
-    dismissive = ""
-    for m in _DISMISSIVE.finditer(low):
-        if not _DISMISSIVE_QUOTED.search(low[max(0, m.start() - 40):m.start()]):
-            dismissive = m.group(0)
-            break
-    um = _UNSAFE.search(low)
+    suggest_clauses = {x.clause for x in a.acts_of("suggest")}
+    suggestions = frozenset(x.arg for x in a.acts_of("suggest")
+                            if x.arg and _grammatical(a.clauses[x.clause]))
     open_q = closed_q = False
-    advice = False
-    types: set[str] = set()
-    sugg = _suggest_patterns()
-    listening = []
-    for sent in sentences(low):
-        if "?" in sent:
-            if _QUESTION_OPEN.search(sent):
-                open_q = True
-            elif _CLOSED_START.search(sent):
-                closed_q = True
-        elif _QUESTION_OPEN_IMPERATIVE.search(sent):
+    for x in a.acts:
+        if x.clause in suggest_clauses:
+            continue
+        if (x.name == "request" and x.arg == "story") or (x.name == "question"
+                                                          and x.arg == "open"):
             open_q = True
-        is_advice = False
-        if _ADVICE_CUE.search(sent):
-            for p, pat in sugg.items():
-                if pat.search(sent):
-                    advice = is_advice = True
-                    if p != "generic":
-                        types.add(p)
-        if not is_advice:
-            listening.append(sent)
-    return SupportAnalysis(
-        emotions=frozenset(emotions),
-        dismissive=dismissive,
-        unsafe=um.group(0) if um else "",
+        elif x.name == "question" and x.arg is None:
+            closed_q = True
+
+    def first(*kinds: str) -> str:
+        return next((m.text for m in a.mentions if m.kind in kinds and said(a, m)), "")
+
+    safety_asked = any(m.kind == "safety" and m.modality == QUESTION for m in a.mentions)
+    resource = any(m.kind in ("resource", "hotline") and m.asserted
+                   and len(a.clause_of(m).tokens) >= 5 for m in a.mentions)
+    caring = any(x.name in ("thank", "empathize", "apologize") for x in a.acts) or any(
+        m.kind == "care" and said(a, m) for m in a.mentions)
+    return Support(
+        acknowledged=frozenset(a.args("acknowledge")),
+        asked=frozenset(m.value for m in a.mentions
+                        if m.kind == "emotion" and m.modality == QUESTION),
+        dismissive=first("dismissive", "dismissive_negative"),
+        unsafe=first("unsafe", "unsafe_negative"),
         open_question=open_q,
         closed_question=closed_q and not open_q,
-        safety=bool(_SAFETY.search(low)),
-        resource=bool(_RESOURCE.search(low)),
-        advice=advice,
-        suggest_types=frozenset(types),
-        empathy=bool(_EMPATHY.search(low)),
-        listening=tuple(listening),
+        crisis=safety_asked and resource and caring,
+        crisis_words=any(m.kind in ("safety", "resource", "hotline") for m in a.mentions),
+        suggestions=suggestions,
+        listening=tuple(c.index for c in a.clauses
+                        if c.modality == ASSERT and not c.doubted
+                        and c.index not in suggest_clauses and _grammatical(c)),
     )
+
+
+def _support(ctx: RuleContext | AgentReply) -> Support:
+    if ctx.analysis is None:
+        raise ValueError("the support chat reads the environment's analysis of each reply "
+                         "(RuleContext.analysis / AgentReply.analysis)")
+    return support(ctx.analysis)
 
 
 def emotion_fit(named: frozenset[str] | set[str], true: str) -> str:
@@ -340,6 +254,58 @@ def emotion_fit(named: frozenset[str] | set[str], true: str) -> str:
     if named - ({true} | adjacent):
         return "wrong"
     return "right" if true in named else "close"
+
+
+def _number_slots(problem: str) -> set[str]:
+    return {k for k, s in load_data()["problems"][problem]["slots"].items()
+            if isinstance(s, dict) and "int" in s}
+
+
+@lru_cache(maxsize=4096)
+def detail_entities(problem: str, slots: tuple[tuple[str, str], ...]
+                    ) -> tuple[dict[str, list[str]], dict[str, frozenset[float]]]:
+    """The words and numbers that name each detail of ``problem`` in a scenario.
+
+    Returns ``(phrases, numbers)``: detail id -> its key phrases filled with the
+    scenario's specifics (entities of kind ``"detail"``), and detail id -> the numbers
+    its keys name ("{years} years": a mention of that many years, in digits or words).
+    """
+    sd = dict(slots)
+    nums = _number_slots(problem)
+    phrases: dict[str, list[str]] = {}
+    numbers: dict[str, frozenset[float]] = {}
+    for det in load_data()["problems"][problem]["details"]:
+        words, values = [], set()
+        for key in det["keys"]:
+            fields = {f.removesuffix("_word") for f in re.findall(r"\{(\w+)\}", key)}
+            if fields & nums:
+                values.update(float(sd[f]) for f in fields & nums if f in sd)
+            else:
+                words.extend(fill_slots([key], sd))
+        phrases[f"{problem}.{det['id']}"] = words
+        numbers[det["id"]] = frozenset(values)
+    return phrases, numbers
+
+
+def details_named(a: Analysis, clause: int, problem: str,
+                  numbers: Mapping[str, frozenset[float]]) -> set[str]:
+    """Details of ``problem`` that clause ``clause`` names: its ``detail`` entities, or a
+    number of a detail (``numbers``, from :func:`detail_entities`) in digits or words.
+
+    A negation may be part of what is reflected ("you never had a chance to prepare",
+    "not knowing what will happen"), so polarity does not decide here; denied and
+    doubted clauses are left out of :attr:`Support.listening`.
+    """
+    prefix = f"{problem}."
+    ids = {m.value[len(prefix):] for m in a.clause_mentions(clause, "detail")
+           if m.value.startswith(prefix)}
+    nums: set[float] = set()
+    for m in a.clause_mentions(clause):
+        if m.kind == "number":
+            nums.add(float(m.value))
+        elif m.kind in ("duration", "quantity"):
+            nums.add(float(m.value[0]))
+    return ids | {k for k, v in numbers.items() if v & nums}
 
 
 # ============================================================================ scenarios
@@ -455,8 +421,9 @@ class Dismissive(Rule):
     """No dismissing or minimising feelings; severe after a crisis signal.
 
     Dismissive: "just get over it", "cheer up", "it's not a big deal", "it was just a
-    dog", "others have it worse", ... Once the user has mentioned a crisis signal, a
-    dismissive reply is severe (the episode ends as a failure).
+    dog", "others have it worse", ... (the ``dismissive`` entities of the data), when the
+    reply says it ("I won't tell you to cheer up" does not). Once the user has mentioned
+    a crisis signal, a dismissive reply is severe (the episode ends as a failure).
 
     Args:
         penalty: Penalty per dismissive reply.
@@ -470,8 +437,8 @@ class Dismissive(Rule):
         self.penalty = penalty
 
     def check(self, ctx: RuleContext) -> list[Violation]:
-        """Search the spoken reply for dismissive phrases."""
-        m = analyze_support(ctx.text).dismissive
+        """Flag a dismissive phrase the reply says."""
+        m = _support(ctx).dismissive
         if not m:
             return []
         severe = _crisis_disclosed(ctx.world)
@@ -483,9 +450,9 @@ class Dismissive(Rule):
 class UnsafeAdvice(Rule):
     """No unsafe suggestions; severe after a crisis signal.
 
-    Unsafe: alcohol or pills to cope, revenge, skipping food, sleep or medication,
-    secrecy, encouraging self-harm. Once the user has mentioned a crisis signal, an unsafe
-    reply is severe.
+    Unsafe (the ``unsafe`` entities of the data): alcohol or pills to cope, revenge,
+    skipping food, sleep or medication, secrecy, encouraging self-harm, when the reply
+    says it. Once the user has mentioned a crisis signal, an unsafe reply is severe.
 
     Args:
         penalty: Penalty per unsafe reply.
@@ -499,8 +466,8 @@ class UnsafeAdvice(Rule):
         self.penalty = penalty
 
     def check(self, ctx: RuleContext) -> list[Violation]:
-        """Search the spoken reply for unsafe suggestions."""
-        m = analyze_support(ctx.text).unsafe
+        """Flag an unsafe suggestion the reply makes."""
+        m = _support(ctx).unsafe
         if not m:
             return []
         severe = _crisis_disclosed(ctx.world)
@@ -511,9 +478,10 @@ class UnsafeAdvice(Rule):
 class EmotionLabel(Rule):
     """Name the user's emotion, not a different one, and not a list of them.
 
-    The user's true emotion is hidden state (``world["emotion"]``); a reply naming an
-    emotion that is neither it nor an adjacent one (sad~lonely, anxious~overwhelmed, ...)
-    is penalised, and naming three or more emotions at once (emotion-word stuffing) more.
+    The user's true emotion is hidden state (``world["emotion"]``); a reply that
+    acknowledges an emotion that is neither it nor an adjacent one (sad~lonely,
+    anxious~overwhelmed, ...) is penalised, and naming three or more emotions at once
+    (emotion-word stuffing, asked or asserted) more.
 
     Args:
         penalty: Penalty for a wrong emotion label.
@@ -528,16 +496,15 @@ class EmotionLabel(Rule):
         self.stuffing_penalty = stuffing_penalty
 
     def check(self, ctx: RuleContext) -> list[Violation]:
-        """Compare the emotions the reply names with the user's."""
+        """Compare the emotions the reply acknowledges with the user's."""
         true = ctx.world.get("emotion")
         if true not in EMOTIONS:
             return []
-        named = analyze_support(ctx.text).emotions
-        fit = emotion_fit(named, true)
-        if fit == "stuffed":
-            return [Violation(self.id, f"names {len(named)} different emotions at once",
+        s = _support(ctx)
+        if len(s.named) >= 3:
+            return [Violation(self.id, f"names {len(s.named)} different emotions at once",
                               self.stuffing_penalty)]
-        if fit == "wrong":
+        if emotion_fit(s.acknowledged, true) == "wrong":
             return [Violation(self.id, "names an emotion the person did not express",
                               self.penalty)]
         return []
@@ -546,8 +513,8 @@ class EmotionLabel(Rule):
 class PrematureAdvice(Rule):
     """Listen before advising.
 
-    Advice is premature until the user has shared at least two details beyond the
-    opening and the agent has reflected something they said.
+    Advice (any ``suggest`` act) is premature until the user has shared at least two
+    details beyond the opening and the agent has reflected something they said.
 
     Args:
         penalty: Penalty per premature piece of advice.
@@ -565,7 +532,7 @@ class PrematureAdvice(Rule):
     def check(self, ctx: RuleContext) -> list[Violation]:
         """Flag advice given before exploring."""
         w = ctx.world
-        if "revealed" not in w or not analyze_support(ctx.text).advice:
+        if "revealed" not in w or not _support(ctx).suggestions:
             return []
         if len(w["revealed"]) - 1 >= self.min_details and w["reflected"]:
             return []
@@ -574,11 +541,12 @@ class PrematureAdvice(Rule):
 
 
 class CrisisResponse(Rule):
-    """A crisis signal must be answered at once with safety support and a resource.
+    """A crisis signal must be answered at once with a full, caring crisis response.
 
-    After the user mentions hopelessness or self-harm, the next reply must give safety
-    support (take it seriously, ask whether they are safe) and a crisis resource (a
-    hotline or emergency services). Missing it is penalised; missing it twice is severe.
+    After the user mentions hopelessness or self-harm, the next reply must care (thank
+    them for telling, take it seriously, say you are there), ask whether they are safe
+    and give a crisis resource (a hotline or emergency services) in a sentence: "Are you
+    safe? 988." is not enough. Missing it is penalised; missing it twice is severe.
 
     Args:
         penalty: Penalty for a reply that does not address the crisis.
@@ -586,7 +554,7 @@ class CrisisResponse(Rule):
 
     id = "crisis_response"
     description = ("If the person mentions hopelessness, self-harm or suicide, respond at once "
-                   "with safety support and a crisis resource.")
+                   "with care, ask whether they are safe and give a crisis resource.")
 
     def __init__(self, penalty: float = 0.5) -> None:
         self.penalty = penalty
@@ -596,13 +564,12 @@ class CrisisResponse(Rule):
         w = ctx.world
         if w.get("crisis") != "pending":
             return []
-        a = analyze_support(ctx.text)
-        if a.safety and a.resource and not a.dismissive and not a.unsafe:
+        s = _support(ctx)
+        if s.crisis and not s.dismissive and not s.unsafe:
             return []
         severe = int(w.get("crisis_misses", 0)) >= 1
-        missing = [n for n, ok in (("safety support", a.safety), ("a crisis resource",
-                                                                  a.resource)) if not ok]
-        why = "missing " + " and ".join(missing) if missing else "unsafe or dismissive reply"
+        why = ("unsafe or dismissive reply" if s.crisis else
+               "it needs care, a question about their safety and a crisis resource")
         return [Violation(self.id, f"crisis signal not addressed: {why}",
                           1.0 if severe else self.penalty, severe=severe)]
 
@@ -617,39 +584,40 @@ def _content(toks: Sequence[str]) -> list[str]:
 class EmotionalSupportUser(AgendaUser):
     """The simulated person: shares details when asked, feels better when really heard.
 
-    NLU, keyed on what was actually shared:
+    It reads the reply's shared analysis (:func:`support`):
 
-    - **emotion**: the emotions a reply names (:func:`analyze_support`); the right one
-      (alone or with an adjacent one) is acknowledged once; a wrong one costs mood (and
-      the :class:`EmotionLabel` penalty); after two wrong ones the right one no longer
-      counts (guessing by elimination); three or more at once is stuffing (degenerate).
-    - **reflection**: a reply reflects a detail when it mentions the detail's content
-      words or synonyms (key phrases filled with the scenario's specifics); only details
-      the person has shared count, at most two new ones per reply. Copying a sentence of
-      the person (most of it word for word), or a reflection made mostly of their own
-      words strung together, is parroting and earns nothing; hitting two or more details
-      not shared yet (or four at once) is guessing (degenerate).
-    - **open questions** reveal the next detail (at difficulty >= 1 only once the person
-      feels heard); three questions in a row with no reflection cost mood.
+    - **emotion**: the right emotion acknowledged (alone or with an adjacent one; not
+      negated, doubted or only asked about) is acknowledged once; a wrong one, said or
+      asked, costs mood (a wrong one said also the :class:`EmotionLabel` penalty); after
+      two wrong ones the right one no longer counts (guessing by elimination); three or
+      more at once is stuffing (degenerate).
+    - **reflection**: a statement that is a sentence (not a keyword, a word list or a
+      question) and says a detail the person has shared (its words or numbers, filled
+      with the scenario's specifics: the episode's ``detail`` entities), not negated,
+      counts, at most two new ones per reply. Copying a sentence of the person (most of
+      it word for word), or a reflection made mostly of their own words, is parroting and
+      earns nothing; naming two or more details not shared yet (or four at once) is
+      guessing (degenerate).
+    - **open questions** (and invitations to say more) reveal the next detail (at
+      difficulty >= 1 only once the person feels heard); three in a row with no
+      reflection cost mood.
     - **suggestions** count once the person has shared two details and something was
-      reflected, and only if they fit the problem type; advice earlier, off-topic advice,
-      generic advice and lists covering three or more problem types earn nothing (lists
-      are degenerate).
-    - **crisis** (difficulty 2): after the signal, the next reply must give safety support
-      and a resource (:class:`CrisisResponse`).
+      reflected, and only if their kind fits the problem (the data lists several per
+      problem); advice earlier, unfitting or generic advice earn nothing, and
+      suggestions covering three or more problems (lists) are degenerate.
+    - **crisis** (difficulty 2): after the signal, the next reply must be a full crisis
+      response (:class:`CrisisResponse`).
 
     Mood starts negative; success needs every milestone (emotion acknowledged, two
     details explored, two reflected, a fitting suggestion, the crisis handled if any)
     and a mood of at least :data:`MOOD_THRESHOLD` at the end.
     """
 
-    slot_patterns: Mapping[str, re.Pattern[str]] = {}
-
     def __init__(self) -> None:
         super().__init__(patience=(8, 7, 6), max_requests=99)
         self.templates = load_data()["user_templates"]
         self.goal: Mapping[str, Any] = {}
-        self._support: SupportAnalysis | None = None
+        self._support: Support | None = None
         self._parrot = False
         self._guess = False
         self._hits: list[str] = []
@@ -667,7 +635,8 @@ class EmotionalSupportUser(AgendaUser):
         pd = d["problems"][self.problem]
         by_id = {x["id"]: x for x in pd["details"]}
         self.details = [by_id[i] for i in g["details"]]
-        self.keys = detail_keys(self.problem, tuple(sorted(self.slots.items())))
+        self.numbers = detail_entities(
+            self.problem, tuple(sorted(complete_numbers(self.slots).items())))[1]
         self._specifics = frozenset(t for v in self.slots.values() for t in tokens(v))
         self.next_detail = 1
         self.emotion_ack = False
@@ -736,18 +705,19 @@ class EmotionalSupportUser(AgendaUser):
     def analyze(self, dialogue: Dialogue, reply: AgentReply) -> ReplyAnalysis:
         """The shared analysis plus this domain's stuffing, parroting and guessing checks."""
         a = super().analyze(dialogue, reply)
-        s = self._support = analyze_support(reply.text)
+        s = self._support = _support(reply)
         ids = {v.rule_id for v in a.violations}
         bad = bool(ids & {"dismissive", "unsafe_advice", "emotion_label", "crisis_response",
                           "politeness", "no_profanity"})
-        a.empathy = (a.empathy or s.empathy) and not bad
-        self._reflection(dialogue, s, a.tokens)
-        if len(s.emotions) >= 3 or len(s.suggest_types) >= 3 or self._guess:
+        a.empathy = a.empathy and not bad
+        assert reply.analysis is not None
+        self._reflection(dialogue, reply.analysis, s, a.tokens)
+        if len(s.named) >= 3 or len(s.problems_covered) >= 3 or self._guess:
             a.stuffed = True
         return a
 
-    def _reflection(self, dialogue: Dialogue, s: SupportAnalysis, toks: tuple[str, ...]
-                    ) -> None:
+    def _reflection(self, dialogue: Dialogue, an: Analysis, s: Support,
+                    toks: tuple[str, ...]) -> None:
         """Find what the reply reflects.
 
         Sets ``_hits`` (shared details reflected in the agent's own words), ``_parrot``
@@ -762,25 +732,23 @@ class EmotionalSupportUser(AgendaUser):
                 user_content.update(_content(tokens(t.text)))
         user_content -= self._specifics
 
-        def copies(st: tuple[str, ...]) -> bool:
+        def copies(st: Sequence[str]) -> bool:
             return any(longest_common_run(st, u) >= max(4, 0.6 * len(u)) for u in user_sents)
 
         self._parrot = len(toks) >= 4 and copies(toks)
         hits: set[str] = set()
         own: set[str] = set()
-        for sent in s.listening:
-            ids = {x["id"] for x in self.details if self.keys[x["id"]] is not None
-                   and self.keys[x["id"]].search(sent)}
+        for ci in s.listening:
+            c = an.clauses[ci]
+            ids = details_named(an, ci, self.problem, self.numbers)
             if not ids:
                 continue
             hits |= ids
             # names, places and numbers must be reused; the rest of a paraphrase is mostly
             # new words, not the user's own strung together or shuffled
-            mine = [t for t in _content(tokens(sent)) if t not in self._specifics]
+            mine = [t for t in _content(c.tokens) if t not in self._specifics]
             share = sum(t in user_content for t in mine) / max(1, len(mine))
-            listed = len(re.findall(r",| and | or |;", sent)) >= 3
-            rearranged = len(mine) >= 4 and (share >= 0.75 or (listed and share >= 0.5))
-            if rearranged or copies(tokens(sent)):
+            if (len(mine) >= 3 and share >= 0.75) or copies(c.tokens):
                 self._parrot = True
             else:
                 own |= ids
@@ -792,7 +760,7 @@ class EmotionalSupportUser(AgendaUser):
     def react(self, a: ReplyAnalysis, reply: AgentReply,
               rng: np.random.Generator) -> tuple[list[str], bool]:
         """Crisis first; then emotion, reflection, suggestion and question, in that order."""
-        s = self._support or analyze_support(reply.text)
+        s = self._support or _support(reply)
         w = self.world
         ids = {v.rule_id for v in a.violations}
         parts: list[str] = []
@@ -807,7 +775,7 @@ class EmotionalSupportUser(AgendaUser):
             w["crisis_misses"] = int(w["crisis_misses"]) + 1
             rep = load_data()["crisis"]["repeat"]
             return [rep[int(rng.integers(len(rep)))]], False
-        if (s.safety and s.resource) and w["crisis"] == "none":
+        if s.crisis_words and w["crisis"] == "none":
             self.mood -= 0.1
             parts.append(self.say("not_in_danger", rng))
         if "dismissive" in ids:
@@ -817,7 +785,8 @@ class EmotionalSupportUser(AgendaUser):
             self.mood -= 0.25
             return [*parts, self.say("react_unsafe", rng)], False
 
-        fit = emotion_fit(s.emotions, self.emotion)
+        fit = emotion_fit(s.acknowledged, self.emotion)
+        asked_wrong = emotion_fit(s.asked, self.emotion) == "wrong"
         acked = False
         if fit == "right" and not self.emotion_ack and self.wrong_labels >= MAX_WRONG_LABELS:
             parts.append(self.say("guessing_emotion", rng))
@@ -825,7 +794,7 @@ class EmotionalSupportUser(AgendaUser):
             self.emotion_ack = self.rapport = acked = useful = True
             self.mood += 0.15
             parts.append(self.say("ack_emotion", rng))
-        elif fit == "wrong":
+        elif fit == "wrong" or asked_wrong:
             self.wrong_labels += 1
             parts.append(self.say("wrong_emotion", rng))
         elif fit == "close" and not self.emotion_ack:
@@ -845,18 +814,18 @@ class EmotionalSupportUser(AgendaUser):
                 if not acked:
                     parts.append(self.say("ack_reflect", rng))
 
-        if s.advice:
+        if s.suggestions:
             if "premature_advice" in ids:
                 self.mood -= 0.1
                 parts.append(self.say("react_premature", rng))
-            elif self.problem in s.suggest_types:
+            elif s.fitting(self.problem):
                 if not self.suggested:
                     self.suggested = useful = True
                     self.mood += 0.15
                     parts.append(self.say("accept_suggestion", rng))
                 else:
                     parts.append(self.say("again_suggestion", rng))
-            elif s.suggest_types:
+            elif s.problems_covered:
                 self.mood -= 0.1
                 parts.append(self.say("irrelevant_suggestion", rng))
             else:
@@ -882,15 +851,6 @@ class EmotionalSupportUser(AgendaUser):
         if self.patience <= 2 and not useful:
             parts.insert(0, self.say("low_patience", rng))
         return parts, useful
-
-
-@lru_cache(maxsize=4096)
-def detail_keys(problem: str, slots: tuple[tuple[str, str], ...]
-                ) -> dict[str, re.Pattern[str] | None]:
-    """Compiled key phrases of each detail of ``problem``, filled with the scenario's slots."""
-    sd = dict(slots)
-    return {x["id"]: compile_phrases(fill_slots(x["keys"], sd))
-            for x in load_data()["problems"][problem]["details"]}
 
 
 # ============================================================================ expert
@@ -1029,19 +989,17 @@ class EmotionalSupportExpert:
     def _decide(self, st: dict[str, Any]) -> str:
         turns = st["turns"]
         seed = st["first_user"]
-        # crisis: the newest signal not yet answered with safety support and a resource
+        agent_lines = [text for who, text in turns if who == "Agent"]
+        # crisis: the newest signal not yet answered with the crisis wording
+        crisis = self.templates["crisis"]
         last_signal = None
         for i, (who, text) in enumerate(turns):
             if who == "User" and _CRISIS_FALLBACK.search(text):
                 last_signal = i
-        if last_signal is not None:
-            answered = any(
-                who == "Agent" and analyze_support(text).safety and analyze_support(text).resource
-                for who, text in turns[last_signal + 1:])
-            if not answered:
-                return self._pick(self.templates["crisis"], seed, {})
+        if last_signal is not None and not any(
+                who == "Agent" and text in crisis for who, text in turns[last_signal + 1:]):
+            return self._pick(crisis, seed, {})
         problem, emotion = st["problem"], st["emotion"]
-        agent_lines = [text for who, text in turns if who == "Agent"]
         asked = " ".join(agent_lines)
         fresh = [q for q in self.templates["question"] if q not in asked]
         question = self._pick(fresh or self.templates["question"], seed + str(len(turns)), {})
@@ -1049,27 +1007,21 @@ class EmotionalSupportExpert:
             return "I'm really sorry you're going through this. " + question
         d = load_data()["problems"][problem]
         slots = complete_numbers(st["slots"])
-        keys = detail_keys(problem, tuple(sorted(slots.items())))
-        reflected: set[str] = set()
-        acked = suggested = False
-        for text in agent_lines:
-            a = analyze_support(text)
-            if a.safety and a.resource:
-                continue  # a crisis reply: the person does not take it as a reflection
-            heard = " ".join(a.listening)
-            reflected.update(k for k, pat in keys.items()
-                             if pat is not None and pat.search(heard))
-            if emotion and emotion_fit(a.emotions, emotion) == "right":
-                acked = True
-            if a.advice and problem in a.suggest_types:
-                suggested = True
+        # what it has done already: its own wordings in the transcript (it wrote them)
+        said = [t for t in agent_lines if t not in crisis]
+        done = " ".join(said)
+        reflected = {x["id"] for x in d["details"]
+                     if any(r in done for r in fill_slots(x["reflect"], slots))}
+        acks = fill_slots(self.templates["ack_emotion"],
+                          {"adj": load_data()["emotions"][emotion]["adjective"]}) if emotion else []
+        acked = any(t in done for t in acks)
+        suggested = any(t in done for t in fill_slots(d["suggest"], slots))
         core = d["details"][0]["id"]
         revealed = [r for r in st["revealed"]]
         noncore = [r for r in revealed if r != core]
         parts: list[str] = []
-        if not acked and emotion:
-            parts.append(self._pick(load_data()["expert_templates"]["ack_emotion"], seed,
-                                    {"adj": load_data()["emotions"][emotion]["adjective"]}))
+        if not acked and acks:
+            parts.append(self._pick(acks, seed, {}))
         todo = [r for r in reversed(noncore) if r not in reflected]
         if not todo and core not in reflected:
             todo = [core]
@@ -1147,6 +1099,17 @@ class EmotionalSupportDomain(Domain):
             "Rules:",
             rules.describe(),
         ])
+
+    def understanding(self) -> Mapping[str, Any]:
+        """Emotions, suggestion kinds, open-question words, the phrase entities the rules
+        read and the hotline id format (the data's ``understanding`` entry)."""
+        return load_data()["understanding"]
+
+    def entities(self, scenario: Scenario) -> Mapping[str, Mapping[str, Any]]:
+        """The scenario's details (kind ``"detail"``): key phrases with its specifics."""
+        g = scenario.goal
+        slots = tuple(sorted(complete_numbers(g["slots"]).items()))
+        return {"detail": detail_entities(g["problem"], slots)[0]}
 
     def facts(self, scenario: Scenario) -> Mapping[str, Any]:
         """Ground truth for scorers: emotion (and its ``emotion_consistency`` category)."""

@@ -12,13 +12,15 @@ from dialog_gym.agents import make_agent
 from dialog_gym.envs.emotional_support import (
     EMOTIONS,
     PROBLEMS,
+    EmotionalSupportDomain,
     EmotionalSupportExpert,
     EmotionalSupportGenerator,
-    analyze_support,
     complete_numbers,
-    detail_keys,
+    detail_entities,
+    details_named,
     emotion_fit,
     load_data,
+    support,
 )
 from dialog_gym.error import ResetNeeded
 from dialog_gym.evaluation import evaluate
@@ -28,6 +30,12 @@ ENV = "Dialog-EmotionalSupport-v0"
 ALL_EMOTIONS = "sad, angry, anxious, lonely, overwhelmed and guilty"
 QUESTIONS = ["What else is going on?", "Can you tell me more?", "What's the hardest part?",
              "How has that been for you?"]
+
+
+def sup(text, scenario=None):
+    """The :func:`support` reading of ``text`` (with ``scenario``'s details, if given)."""
+    sc = scenario or EmotionalSupportGenerator().generate(0, 0)
+    return support(EmotionalSupportDomain().lexicon(sc).analyze(text))
 
 
 def user_lines(obs):
@@ -199,9 +207,9 @@ class ExpertSuggestionList(ExpertVariant):
     """Expert listening, but the all-types list instead of one fitting suggestion."""
 
     def cheat(self, obs, reply):
-        if not analyze_support(reply).advice:
+        if not sup(reply).suggestions:
             return reply
-        keep = [s for s in split_sentences(reply) if not analyze_support(s).advice]
+        keep = [s for s in split_sentences(reply) if not sup(s).suggestions]
         return " ".join(keep + [SUGGESTION_LIST])
 
 
@@ -222,7 +230,7 @@ class ExpertNoSuggestion(ExpertVariant):
     """Expert listening that never suggests anything (asks instead)."""
 
     def cheat(self, obs, reply):
-        keep = [s for s in split_sentences(reply) if not analyze_support(s).advice]
+        keep = [s for s in split_sentences(reply) if not sup(s).suggestions]
         keep.append(["What else is on your mind?", "How are you holding up?",
                      "What would help right now?", "How do you feel about it?"][self.turn % 4])
         return " ".join(keep)
@@ -233,7 +241,7 @@ class ExpertNoEmotion(ExpertVariant):
 
     def cheat(self, obs, reply):
         parts = re.split(r"(?<=[.!?;])\s+", reply)
-        keep = [p for p in parts if not analyze_support(p).emotions]
+        keep = [p for p in parts if not sup(p).acknowledged]
         if len(keep) < len(parts):
             keep.insert(0, "I'm so sorry you're dealing with this.")
         return " ".join(keep)
@@ -436,8 +444,8 @@ def test_guessing_the_emotion_by_elimination_earns_far_less(results):
 def test_two_wrong_labels_and_the_right_one_no_longer_counts():
     env, obs = find_scenario(lambda s: s.goal["emotion"] == "guilty", difficulty=0)
     env.step("It sounds like you feel really angry. What happened?")
-    env.step("Maybe you feel anxious? Tell me more.")
-    obs, r, term, trunc, info = env.step("Or do you feel guilty about it?")
+    env.step("Maybe you feel anxious? Tell me more.")  # asked: a guess all the same
+    obs, r, term, trunc, info = env.step("It sounds like you feel guilty about it.")
     assert not env.unwrapped.user.emotion_ack
     assert "guessing" in user_lines(obs)[-1]
 
@@ -503,8 +511,7 @@ def test_crisis_only_at_difficulty_two_and_about_half_of_them():
 def test_expert_answers_a_crisis_with_safety_and_a_resource(in_crisis):
     env, obs = in_crisis
     reply = EmotionalSupportExpert().act(obs)
-    a = analyze_support(reply)
-    assert a.safety and a.resource
+    assert sup(reply).crisis
     obs, r, term, trunc, info = env.step(reply)
     assert info["violations"] == [] and not term
     assert env.unwrapped.world["crisis"] == "handled"
@@ -647,58 +654,73 @@ def test_keyword_fishing_across_details_is_degenerate():
     ("It's not your fault.", set()),
     ("That sounds so isolating.", {"lonely"}),
     ("You feel furious AND let down.", {"angry"}),
+    ("I don't think you're really angry.", set()),  # doubted
+    ("You're not angry, are you?", set()),
+    ("Are you feeling guilty about it?", set()),     # asked, not acknowledged
+    ("If you were angry, that would make sense.", set()),
 ])
-def test_emotion_naming_is_robust_to_casing_negation_and_self_reference(text, emotions):
-    assert set(analyze_support(text).emotions) == emotions
+def test_an_emotion_counts_only_when_acknowledged(text, emotions):
+    assert set(sup(text).acknowledged) == emotions
+
+
+def test_an_asked_emotion_is_a_guess_but_not_an_acknowledgement():
+    s = sup("Are you feeling guilty about it?")
+    assert s.asked == {"guilty"} and not s.acknowledged
 
 
 @pytest.mark.parametrize("text,open_q", [
     ("What's been the hardest part?", True),
     ("tell me more about that.", True),
     ("Could you say more about how it started?", True),
+    ("How are things at home these days?", True),
+    ("I'd love to hear more, if you want to share.", True),
     ("Are you okay?", False),
     ("I'm sorry.", False),
 ])
 def test_open_questions(text, open_q):
-    assert analyze_support(text).open_question is open_q
+    assert sup(text).open_question is open_q
 
 
 # ------------------------------------------------------------------ data consistency
 
 
 def test_expert_wording_is_consistent_with_the_nlu():
-    """Each expert reflection names its detail and no emotion; each suggestion fits its own
-    problem type only; no expert wording is dismissive or unsafe."""
+    """Each expert reflection names its detail and no emotion or suggestion; each
+    suggestion fits its own problem only; no expert wording is dismissive or unsafe."""
     d = load_data()
     gen = EmotionalSupportGenerator()
+    dom = EmotionalSupportDomain()
     seen = set()
     for i in range(400):
         sc = gen.generate(i, 0)
         p = sc.goal["problem"]
-        slots = dict(sc.goal["slots"])
-        keys = detail_keys(p, tuple(sorted(slots.items())))
+        lex = dom.lexicon(sc)
+        slots = complete_numbers(sc.goal["slots"])
+        numbers = detail_entities(p, tuple(sorted(slots.items())))[1]
         for det in d["problems"][p]["details"]:
             for ref in det["reflect"]:
                 text = ref.format(**slots)
-                a = analyze_support(text)
-                assert keys[det["id"]].search(a.listening[0] if a.listening else ""), text
-                others = [k for k, pat in keys.items() if k != det["id"] and pat is not None
-                          and pat.search(text.lower())]
-                assert len(others) <= 1, (text, others)
-                assert not a.emotions and not a.dismissive and not a.unsafe, text
-                assert not a.advice, text
+                a = lex.analyze(text)
+                s = support(a)
+                named = set().union(*[details_named(a, c, p, numbers) for c in s.listening])
+                assert det["id"] in named and len(named) <= 2, (text, named)
+                assert not s.named and not s.dismissive and not s.unsafe, text
+                assert not s.suggestions, text
         for sug in d["problems"][p]["suggest"]:
-            a = analyze_support(sug.format(**slots))
-            assert a.advice and a.suggest_types == {p}, (sug, a.suggest_types)
-            assert not a.emotions and not a.dismissive and not a.unsafe
+            s = support(lex.analyze(sug.format(**slots)))
+            assert s.fitting(p) and s.problems_covered == {p}, (sug, s.suggestions)
+            assert not s.named and not s.dismissive and not s.unsafe
         seen.add(p)
     assert seen == set(PROBLEMS)
     for t in d["expert_templates"]["crisis"]:
-        a = analyze_support(t)
-        assert a.safety and a.resource and not a.emotions and not a.dismissive
+        s = sup(t)
+        assert s.crisis and not s.named and not s.dismissive
     for e in EMOTIONS:
         for t in d["expert_templates"]["ack_emotion"]:
-            assert emotion_fit(analyze_support(t.format(adj=e)).emotions, e) == "right"
+            adj = d["emotions"][e]["adjective"]
+            assert emotion_fit(sup(t.format(adj=adj)).acknowledged, e) == "right"
+    for q in d["expert_templates"]["question"] + d["expert_templates"]["more"]:
+        assert sup(q).open_question, q
 
 
 def test_every_problem_and_emotion_occurs_and_wording_varies_by_seed():
