@@ -138,7 +138,8 @@ class Clause:
         sentence: Index of its sentence.
         modality: ``assert``, ``question``, ``imperative`` or ``hypothetical``.
         negated: A negation governs the clause.
-        doubted: The speaker doubts it ("I don't think", "I doubt", "not sure").
+        doubted: The speaker doubts it ("I don't think", "I doubt", "not sure") or
+            denies its whole sentence ("It is not true that ...": the core's ``denial``).
         hedged: Softened but still asserted ("maybe", "probably").
     """
 
@@ -400,6 +401,7 @@ class Lexicon:
         self.hypothetical = PhraseIndex((p, p) for p in d.get("hypothetical", ()))
         self.non_negating = PhraseIndex((p, p) for p in d.get("non_negating", ()))
         self.doubt = PhraseIndex((p, p) for p in d.get("doubt", ()))
+        self.denial = PhraseIndex((p, p) for p in d.get("denial", ()))
         self.hedge = PhraseIndex((p, p) for p in d.get("hedge", ()))
         self.contrast = PhraseIndex((p, p) for p in d.get("contrast", ()))
         self.breaks = frozenset(d.get("clause_breaks", ()))
@@ -568,6 +570,7 @@ def _rule_pass(lex: Lexicon, text: str) -> tuple[tuple[Clause, ...], tuple[Menti
             sent_question[si] = True
     pending_sem: list[int] = []
     asked = [False] * n_sent  # a question clause came earlier in the sentence
+    denied = [False] * n_sent  # the sentence opens with a denial ("it is not true that")
     for ci, (ctext, si) in enumerate(raw):
         cased = _digits(ctext)
         norm = cased.lower() if len(cased.lower()) == len(cased) else cased
@@ -578,6 +581,10 @@ def _rule_pass(lex: Lexicon, text: str) -> tuple[tuple[Clause, ...], tuple[Menti
             # "Which day: today, Friday, or another date?": the options are asked too
             clause = replace(clause, modality=QUESTION)
         asked[si] = asked[si] or clause.modality == QUESTION
+        if ci == 0 or raw[ci - 1][1] != si:  # the first clause of its sentence
+            denied[si] = any(s == 0 for s, _, _ in _find_all(lex.denial, stems[:6]))
+        if denied[si]:  # "It is not true that ..., ...": every clause of it is denied
+            clause = replace(clause, negated=True, doubted=True)
         clauses.append(clause)
         cm = _mentions(lex, clause, stems, cased)
         cacts = _rule_acts(lex, clause, stems, cm, mentions)
