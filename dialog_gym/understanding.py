@@ -57,6 +57,8 @@ from typing import Any
 import numpy as np
 
 from dialog_gym.error import ConfigError
+from dialog_gym.text import _DMY as _DATE_DMY
+from dialog_gym.text import _MDY as _DATE_MDY
 from dialog_gym.text import date_spans, luhn_ok
 
 # ---------------------------------------------------------------------------- data model
@@ -696,11 +698,9 @@ def _mentions(lex: Lexicon, c: Clause, stems: list[str], cased: str) -> list[Men
             amount += int(m.group(3)) / 100
         add(m.start(), m.end(), "money", round(amount, 2))
     for start, value in date_spans(cased):  # (case tells the month May from "may")
-        m = re.compile(r"\S+(?:\s+\S+){0,3}").match(norm, start)
-        end = start + (len(m.group(0)) if m else 1)
-        iso = _ISO_LIKE.match(norm, start)
-        if iso:
-            end = iso.end()
+        # the date's own extent ("13 March", not "13 March at 2:30": the time is its own)
+        end = max((m.end() for pat in (_ISO_LIKE, _DATE_MDY, _DATE_DMY)
+                   if (m := pat.match(cased, start))), default=start + 1)
         if free(start, start + 1):
             add(start, end, "date", value)
     for m in _CLOCK_12.finditer(norm):
