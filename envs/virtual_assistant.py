@@ -6,11 +6,12 @@ expert; the turn loop is the shared :class:`~dialog_gym.env.DialogueEnv`.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import random
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from datetime import date, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -33,6 +34,7 @@ from dialog_gym.scenario import Scenario, make_scenario_id
 from dialog_gym.simulator import AgendaUser, AgentReply, Fact, Milestone, ReplyAnalysis
 from dialog_gym.text import date_values, normalize, time_values
 from dialog_gym.tools import Tool, ToolCall, ToolParam, ToolResult, ToolSet
+from dialog_gym.understanding import HYPOTHETICAL, QUESTION, Analysis, Lexicon, Mention
 
 DOMAIN = "virtual_assistant"
 #: goal type -> the slots the user must give, in the order they are asked
@@ -213,7 +215,6 @@ _UNIT_MENTION = re.compile(
     r"(?<![\w°])(" + "|".join(sorted((re.escape(w) for w in UNIT_ALIASES
                                      if len(w) > 1 and w != "in"),
                                      key=len, reverse=True)) + r")\b", re.IGNORECASE)
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?![\w.]*\d)")
 
 
 def convert_units(value: float, src: str, dst: str) -> float:
@@ -225,26 +226,10 @@ def convert_units(value: float, src: str, dst: str) -> float:
     return value * UNITS[src][1] / UNITS[dst][1]
 
 
-def mentions_unit(text: str, code: str) -> bool:
-    """``text`` names unit ``code`` (a spelled-out name, ``°C``, or the code after a number)."""
-    low = text.lower()
-    if code in ("c", "f") and f"°{code}" in low.replace(" ", ""):
-        return True
-    words = [w for w in _UNIT_WORDS[code] if len(w) > 1 and not w.startswith("°")]
-    return any(re.search(rf"(?<![a-z]){re.escape(w)}(?![a-z])", low) for w in words) or bool(
-        re.search(rf"\d\s?{re.escape(code)}(?![a-z])", low))
-
-
 def fmt_number(x: float) -> str:
     """A number with at most two decimals and no trailing zeros."""
     s = f"{x:.2f}".rstrip("0").rstrip(".")
     return "0" if s in ("-0", "") else s
-
-
-def number_values(text: str) -> list[float]:
-    """Plain numbers in ``text`` (dates and clock times excluded)."""
-    text = re.sub(r"\b\d{4}-\d\d-\d\d\b|\b\d{1,2}:\d\d\b", " ", text)
-    return [float(m.group(0).replace(",", "")) for m in _NUMBER.finditer(text)]
 
 
 @lru_cache(maxsize=8192)
@@ -258,11 +243,6 @@ def forecast(seed: str, city: str, day: str) -> tuple[str, int, int]:
     low = high - rng.randint(4, 9)
     conditions = [c for c in load_data()["conditions"] if c != "snow showers" or high <= 3]
     return rng.choice(conditions), high, low
-
-
-def _temperatures(text: str) -> list[int]:
-    return [round(float(m.group(1))) for m in
-            re.finditer(r"(-?\d+(?:\.\d+)?)\s*(?:°|degrees?\b)", text, re.IGNORECASE)]
 
 
 # ============================================================================ scenarios
@@ -612,31 +592,85 @@ def confirmation(kind: str, slots: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-# ============================================================================ simulator
+# ============================================================================ understanding
 
-_CONFIRM_CUE = re.compile(
-    r"\bshall i\b|\bconfirm\b|\bis (?:that|this|everything) (?:right|correct|ok(?:ay)?)\b|"
-    r"\bcorrect\?|\bright\?|\bgo ahead\b|\bsounds? (?:good|right)\b|"
-    r"\bdoes (?:that|this) (?:look|sound)\b|\bwould you like me to\b|\bdo you want me to\b|"
-    r"\bshould i (?:go ahead|add|set|save|create|schedule|start|put)\b|\bok(?:ay)?\?",
-    re.IGNORECASE)
-_DONE_CUE = re.compile(
-    r"\b(?:done|all set|on your calendar|running)\b|"
-    r"\b(?:i've|i have|it's|it is|is|are|has been|have been|was|were)\s+(?:now\s+)?"
-    r"(?:added|set|scheduled|created|saved|started|booked)\b", re.IGNORECASE)
-_EMPTY_DAY = re.compile(r"\bnothing\b|\bno (?:events|appointments|plans|meetings)\b|\bfree\b|"
-                        r"\bclear\b|\bempty\b", re.IGNORECASE)
+#: text slot -> the entity kind of its values in the lexicon
+_TEXT_KINDS = {"title": "title", "text": "reminder", "label": "label"}
+_TEMPERATURE_UNITS = frozenset({"celsius", "fahrenheit", "degree"})
 
 
 @lru_cache(maxsize=1)
-def _known_titles() -> tuple[str, ...]:
-    return tuple(normalize(t) for t in load_data()["event_titles"])
+def understanding_data() -> dict[str, Any]:
+    """The domain's understanding data (``understanding`` of the data file, with entities).
+
+    Entities are built from the data file's lists: event titles, reminder texts, timer
+    labels, cities, weather conditions with their ``condition_phrases``.
+    """
+    d = load_data()
+    out = copy.deepcopy(d["understanding"])
+    ents = out.setdefault("entities", {})
+    for kind, key in (("title", "event_titles"), ("reminder", "reminder_texts"),
+                      ("label", "timer_labels")):
+        ents[kind] = {normalize(t): [t] for t in d[key]}
+    ents["city"] = {c: [] for c, _ in d["cities"]}
+    ents["condition"] = {c: list(d["condition_phrases"].get(c, ())) for c in d["conditions"]}
+    return out
 
 
-@lru_cache(maxsize=4)
-def _text_values(slot: str) -> tuple[str, ...]:
-    key = {"title": "event_titles", "text": "reminder_texts", "label": "timer_labels"}[slot]
-    return tuple(normalize(t) for t in load_data()[key])
+def _unit_code(unit: str) -> str | None:
+    """The tool's unit code of a lexicon unit (``"kilometer"`` -> ``"km"``)."""
+    return _UNIT_CODES.get(unit)
+
+
+_UNIT_CODES = {v: k for k, v in load_data()["unit_lexicon"].items()}
+
+
+def mention_dates(mentions: list[Mention], today: date) -> set[str]:
+    """ISO dates that date and weekday mentions refer to, resolved against ``today``.
+
+    Per clause an explicit or relative date (``13 March``, ``tomorrow``) wins over a
+    weekday (``Friday`` in ``Friday 13 March``); a year-less date already past means next
+    year, a weekday the next such day (1-7 days ahead).
+    """
+    out: set[str] = set()
+    dated = {m.clause for m in mentions if m.kind == "date"}
+    for m in mentions:
+        if m.kind == "date" and m.value[0] == "relative":
+            out.add((today + timedelta(days=int(m.value[1]))).isoformat())
+        elif m.kind == "date":
+            y, mo, d = m.value
+            try:
+                cand = date(y if y is not None else today.year, mo, d)
+                if y is None and cand < today:
+                    cand = date(today.year + 1, mo, d)
+            except ValueError:
+                continue
+            out.add(cand.isoformat())
+        elif m.kind == "weekday" and m.clause not in dated:
+            out.add((today + timedelta(days=(m.value - today.weekday()) % 7 or 7)).isoformat())
+    return out
+
+
+def mention_minutes(m: Mention) -> int | None:
+    """Minutes of a duration mention (``25 minutes``, ``1.5 hours``, ``half an hour``)."""
+    if m.kind == "duration_words":
+        return int(m.value)
+    if m.kind != "duration":
+        return None
+    amount, unit = m.value
+    value = amount * {"minute": 1, "hour": 60, "second": 1 / 60}.get(unit, 0)
+    return round(value) if value and abs(value - round(value)) < 1e-6 else None
+
+
+def mention_celsius(m: Mention) -> float | None:
+    """A temperature mention in °C (``21°C``, ``70 degrees Fahrenheit``, ``21 degrees``)."""
+    if m.kind != "quantity" or m.value[1] not in _TEMPERATURE_UNITS:
+        return None
+    v, unit = m.value
+    return (v - 32) * 5 / 9 if unit == "fahrenheit" else v
+
+
+# ============================================================================ simulator
 
 
 def _tidy(text: str) -> str:
@@ -647,44 +681,37 @@ def _tidy(text: str) -> str:
 class VirtualAssistantUser(AgendaUser):
     """The simulated user: asks for one thing, answers slot questions, confirms read-backs.
 
+    The user understands a reply through its analysis (``reply.analysis``, built from the
+    domain's understanding data): requests of slots (``date``, ``time``, ... and
+    ``confirmation``, "shall I set it?", "is that right?"), typed mentions (dates resolved
+    against today, clock times, durations, temperatures, quantities with units, numbers in
+    digits or words) and their polarity. Every slot the reply asks for is answered. A
+    told fact counts only when asserted; an asserted wrong value, or the true value
+    negated, is a wrong fact. Values inside a question ("which day: today or Friday?")
+    are options, not statements.
+
     For write requests (event, reminder, alarm, timer) the user confirms only a read-back
-    that contains every detail with the user's current values and exactly one value per
-    detail (a read-back listing several dates or times is answered with a correction, a
-    bare "shall I go ahead?" with a request to read the details back). At difficulty >= 1
-    the user may change a detail after giving it, either when answering the agent's next
-    question or in reply to the first read-back; from then on only the corrected value
-    is confirmed. The confirmation is recorded as ``Turn.meta["confirmed"]`` for the
+    (a request for confirmation naming the details) that contains every detail with the
+    user's current values and exactly one value per detail (a read-back listing several
+    dates or times is answered with a correction, a bare "shall I go ahead?" with a
+    request to read the details back). At difficulty >= 1 the user may change a detail
+    after giving it, either when answering the agent's next question or in reply to the
+    first read-back; from then on only the corrected value is confirmed. The
+    confirmation is recorded as ``Turn.meta["confirmed"]`` for the
     :class:`~dialog_gym.rules.ConfirmBeforeWrite` rule.
 
     Milestones: write requests: confirmed (0.3), written (0.4: the action log holds the
     exact entry), told (0.3: the agent said it is done, after it was). Weather and
     calendar questions: looked up with the right arguments (0.5), told (0.5: the right
     condition and high temperature / every event of the day and no other). Conversions:
-    the right number told (1.0). Success also needs the action log to be exactly what the
-    request needs.
+    the right number in the target unit told (1.0). Success also needs the action log to
+    be exactly what the request needs.
     """
-
-    slot_patterns = {
-        "title": re.compile(r"\btitle\b|\bcall (?:it|the event|the meeting|this)\b|"
-                            r"\bname (?:it|of the event|for the event|the event)\b|"
-                            r"\bwhat(?:'s| is) (?:the event|it) called\b|\bwhat event\b",
-                            re.IGNORECASE),
-        "text": re.compile(r"\bremind you\b|\breminder (?:say|be about)\b|"
-                           r"\bwhat(?:'s| is| should be) the reminder\b|"
-                           r"\bwhat should (?:it|the reminder) say\b", re.IGNORECASE),
-        "label": re.compile(r"\blabel\b|\bwhat(?:'s| is) (?:it|the timer) for\b|"
-                            r"\bname the timer\b|\bcall the timer\b", re.IGNORECASE),
-        "minutes": re.compile(r"\bhow long\b|\bhow many minutes\b|\bduration\b|\bminutes\b",
-                              re.IGNORECASE),
-        "date": re.compile(r"\bdate\b|\bwhich day\b|\bwhat day\b|\bwhen\b", re.IGNORECASE),
-        "time": re.compile(r"\bwhat time\b|\btime\b|\bwhen\b|\bo'?clock\b", re.IGNORECASE),
-        "city": re.compile(r"\bcity\b|\bwhere\b|\bwhich (?:town|place)\b|\blocation\b",
-                           re.IGNORECASE),
-    }
 
     def __init__(self) -> None:
         super().__init__(patience=(10, 8, 6), max_requests=3)
         self.templates = load_data()["user_templates"]
+        self.meaning: Analysis | None = None
 
     # -- state ---------------------------------------------------------------------
     def reset_goal_state(self) -> None:
@@ -702,6 +729,7 @@ class VirtualAssistantUser(AgendaUser):
         self.corrected = self.correction is None
         self.confirmed = False
         self.harmed = False
+        self.meaning = None
         self.facts = self._facts()
         self.milestones = self._milestones()
 
@@ -712,14 +740,19 @@ class VirtualAssistantUser(AgendaUser):
     def _facts(self) -> list[Fact]:
         k = self.kind
         if k in WRITE_GOALS:
-            return [Fact("done", self._told_done, lambda w: self.entry() in w["log"])]
+            return [Fact("done", self._told(self._told_done),
+                         lambda w: self.entry() in w["log"])]
         if k == "weather":
-            return [Fact("forecast", self._told_weather, lambda w: [
+            return [Fact("forecast", self._told(self._told_weather), lambda w: [
                 "weather", self.values["city"], self.values["date"]] in w["lookups"])]
         if k == "calendar_query":
-            return [Fact("events", self._told_events,
+            return [Fact("events", self._told(self._told_events),
                          lambda w: ["events", self.values["date"]] in w["lookups"])]
-        return [Fact("answer", self._told_conversion)]
+        return [Fact("answer", self._told(self._told_conversion))]
+
+    def _told(self, judge: Callable[[Analysis], bool]) -> Callable[[str, str], bool]:
+        """A :attr:`Fact.told` reading the analysis of the reply being judged."""
+        return lambda raw, low: self.meaning is not None and judge(self.meaning)
 
     def _milestones(self) -> list[Milestone]:
         w = self.world
@@ -745,86 +778,125 @@ class VirtualAssistantUser(AgendaUser):
         v = self.values[slot]
         return normalize(v) if slot in TEXT_SLOTS else str(v)
 
-    def _slot_in(self, slot: str, raw: str) -> set[str] | None:
-        """The values of ``slot`` that ``raw`` states (``None`` if it states none).
-
-        Text slots (title, reminder text, timer label) are matched against the user's value
-        and every other value of that kind the user knows, so a read-back listing several
-        titles states several values.
-        """
-        if slot in TEXT_SLOTS:
-            text = f" {normalize(raw)} "
-            found = {v for v in _text_values(slot) if f" {v} " in text}
-            if f" {self._canon(slot)} " in text:
-                found.add(self._canon(slot))
-            return found or None
+    def _slot_values(self, m: Analysis, slot: str,
+                     pick: Callable[[Mention], bool]) -> set[str]:
+        """The values of ``slot`` among the mentions ``pick`` keeps."""
+        ms = [x for x in m.mentions if pick(x)]
         if slot == "date":
-            found = resolve_dates(raw, self.today)
-        elif slot == "time":
-            found = set(time_values(raw))
-        elif slot == "minutes":
-            found = {str(m) for m in durations(raw)}
-        else:
-            found = {c for c in self.world["cities"] if c.lower() in raw.lower()}
-        return found or None
+            return mention_dates(ms, self.today)
+        if slot == "time":
+            return {x.value for x in ms if x.kind == "time"}
+        if slot == "minutes":
+            return {str(n) for x in ms if (n := mention_minutes(x)) is not None}
+        kind = _TEXT_KINDS.get(slot, slot)
+        return {str(x.value) for x in ms if x.kind == kind}
 
-    def _consistent(self, raw: str) -> bool:
-        """No date, time or duration in ``raw`` contradicts the request."""
+    def _stated(self, m: Analysis, slot: str) -> set[str]:
+        """Values of ``slot`` the reply proposes: mentioned in any clause, not negated."""
+        return self._slot_values(m, slot, lambda x: not x.negated)
+
+    def _consistent(self, m: Analysis) -> bool:
+        """No asserted date, time or duration contradicts the request."""
         for slot in self.needed:
             if slot in TEXT_SLOTS:
                 continue
-            got = self._slot_in(slot, raw)
-            if got is not None and got != {self._canon(slot)}:
+            got = self._slot_values(m, slot, lambda x: x.asserted)
+            if got and got != {self._canon(slot)}:
                 return False
         return True
 
-    def _told_done(self, raw: str, low: str) -> bool:
-        return bool(_DONE_CUE.search(raw)) and self._consistent(raw)
+    @staticmethod
+    def _asks_confirmation(m: Analysis) -> bool:
+        return "confirmation" in m.requests
 
-    def _told_weather(self, raw: str, low: str) -> bool:
+    def _claims_done(self, m: Analysis) -> bool:
+        return "done" in m.asserted_values("status") and not self._asks_confirmation(m)
+
+    def _told_done(self, m: Analysis) -> bool:
+        return self._claims_done(m) and self._consistent(m)
+
+    @staticmethod
+    def _temperatures(m: Analysis, pick: Callable[[Mention], bool]) -> set[int]:
+        """Temperatures in °C among the mentions ``pick`` keeps.
+
+        Quantities with a temperature unit, and bare numbers in a clause that has one
+        ("a high of 21 and a low of 12°C").
+        """
+        out: set[int] = set()
+        hot = set()
+        for x in m.mentions:
+            c = mention_celsius(x)
+            if c is not None and pick(x):
+                out.add(round(c))
+                hot.add(x.clause)
+        out.update(round(x.value) for x in m.mentions
+                   if x.kind == "number" and x.clause in hot and pick(x))
+        return out
+
+    def _told_weather(self, m: Analysis) -> bool:
         f = self.goal["forecast"]
-        said = {c for c in load_data()["conditions"] if c in low}
-        temps = set(_temperatures(raw))
-        return said == {f["condition"]} and f["high"] in temps and temps <= {f["high"], f["low"]}
+        said = m.asserted_values("condition")
+        temps = self._temperatures(m, lambda x: x.asserted)
+        return said == {f["condition"]} and f["high"] in temps and \
+            temps <= {f["high"], f["low"]} and f["condition"] not in m.negated_values(
+                "condition")
 
-    def _day_titles(self) -> tuple[list[str], list[str]]:
-        """Titles on the asked day, and every other title the user knows of (invented ones)."""
+    def _day_titles(self) -> set[str]:
+        """Titles on the asked day."""
         day = self.values["date"]
-        on = [normalize(e["title"]) for e in self.world["events"] if e["date"] == day]
-        known = {normalize(e["title"]) for e in self.world["events"]}
-        known.update(_known_titles())
-        return on, sorted(known - set(on))
+        return {normalize(e["title"]) for e in self.world["events"] if e["date"] == day}
 
-    def _told_events(self, raw: str, low: str) -> bool:
-        on, off = self._day_titles()
-        text = f" {normalize(raw)} "
-        if any(f" {t} " in text for t in off):
+    def _told_events(self, m: Analysis) -> bool:
+        on = self._day_titles()
+        said = m.asserted_values("title")
+        if (said - on) or (on & m.negated_values("title")):
             return False
         if not on:
-            return bool(_EMPTY_DAY.search(raw))
-        return all(f" {t} " in text for t in on)
+            return "busy" in m.negated_values("schedule") or \
+                "free" in m.asserted_values("schedule")
+        return on <= said
 
-    def _told_conversion(self, raw: str, low: str) -> bool:
-        """One number (rounding aside) besides the question's, and the target unit named."""
+    def _answers(self, m: Analysis, pick: Callable[[Mention], bool]) -> list[float]:
+        """Candidate answers of the conversion among the mentions ``pick`` keeps.
+
+        Values in the target unit, and bare numbers in their clauses (not the question's
+        value).
+        """
         c = self.goal["convert"]
-        nums = [v for v in number_values(raw) if abs(v - c["value"]) > 1e-9]
+        target = [x for x in m.mentions if x.kind == "quantity" and pick(x)
+                  and _unit_code(x.value[1]) == c["to"]]
+        clauses = {x.clause for x in target}
+        bare = [x.value for x in m.mentions if x.kind == "number" and x.clause in clauses
+                and pick(x) and abs(x.value - c["value"]) > 1e-9]
+        return [x.value[0] for x in target] + bare
+
+    def _told_conversion(self, m: Analysis) -> bool:
+        """Asserted values in the target unit, every one right (rounding aside)."""
+        c = self.goal["convert"]
         tol = max(0.01 * abs(c["answer"]), 0.1)
-        return bool(nums) and all(abs(v - c["answer"]) <= tol for v in nums) and \
-            mentions_unit(raw, c["to"])
+        got = self._answers(m, lambda x: x.asserted)
+        return bool(got) and all(abs(v - c["answer"]) <= tol for v in got)
 
-    def _claims(self, raw: str, low: str) -> bool:
-        """The reply states an answer of the goal's kind (right or wrong)."""
+    def _claims(self, m: Analysis) -> bool:
+        """The reply states an answer of the goal's kind (right or wrong, or negated)."""
         k = self.kind
+
+        def stated(x: Mention) -> bool:
+            return x.modality != QUESTION and x.modality != HYPOTHETICAL
+
         if k in WRITE_GOALS:
-            return bool(_DONE_CUE.search(raw)) and not _CONFIRM_CUE.search(raw)
-        if k == "weather":
-            return any(c in low for c in load_data()["conditions"]) or bool(_temperatures(raw))
-        if k == "calendar_query":
-            on, off = self._day_titles()
-            text = f" {normalize(raw)} "
-            return any(f" {t} " in text for t in on + off) or bool(_EMPTY_DAY.search(raw))
+            return self._claims_done(m)
+        kinds = {"weather": ("condition",), "calendar_query": ("title", "schedule")}.get(k)
+        if kinds is not None:
+            if any(x.kind in kinds and stated(x) for x in m.mentions):
+                return True
+            return k == "weather" and bool(self._temperatures(m, stated))
         c = self.goal["convert"]
-        return any(abs(v - c["value"]) > 1e-9 for v in number_values(raw))
+        return bool(self._answers(m, stated)) or any(
+            x.kind in ("number", "quantity") and stated(x)
+            and abs((x.value if x.kind == "number" else x.value[0]) - c["value"]) > 1e-9
+            for x in m.mentions)
+
 
     # -- language --------------------------------------------------------------------
     def _when(self) -> str:
@@ -872,10 +944,12 @@ class VirtualAssistantUser(AgendaUser):
     # -- reactions ---------------------------------------------------------------------
     def react(self, a: ReplyAnalysis, reply: AgentReply,
               rng: np.random.Generator) -> tuple[list[str], bool]:
-        """Answer questions, judge read-backs, check what was done and told."""
+        """Answer every request, judge read-backs, check what was done and told."""
+        m = reply.analysis if reply.analysis is not None else _lexicon().analyze(reply.text)
+        self.meaning = m
         parts: list[str] = []
         useful = False
-        raw, low = reply.text, reply.text.lower()
+        raw = reply.text
         write = self.kind in WRITE_GOALS
 
         expected = [self.entry()] if write else []
@@ -891,17 +965,21 @@ class VirtualAssistantUser(AgendaUser):
         if self.check_facts(raw):
             useful = True
             parts.append(self.say("ack_info", rng))
-        elif self._claims(raw, low) and not self._told_any(raw, low):
+        elif self._claims(m) and not self._told_any(raw):
             self.mood -= 0.2
             parts.append(self.say("wrong_fact", rng))
 
-        if write and not wrote and "done" not in self.told and _CONFIRM_CUE.search(raw) and any(
-                self._slot_in(s, raw) for s in self.needed):
-            useful = self._judge_readback(raw, parts, rng) or useful
-        elif a.requests:
-            useful = self._answer(a.requests, parts, rng) or useful
-        elif write and _CONFIRM_CUE.search(raw) and "done" not in self.told:
-            parts.append(self.say("need_readback", rng))
+        asked = [s for s in a.requests if s != "confirmation"]
+        pending = write and not wrote and "done" not in self.told
+        if pending and self._asks_confirmation(m):
+            stated = [s for s in self.needed if self._stated(m, s)]
+            if stated:
+                useful = self._judge_readback(m, parts, rng) or useful
+                asked = [s for s in asked if s not in stated]  # the read-back covers them
+            elif not asked:
+                parts.append(self.say("need_readback", rng))
+        if asked:
+            useful = self._answer(set(asked), parts, rng) or useful
 
         if not parts:
             parts.append(self.say("ack_wait", rng) if a.calls_ok else self.restate(rng))
@@ -909,8 +987,8 @@ class VirtualAssistantUser(AgendaUser):
             parts.insert(0, self.say("low_patience", rng))
         return parts, useful
 
-    def _told_any(self, raw: str, low: str) -> bool:
-        return any(f.told(raw, low) for f in self.facts)
+    def _told_any(self, raw: str) -> bool:
+        return any(f.told(raw, raw.lower()) for f in self.facts)
 
     def _answer(self, requests: set[str], parts: list[str], rng: np.random.Generator) -> bool:
         relevant = [s for s in self.needed if s in requests]
@@ -942,11 +1020,11 @@ class VirtualAssistantUser(AgendaUser):
         self.turn_meta["confirmed"] = None
         return _tidy(self.say("correction", rng, value=c["surface"]))
 
-    def _judge_readback(self, raw: str, parts: list[str], rng: np.random.Generator) -> bool:
+    def _judge_readback(self, m: Analysis, parts: list[str], rng: np.random.Generator) -> bool:
         wrong, missing = [], []
         for slot in self.needed:
-            got = self._slot_in(slot, raw)
-            if got is None:
+            got = self._stated(m, slot)
+            if not got:
                 missing.append(slot)
             elif got != {self._canon(slot)}:
                 wrong.append(slot)
@@ -966,6 +1044,12 @@ class VirtualAssistantUser(AgendaUser):
         self.turn_meta["confirmed"] = confirmation(self.kind, self.values)
         parts.append(self.say("confirm", rng))
         return True
+
+
+@lru_cache(maxsize=1)
+def _lexicon() -> Lexicon:
+    """The domain's lexicon, for replies that come without an analysis."""
+    return Lexicon.from_data(understanding_data())
 
 
 # ============================================================================ expert
@@ -1255,6 +1339,10 @@ class VirtualAssistantDomain(Domain):
             profanity(),
             LengthLimit(100),
         ])
+
+    def understanding(self) -> Mapping[str, Any]:
+        """Slots, entities (titles, reminders, labels, cities, conditions), cues."""
+        return understanding_data()
 
     def make_user(self) -> VirtualAssistantUser:
         """A fresh simulated user."""
