@@ -342,25 +342,57 @@ _RUDE = [  # one alternation behind a shared \b, as _PROFANITY above
 class Politeness(Rule):
     """A politeness floor: no insults, dismissive or condescending phrases.
 
+    The phrases are read in their clause of the reply's analysis
+    (:attr:`RuleContext.analysis`; the core lexicon's when there is none), so that
+    innocent uses pass: "calm down" is rude as an order ("Calm down, sir.", "you need to
+    calm down"), not as a description ("... it's safe to calm down"); "whatever" is rude
+    on its own ("Whatever."), not in "Take whatever time you need."; "your fault" is
+    rude when said, not in "It's not your fault."
+
     Args:
         penalty: Penalty per rude reply.
-        extra: Additional regexes counted as rude.
+        extra: Additional regexes counted as rude (anywhere).
     """
 
     id = "politeness"
     description = "Stay polite: no insults, dismissive or condescending phrases."
+    #: words that may stand before an order or a bare "whatever" ("just calm down")
+    _LEAD = frozenset("just please ok okay so now hey well fine oh look alright".split())
+    #: frames that make what follows an order ("you need to calm down")
+    _ORDER = ("you need to", "you should", "you have to", "you must", "you've got to",
+              "you gotta", "i need you to", "i want you to")
+    _lexicon: Any = None
 
     def __init__(self, penalty: float = 0.3, extra: Iterable[str] = ()):
         self.penalty = penalty
         self.regex = re.compile("|".join(_RUDE + list(extra)), re.IGNORECASE)
-        self._search = CaselessPattern(self.regex).search  # same matches, faster
 
     def check(self, ctx: RuleContext) -> list[Violation]:
-        """Search the spoken text for rude phrases."""
-        m = self._search(ctx.text)
-        if m:
-            return [Violation(self.id, f"rude phrase: {m.group(0)!r}", self.penalty)]
+        """Search each clause of the spoken text for rude phrases, in context."""
+        if not self.regex.search(ctx.text):
+            return []
+        a = ctx.analysis
+        if a is None:
+            if Politeness._lexicon is None:
+                from dialog_gym.understanding import Lexicon
+
+                Politeness._lexicon = Lexicon.from_data()
+            a = Politeness._lexicon.analyze(ctx.text)
+        for c in a.clauses:
+            for m in self.regex.finditer(c.text):
+                if self._rude(m.group(0).lower(), c, c.text[:m.start()].lower()):
+                    return [Violation(self.id, f"rude phrase: {m.group(0)!r}", self.penalty)]
         return []
+
+    def _rude(self, phrase: str, clause: Any, before: str) -> bool:
+        if phrase == "calm down":
+            return all(t in self._LEAD for t in tokens(before)) or \
+                before.rstrip().endswith(self._ORDER)
+        if phrase == "whatever":
+            return all(t in self._LEAD or t == "whatever" for t in clause.tokens)
+        if phrase in ("your fault", "your own fault"):
+            return not clause.negated
+        return True
 
 
 class RuleBook:

@@ -66,6 +66,24 @@ def test_politeness_allows_polite_text():
     assert Politeness().check(ctx("I'm sorry for the trouble, let me help.")) == []
 
 
+@pytest.mark.parametrize("text", ["Whatever.", "Ok, whatever.", "Just calm down.",
+                                  "You need to calm down about this.", "It's your own fault.",
+                                  "That's your fault, honestly."])
+def test_politeness_flags_the_rude_use(text):
+    assert Politeness().check(ctx(text))
+
+
+@pytest.mark.parametrize("text", [
+    "Take whatever time you need.",
+    "Once you're home and it's safe to calm down, try to rest.",
+    "It's not your fault.",
+    "None of this is your fault.",
+    "Whatever you decide, I'm here.",
+])
+def test_politeness_passes_innocent_uses(text):
+    assert Politeness().check(ctx(text)) == []
+
+
 def test_profanity_and_forbidden_content():
     assert profanity().check(ctx("what the fuck"))
     rule = ForbiddenContent("no_pii", [r"\bssn\b"], severe=True)
