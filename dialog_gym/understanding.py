@@ -405,6 +405,8 @@ class Lexicon:
         self.doubt = PhraseIndex((p, p) for p in d.get("doubt", ()))
         self.denial = PhraseIndex((p, p) for p in d.get("denial", ()))
         self.hedge = PhraseIndex((p, p) for p in d.get("hedge", ()))
+        #: words that make a request an indirect question ("tell me whether it flies")
+        self.indirect = frozenset(d.get("indirect_question", ()))
         self.contrast = PhraseIndex((p, p) for p in d.get("contrast", ()))
         self.breaks = frozenset(d.get("clause_breaks", ()))
         self.subjects = frozenset(d.get("subjects", ()))
@@ -593,8 +595,9 @@ def _rule_pass(lex: Lexicon, text: str) -> tuple[tuple[Clause, ...], tuple[Menti
         acts.extend(cacts)
         mentions.extend(cm)
         if lex.exemplars and len(toks) >= 3 and not any(
-                a.name in _SEMANTIC_FAMILIES for a in cacts):
-            pending_sem.append(ci)
+                a.name in _SEMANTIC_FAMILIES and not _open_question(lex, a) for a in cacts) \
+                and any(_accepts(k.split(":", 1)[0], clause) for k in lex.exemplars):
+            pending_sem.append(ci)  # (not encoded when no exemplar act could stand there)
     return tuple(clauses), tuple(mentions), tuple(acts), tuple(pending_sem)
 
 
@@ -603,7 +606,16 @@ def _analyze(lex: Lexicon, text: str) -> Analysis:
     clauses, mentions, rule_acts, pending = _rule_pass(lex, text)
     acts = list(rule_acts)
     if pending:
-        acts.extend(_semantic(lex, [clauses[i] for i in pending]))
+        sem = _semantic(lex, [clauses[i] for i in pending])
+        placed = {a.clause for a in sem if a.name == "question"}
+        # a question the rules could not place gets the exemplars' property instead
+        acts = [a for a in acts if not (a.clause in placed and _open_question(lex, a))]
+        acts.extend(sem)
+    # "Is it a mammal, would you say?": a tag clause of a placed question asks nothing more
+    placed_sents = {clauses[a.clause].sentence for a in acts
+                    if a.name == "question" and a.arg is not None}
+    acts = [a for a in acts if not (_open_question(lex, a)
+                                    and clauses[a.clause].sentence in placed_sents)]
     acts.sort(key=lambda a: a.clause)
     return Analysis(text=text, clauses=clauses, mentions=mentions, acts=tuple(acts),
                     encoded=len(pending))
@@ -629,6 +641,13 @@ def prefetch(items: Iterable[tuple[Lexicon, str]]) -> int:
     if encoder is not None and todo:
         encoder.encode(list(dict.fromkeys(todo)))
     return len(todo)
+
+
+def _open_question(lex: Lexicon, act: Act) -> bool:
+    """A ``question`` act about no known property, in a domain with question exemplars
+    (the clause stays open for semantic matching: "Is it something humans manufacture?")."""
+    return act.name == "question" and act.arg is None and any(
+        k.startswith("question:") for k in lex.exemplars)
 
 
 #: act families the semantic matcher may add (those whose exemplars a domain declares)
@@ -800,12 +819,13 @@ def _rule_acts(lex: Lexicon, c: Clause, stems: list[str], ms: list[Mention],
     if slots and asks and (positive or q):
         for s in dict.fromkeys(slots):
             acts.append(Act("request", s, c.index))
-    elif q:
+    elif q or (asks and positive and lex.indirect.intersection(c.tokens)):
+        # a question, or an indirect one: "Tell me whether it lays eggs."
         props = [p for _, _, p in _find_all(lex.properties, stems)]
         if props:
             for p in dict.fromkeys(props):
                 acts.append(Act("question", p, c.index))
-        elif "suggest" not in cues:
+        elif q and "suggest" not in cues:
             acts.append(Act("question", None, c.index))
     # recommend: a recommendation cue and the first item not in a contrast
     if lex.recommend_kind and "recommend" in cues and positive and not q and \
@@ -864,14 +884,19 @@ def _semantic(lex: Lexicon, clauses: list[Clause]) -> list[Act]:
             thr = float(lex.thresholds.get(label, lex.thresholds.get(name, 0.7)))
             if row[j] < thr:
                 continue
-            if c.negated and name not in ("refuse_unknown", "decline"):
-                continue
-            if name == "question" and c.modality != QUESTION:
-                continue
-            if name in ("recommend", "acknowledge", "inform") and c.modality == QUESTION:
+            if not _accepts(name, c):
                 continue
             out.append(Act(name, arg or None, c.index, "semantic", float(row[j])))
     return out
+
+
+def _accepts(name: str, c: Clause) -> bool:
+    """Whether a semantic ``name`` act may stand in clause ``c`` (polarity, modality)."""
+    if c.negated and name not in ("refuse_unknown", "decline"):
+        return False
+    if name == "question" and c.modality != QUESTION:
+        return False
+    return not (name in ("recommend", "acknowledge", "inform") and c.modality == QUESTION)
 
 
 __all__ = ["ASSERT", "HYPOTHETICAL", "IMPERATIVE", "QUESTION", "Act", "Analysis", "Clause",
