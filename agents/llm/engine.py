@@ -352,6 +352,22 @@ class TorchEngine(Engine):
         self.global_steps = int(state["global_steps"])
 
 
+def _no_shared_memory_collectives() -> None:
+    """Skip DeepSpeed's CPU shared-memory collective op when this process is alone.
+
+    On the CPU accelerator, DeepSpeed's communication backend compiles a C++ extension
+    (``deepspeed_shm_comm``, with gcc, minutes on 2 cores, silently) the first time it
+    starts, to speed up collectives between processes of one node. A single process has
+    no peers to reduce with, so the op is never used: it is not built. Several processes
+    (the ``deepspeed`` launcher) keep it.
+    """
+    import importlib
+
+    # (by module name: the attribute deepspeed.comm.torch is PyTorch itself)
+    ds_torch = importlib.import_module("deepspeed.comm.torch")
+    ds_torch.build_shm_op = lambda: None
+
+
 class DeepSpeedEngine(Engine):
     """``deepspeed.initialize`` around a module."""
 
@@ -364,6 +380,8 @@ class DeepSpeedEngine(Engine):
 
         deepspeed = require("deepspeed", "the DeepSpeed engine (or pass --no-deepspeed)")
         _, ws = world()
+        if ws == 1:
+            _no_shared_memory_collectives()
         cfg = fill_auto(load_ds_config(config), opt, world_size=ws)
         self.config = cfg
         self.zero_stage = int(cfg.get("zero_optimization", {}).get("stage", 0))
