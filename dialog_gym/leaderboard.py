@@ -346,12 +346,39 @@ def _map(backend: str, workers: int, fn: Callable[..., Any], jobs: list[tuple[An
 
     out = []
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                             initializer=_limit_threads, initargs=(threads,)) as ex:
+    ex = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                             initializer=_limit_threads, initargs=(threads,))
+    try:
         futs = [ex.submit(fn, *j) for j in jobs]
         for f in tqdm(as_completed(futs), total=len(futs), desc=desc):
             out.append(f.result())
+    except BaseException:
+        # Ctrl-C (or a failure): stop at once instead of waiting for the running jobs;
+        # finished cells are on disk already and a rerun resumes from them
+        procs = list(getattr(ex, "_processes", {}).values())
+        ex.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            proc.terminate()
+        raise
+    ex.shutdown(wait=True)
     return out
+
+
+def _say_plan(trainable: list[str], train_envs: list[str], agents: list[str],
+              envs: list[str], cfg: LeaderboardConfig) -> None:
+    """Print, before any work, what the run will train and evaluate."""
+    import sys
+
+    n_cells = sum(1 for a in agents for e in envs if a not in trainable or e in train_envs)
+    lines = [f"dialog-gym leaderboard: {len(agents)} agents x {len(envs)} envs = {n_cells} "
+             f"cells of {cfg.seeds} scenarios x {cfg.k} episodes, {cfg.workers} worker(s); "
+             f"results in {cfg.out}/ (finished cells are kept: a rerun resumes)"]
+    if trainable and train_envs:
+        how = "quick presets" if cfg.quick else "full presets"
+        where = cfg.checkpoints or os.path.join(cfg.out, "checkpoints")
+        lines.append(f"  first trains {', '.join(trainable)} on {', '.join(train_envs)} "
+                     f"({how}; saved under {where}/ and reused by later runs)")
+    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 def run_leaderboard(cfg: LeaderboardConfig) -> dict[str, Any]:
@@ -379,6 +406,7 @@ def run_leaderboard(cfg: LeaderboardConfig) -> dict[str, Any]:
         except Exception:  # broken plugin: its cells will record the error
             pass
     train_envs = [e for e in envs if cfg.train_envs is None or e in cfg.train_envs]
+    _say_plan(trainable, train_envs, agents, envs, cfg)
     train_results = _map(cfg.backend, cfg.workers, _train_job,
                          [(a, e, cfg_dict) for a in trainable for e in train_envs], "training")
     trained = {(a, e): kw for a, e, kw in train_results}

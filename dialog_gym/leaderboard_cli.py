@@ -70,11 +70,17 @@ def config_from_args(args: argparse.Namespace) -> Any:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Run the leaderboard and print the Markdown table."""
     import os
+    import sys
 
     from dialog_gym.leaderboard import run_leaderboard
     from dialog_gym.report import markdown
 
-    report = run_leaderboard(config_from_args(args))
+    try:
+        report = run_leaderboard(config_from_args(args))
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished cells are kept in {args.out}/; run the same command "
+              "again to resume", file=sys.stderr)
+        return 130
     print(markdown(report))
     print(f"wrote {os.path.join(args.out, 'leaderboard.md')}, leaderboard.csv, "
           "leaderboard.json, index.html and plots/ there")

@@ -284,3 +284,25 @@ def test_trainable_agents_train_on_the_train_split(tmp_path):
     meta = json.loads((tmp_path / "_Trainable" / "checkpoints" / "trainable-test" / ENVS[1]
                        / "agent.json").read_text())
     assert meta["train_env_kwargs"] == {"split": "train"}
+
+
+def test_ctrl_c_stops_within_seconds_with_one_line_keeping_finished_cells(tmp_path):
+    out = tmp_path / "lb"
+    cmd = [sys.executable, "-m", "dialog_gym.cli", "leaderboard", "--agents", "expert",
+           "random", "echo", "--seeds", "40", "--episodes", "2", "--workers", "2",
+           "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("cells/*.json")):
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    t0 = time.time()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    stopped_in = time.time() - t0
+    assert proc.returncode == 130 and stopped_in < 10, (proc.returncode, stopped_in)
+    assert "Traceback" not in err and "interrupted: finished cells are kept" in err
+    assert "dialog-gym leaderboard: 3 agents x" in err  # the plan was said up front
+    kept = len(list((out / "cells").glob("*.json")))
+    assert kept >= 1
