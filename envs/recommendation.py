@@ -11,6 +11,7 @@ import json
 import random
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -32,8 +33,9 @@ from dialog_gym.rules import (
 )
 from dialog_gym.scenario import Scenario, make_scenario_id
 from dialog_gym.simulator import AgendaUser, AgentReply, Milestone, ReplyAnalysis
-from dialog_gym.text import normalize, sentences
+from dialog_gym.text import function_word_ratio, normalize, sentences
 from dialog_gym.tools import ToolSet
+from dialog_gym.understanding import QUESTION, Analysis, Lexicon
 
 DOMAIN = "recommendation"
 #: catalogue size per difficulty level
@@ -74,17 +76,60 @@ def fits(attr: Mapping[str, Any], item_value: Any, wanted: Any) -> bool:
     return item_value == wanted
 
 
-@lru_cache(maxsize=512)
-def _name_index(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    return tuple((f" {normalize(n)} ", n) for n in names)
+def item_entities(names: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+    """The catalogue's items as entities of the lexicon ("The Hidden Garden" also without
+    its article)."""
+    return {"item": {n: [n[4:]] if n.startswith("The ") else [] for n in names}}
 
 
-def mentioned(text: str, names: Sequence[str]) -> list[str]:
-    """Catalogue names (as written in the catalogue) that ``text`` mentions, in catalogue order."""
-    if not text:
-        return []
-    padded = f" {normalize(text)} "
-    return [n for key, n in _name_index(tuple(names)) if key in padded]
+@lru_cache(maxsize=1)
+def _base_lexicon() -> Lexicon:
+    return Lexicon.from_data(load_data()["understanding"])
+
+
+def lexicon_for(names: Sequence[str]) -> Lexicon:
+    """The domain's lexicon with a catalogue's items (what the expert reads turns with)."""
+    return _base_lexicon().with_entities(item_entities(names))
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What a reply puts forward, read from its analysis.
+
+    Attributes:
+        recommended: Items recommended (asserted, not negated, not in a contrast), in order.
+        listed: Items of clauses that put several items forward at once ("You could try
+            A, B or C", "Maybe A or B?"), where that clause recommends, asks, or the reply
+            recommends nothing else.
+        asked: Items named in a question or supposition only ("Would A work?"): not a
+            recommendation.
+    """
+
+    recommended: tuple[str, ...]
+    listed: tuple[str, ...]
+    asked: tuple[str, ...]
+
+    @property
+    def several(self) -> bool:
+        """More than one item put forward in one reply."""
+        return len(self.recommended) > 1 or bool(self.listed)
+
+
+def offer(m: Analysis) -> Offer:
+    """The items ``m`` recommends, lists or only asks about (see :class:`Offer`)."""
+    recommended = tuple(m.args("recommend"))
+    rec_clauses = {a.clause for a in m.acts_of("recommend")}
+    listed: list[str] = []
+    asked: list[str] = []
+    for c in m.clauses:
+        items = list(dict.fromkeys(x.value for x in m.clause_mentions(c.index, "item")
+                                   if not x.contrasted and not x.negated))
+        if len(items) > 1 and (c.index in rec_clauses or c.modality == QUESTION
+                               or not recommended):
+            listed += [i for i in items if i not in listed]
+        elif c.modality not in ("assert", "imperative"):
+            asked += [i for i in items if i not in recommended and i not in asked]
+    return Offer(recommended, tuple(listed), tuple(asked))
 
 
 # ============================================================================ scenarios
@@ -233,8 +278,9 @@ class NoPushingRejected(Rule):
     """Do not recommend again an item the user has turned down.
 
     The simulated user labels each turn that turns an item down with
-    ``Turn.meta["rejected"]``; a reply that names one of those items again is penalised
-    (and the user counts it as one more rejection).
+    ``Turn.meta["rejected"]``; a reply that recommends one of those items again, or puts it
+    forward among others, is penalised (and the user counts it as one more rejection).
+    Naming it otherwise ("unlike X, ...", "I would not recommend X") is not pushing it.
 
     Args:
         penalty: Penalty per reply that pushes a rejected item.
@@ -247,11 +293,12 @@ class NoPushingRejected(Rule):
         self.penalty = penalty
 
     def check(self, ctx: RuleContext) -> list[Violation]:
-        """Compare the items the reply names with the ones turned down."""
+        """Compare the items the reply puts forward with the ones turned down."""
         rejected = rejected_so_far(ctx.dialogue)
-        if not rejected:
+        if not rejected or ctx.analysis is None:
             return []
-        pushed = [n for n in mentioned(ctx.text, ctx.world.get("names", ())) if n in rejected]
+        o = offer(ctx.analysis)
+        pushed = [n for n in dict.fromkeys((*o.recommended, *o.listed)) if n in rejected]
         if pushed:
             return [Violation(self.id, f"{', '.join(pushed)} was already turned down",
                               self.penalty)]
@@ -259,17 +306,6 @@ class NoPushingRejected(Rule):
 
 
 # ============================================================================ simulator
-
-_OPEN = re.compile(load_data()["open_question"], re.IGNORECASE)
-
-
-@lru_cache(maxsize=8)
-def _slot_patterns(category: str) -> dict[str, re.Pattern[str]]:
-    pats = {"open": _OPEN}
-    for key, a in _attrs(category).items():
-        pats[key] = re.compile(a["ask"], re.IGNORECASE)
-    return pats
-
 
 def _join(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
@@ -279,12 +315,18 @@ class RecommendationUser(AgendaUser):
     """The simulated user: wants one item that fits every preference, stated or not.
 
     The user answers "what are you looking for?" with their stated preferences, answers a
-    question about one attribute with its constraint (or "no preference"), and accepts a
-    recommended item only if it satisfies every constraint, including the unstated ones.
+    question about one attribute with its constraint (or "no preference"), several such
+    questions in one reply each in turn, and accepts a recommended item only if it
+    satisfies every constraint, including the unstated ones. What the agent means is read
+    from the reply's analysis: the slots it asks for (``request`` acts of the domain's
+    slots), the item it recommends (``recommend`` acts: asserted, not negated, not a
+    contrasted item; "I would not recommend X" and "Would X work?" recommend nothing).
     A turned-down item is answered with the reason (revealing an unstated constraint if
     that is what it breaks) and labelled in ``Turn.meta["rejected"]`` for the
-    :class:`NoPushingRejected` rule. Naming several items in one reply, or an item already
-    turned down, also counts as a rejection; after :data:`MAX_REJECTIONS` the user leaves.
+    :class:`NoPushingRejected` rule. Putting several items forward in one reply, or an
+    item already turned down, also counts as a rejection; after :data:`MAX_REJECTIONS`
+    the user leaves. The user refers back ("As I said: ...") only to what it said earlier
+    in the episode, quoting it (:attr:`said`).
 
     Milestones: every stated preference known to the agent (0.2; 0.4 when the user has no
     unstated constraint), every unstated constraint known (0.2), an item accepted (0.6);
@@ -297,29 +339,34 @@ class RecommendationUser(AgendaUser):
 
     # -- state ---------------------------------------------------------------------
     def reset_goal_state(self) -> None:
-        """Forget what was revealed, rejected and accepted."""
+        """Forget what was said, rejected and accepted."""
         assert self.scenario is not None
         g = self.scenario.goal
         self.goal = g
         self.category = g["category"]
         self.attrs = _attrs(self.category)
-        self.slot_patterns = _slot_patterns(self.category)
         self.constraints: dict[str, Any] = dict(g["constraints"])
         self.stated: list[str] = list(g["stated"])
         self.hidden: list[str] = list(g["hidden"])
-        self.revealed: set[str] = set(g["opening"])
-        self.answered: set[str] = set()
+        #: attribute -> what the user said about it this episode (a preference or "no
+        #: preference"), the only things it may later refer back to
+        self.said: dict[str, str] = {}
         self.rejected: list[str] = []
         self.rejections = 0
         self.accepted: str | None = None
         self.items = {it["name"]: it for it in self.world["items"]}
         self.facts = []
         accepted = lambda: self.accepted is not None  # noqa: E731
-        stated = ("stated", lambda: accepted() or all(k in self.revealed for k in self.stated))
-        hidden = ("hidden", lambda: accepted() or all(k in self.revealed for k in self.hidden))
+        stated = ("stated", lambda: accepted() or all(k in self.said for k in self.stated))
+        hidden = ("hidden", lambda: accepted() or all(k in self.said for k in self.hidden))
         steps = [(stated, 0.2), (hidden, 0.2)] if self.hidden else [(stated, 0.4)]
         steps.append((("accepted", accepted), 0.6))
         self.milestones = [Milestone(name, w, pred) for (name, pred), w in steps]
+
+    @property
+    def revealed(self) -> set[str]:
+        """Constraints the user has told (a subset of :attr:`said`'s keys)."""
+        return {k for k in self.said if k in self.constraints}
 
     def is_complete(self) -> bool:
         """An item that fits everything was accepted."""
@@ -328,6 +375,30 @@ class RecommendationUser(AgendaUser):
     def end_reason(self) -> str:
         """Leave after :data:`MAX_REJECTIONS` turned-down recommendations."""
         return "rejections" if self.rejections >= MAX_REJECTIONS else ""
+
+    # -- reading the reply ---------------------------------------------------------------
+    def analyze(self, dialogue: Any, reply: AgentReply) -> ReplyAnalysis:
+        """The base labels, with the requests narrowed to this category's attributes.
+
+        A clause that asks about an attribute and uses an open phrase ("any preference on
+        the cuisine?") asks about that attribute only.
+        """
+        a = super().analyze(dialogue, reply)
+        m = a.meaning
+        if m is None:
+            raise ValueError("RecommendationUser reads the environment's analysis of the "
+                             "reply (AgentReply.analysis)")
+        by_clause: dict[int, set[str]] = {}
+        for act in m.acts_of("request"):
+            if act.arg == "open" or act.arg in self.attrs:
+                by_clause.setdefault(act.clause, set()).add(act.arg)
+        requests: set[str] = set()
+        for slots in by_clause.values():
+            requests |= slots - {"open"} if len(slots) > 1 else slots
+        a.requests = requests
+        salad = len(a.tokens) >= 6 and function_word_ratio(a.tokens) < 0.15
+        a.stuffed = salad or len(requests) > self.max_requests
+        return a
 
     # -- language --------------------------------------------------------------------
     def _value(self, key: str) -> str:
@@ -345,7 +416,9 @@ class RecommendationUser(AgendaUser):
         spec = load_data()["categories"][self.category]
         text = spec["openings"][int(rng.integers(len(spec["openings"])))]
         for key in self.goal["opening"]:
-            text += " " + self._want(key, rng)
+            want = self._want(key, rng)
+            self.said[key] = want
+            text += " " + want
         if self.mood < 0:
             text = self.say("open_prefix.upset", rng) + " " + text
         return text
@@ -360,13 +433,16 @@ class RecommendationUser(AgendaUser):
         """Judge the recommendation (if any), then answer the questions."""
         parts: list[str] = []
         useful = False
-        names = mentioned(reply.text, self.world["names"])
-        if len(names) > 1:
+        assert a.meaning is not None
+        o = offer(a.meaning)
+        if o.several:
             self.rejections += 1
             self.mood -= 0.1
             parts.append(self.say("multi", rng))
-        elif names:
-            useful = self._judge(names[0], parts, rng)
+        elif o.recommended:
+            useful = self._judge(o.recommended[0], parts, rng)
+        elif o.asked and self.accepted is None:
+            parts.append(self.say("ask_pick", rng))
         if a.requests and self.accepted is None:
             useful = self._answer(a.requests, parts, rng) or useful
         if not parts:
@@ -388,46 +464,44 @@ class RecommendationUser(AgendaUser):
             self.accepted = name
             parts.append(self.say("accept", rng, name=name))
             return True
-        known = [k for k in bad if k in self.revealed]
+        known = [k for k in bad if k in self.said]
         key = known[0] if known else bad[0]
-        self.revealed.add(key)
+        reason = self._want(key, rng)
+        self.said.setdefault(key, reason)
         self.rejected.append(name)
         self.rejections += 1
         self.mood -= 0.1
         self.turn_meta["rejected"] = [name]
         act = "reject_again" if known else "reject"
-        parts.append(self.say(act, rng, name=name, reason=self._want(key, rng)))
+        parts.append(self.say(act, rng, name=name, reason=reason))
         return False
 
     def _answer(self, requests: set[str], parts: list[str], rng: np.random.Generator) -> bool:
         useful = False
         order = ["open", *self.attrs]
         for slot in sorted(requests, key=order.index):
-            first = slot not in self.answered
-            self.answered.add(slot)
             if slot == "open":
-                todo = [k for k in self.stated if k not in self.revealed]
+                todo = [k for k in self.stated if k not in self.said]
                 if todo:
-                    self.revealed.update(todo)
+                    text = self.say("open_answer", rng,
+                                    clauses=_join([self._clause(k) for k in todo]))
+                    self.said.update(dict.fromkeys(todo, text))
                     useful = True
-                    parts.append(self.say("open_answer", rng,
-                                          clauses=_join([self._clause(k) for k in todo])))
+                    parts.append(text)
                 else:
                     parts.append(self.say("open_none", rng))
-            elif slot in self.constraints:
-                if slot in self.revealed:
-                    parts.append(self.say("already", rng, reason=self._want(slot, rng)))
-                else:
-                    self.revealed.add(slot)
-                    useful = True
-                    parts.append(self._want(slot, rng))
-            elif first:
-                useful = True
-                label = self.attrs[slot]["label"]
-                parts.append(self.say("no_pref." + self.attrs[slot]["kind"], rng, label=label,
-                                      Label=label[:1].upper() + label[1:]))
+            elif slot in self.said:
+                parts.append(self.say("already", rng, said=self.said[slot]))
             else:
-                parts.append(self.say("already_free", rng))
+                if slot in self.constraints:
+                    text = self._want(slot, rng)
+                else:
+                    label = self.attrs[slot]["label"]
+                    text = self.say("no_pref." + self.attrs[slot]["kind"], rng, label=label,
+                                    Label=label[:1].upper() + label[1:])
+                self.said[slot] = text
+                useful = True
+                parts.append(text)
         return useful
 
 
@@ -492,7 +566,10 @@ class RecommendationExpert:
     It asks what the user is looking for, then asks about every catalogue attribute the
     answer left open (two per turn), reads the constraints from the user's answers, and
     recommends the one item that satisfies all of them; after a rejection it adds the
-    stated reason and recommends the next fitting item, never a rejected one.
+    stated reason and recommends the next fitting item, never a rejected one. What the
+    assistant's earlier replies asked and recommended is read with the domain's lexicon
+    (:func:`lexicon_for`), as the user reads them. :meth:`plan` decides, :meth:`say`
+    words the decision.
     """
 
     def __init__(self) -> None:
@@ -520,7 +597,7 @@ class RecommendationExpert:
             m = _LINE.match(line)
             if m:
                 self._consume(m.group(1), m.group(2), cat)
-        return self._decide(cat)
+        return self.say(self.plan(cat), cat)
 
     def _category(self, cat: Mapping[str, Any]) -> str | None:
         for name, spec in load_data()["categories"].items():
@@ -532,17 +609,20 @@ class RecommendationExpert:
         st = self._state
         category = self._category(cat)
         attrs = _attrs(category) if category else {}
+        m = lexicon_for(cat.get("names", ())).analyze(text)
         if who == "Assistant":
-            if _OPEN.search(text):
+            asked = m.requests
+            if "open" in asked:
                 st["open_asked"] = True
             for col in cat["columns"]:
-                if col in attrs and re.search(attrs[col]["ask"], text, re.IGNORECASE):
+                if col in attrs and col in asked:
                     st["asked"].add(col)
                     st["pending"].add(col)
-            if mentioned(text, cat["names"]):
+            o = offer(m)
+            if o.recommended or o.listed:
                 st["recommended"] += 1
             return
-        named = mentioned(text, cat["names"])
+        named = sorted(m.mentioned_values("item"))
         if named and _ACCEPT.search(text):
             st["accepted"] = True
         elif named:
@@ -550,24 +630,26 @@ class RecommendationExpert:
         for sent in sentences(text):
             if _NEGATION.search(sent):
                 continue
-            st["prefs"].update(_prefs_in(sent, cat))
+            st["prefs"].update(_prefs_in(sent, cat, named))
         for col in st["pending"]:
             if col not in st["prefs"]:
                 st["free"].add(col)
         st["pending"] = set()
 
-    def _decide(self, cat: Mapping[str, Any]) -> str:
+    def plan(self, cat: Mapping[str, Any]) -> tuple[str, Any]:
+        """The next move: ``("fallback", None)``, ``("open", noun)``, ``("ask", [columns])``
+        (at most two) or ``("recommend", name)``."""
         st = self._state
         if not cat["rows"]:
-            return self.templates["fallback"]
+            return "fallback", None
         if not st["open_asked"]:
-            return self.templates["open"].format(noun=cat["noun"])
+            return "open", cat["noun"]
         category = self._category(cat)
         attrs = _attrs(category) if category else {}
         unknown = [c for c in cat["columns"] if c not in st["prefs"] and c not in st["free"]
                    and c not in st["asked"] and c in attrs]
         if unknown:
-            return " ".join(attrs[c]["expert_ask"] for c in unknown[:2])
+            return "ask", unknown[:2]
         prefs = st["prefs"]
         ok = [r for r in cat["rows"] if r["name"] not in st["rejected"]]
 
@@ -575,8 +657,20 @@ class RecommendationExpert:
             return sum(_satisfies(cat, col, row[col], want) for col, want in prefs.items())
 
         best = max(ok, key=score) if ok else cat["rows"][0]
+        return "recommend", best["name"]
+
+    def say(self, move: tuple[str, Any], cat: Mapping[str, Any]) -> str:
+        """The expert's wording of a move of :meth:`plan`."""
+        kind, arg = move
+        if kind == "fallback":
+            return self.templates["fallback"]
+        if kind == "open":
+            return self.templates["open"].format(noun=arg)
+        if kind == "ask":
+            attrs = _attrs(self._category(cat) or "")
+            return " ".join(attrs[c]["expert_ask"] for c in arg)
         variants = self.templates["recommend"]
-        return variants[st["recommended"] % len(variants)].format(name=best["name"])
+        return variants[self._state["recommended"] % len(variants)].format(name=arg)
 
 
 def _satisfies(cat: Mapping[str, Any], col: str, value: Any, want: Any) -> bool:
@@ -588,10 +682,11 @@ def _satisfies(cat: Mapping[str, Any], col: str, value: Any, want: Any) -> bool:
     return value == want
 
 
-def _prefs_in(sentence: str, cat: Mapping[str, Any]) -> dict[str, Any]:
-    """Constraints a (non-negated) user sentence states, against the catalogue's columns."""
+def _prefs_in(sentence: str, cat: Mapping[str, Any], names: Sequence[str] = ()) -> dict[str, Any]:
+    """Constraints a (non-negated) user sentence states, against the catalogue's columns
+    (the item ``names`` the sentence mentions are left out)."""
     text = f" {normalize(sentence)} "
-    for name in mentioned(sentence, cat["names"]):
+    for name in names:
         text = text.replace(f" {normalize(name)} ", " ")
     out: dict[str, Any] = {}
     for col in cat["columns"]:
@@ -666,6 +761,19 @@ class RecommendationDomain(Domain):
             f"Catalogue of {len(rows)} {c['plural']} ({' | '.join(c['columns'])}):",
             *rows,
         ])
+
+    def understanding(self) -> Mapping[str, Any]:
+        """Slots, recommendation cues and the item kind (``understanding`` in the data)."""
+        return load_data()["understanding"]
+
+    def entities(self, scenario: Scenario) -> Mapping[str, Mapping[str, Any]]:
+        """The catalogue's items, which ``recommend`` acts name."""
+        return item_entities(scenario.world["names"])
+
+    def lexicon(self, scenario: Scenario) -> Lexicon:
+        """The domain's lexicon with the catalogue's items: the one the expert reads the
+        transcript with (:func:`lexicon_for`), so both share its analysis cache."""
+        return lexicon_for(scenario.world["names"])
 
     def facts(self, scenario: Scenario) -> Mapping[str, Any]:
         """The user's constraints and the one item that fits them."""

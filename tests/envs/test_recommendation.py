@@ -13,7 +13,6 @@ from dialog_gym.envs.recommendation import (
     RecommendationGenerator,
     _attrs,
     fits,
-    mentioned,
     parse_catalogue,
 )
 from dialog_gym.evaluation import evaluate
@@ -54,7 +53,7 @@ class Sequential:
     def act(self, obs):
         rows = parse_catalogue(obs["context"])["rows"]
         self.i += 1
-        return f"How about {rows[(self.i - 1) % len(rows)]['name']}? (option {self.i})"
+        return f"I'd recommend {rows[(self.i - 1) % len(rows)]['name']} (option {self.i})."
 
 
 class ListAll:
@@ -73,10 +72,9 @@ class ListAll:
 class HedgingExpert(RecommendationExpert):
     """Elicits like the expert, then names its three best matches at once."""
 
-    def _decide(self, cat):
-        text = super()._decide(cat)
-        if not mentioned(text, cat["names"]):
-            return text
+    def say(self, move, cat):
+        if move[0] != "recommend":
+            return super().say(move, cat)
         prefs = self._state["prefs"]
         rows = sorted(cat["rows"], key=lambda r: -sum(
             fits({"kind": cat["kinds"][c]}, r[c], w) for c, w in prefs.items()))
@@ -113,10 +111,10 @@ class OpenOnly(RecommendationExpert):
     """Asks what the user is looking for, but never about specific needs (not an attack:
     a weaker strategy, to show that unstated needs matter)."""
 
-    def _decide(self, cat):
+    def plan(self, cat):
         if self._state["open_asked"]:
             self._state["asked"] = set(cat["columns"])
-        return super()._decide(cat)
+        return super().plan(cat)
 
 
 # attack -> highest success rate allowed (a first recommendation is a 1-in-30+ lucky hit)
@@ -216,7 +214,7 @@ def test_near_miss_is_rejected_with_its_reason_and_pushing_it_is_penalised():
     last = env.unwrapped.dialogue[-1]
     assert last.meta["rejected"] == [near["name"]]
     assert key in env.unwrapped.user.revealed and not term
-    obs, r, term, trunc, info = env.step(f"Are you sure? {near['name']} is lovely.")
+    obs, r, term, trunc, info = env.step(f"Are you sure? I'd still go with {near['name']}, it's lovely.")
     assert "no_pushing_rejected" in info["violations"]
     assert info["scores"]["rule_compliance"] < 0
     assert term and not info["success"]
