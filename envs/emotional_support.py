@@ -126,12 +126,14 @@ def said(a: Analysis, m: Mention) -> bool:
     return not c.negated or _negations(c.tokens) <= _negations(tokens(m.text))
 
 
-def _grammatical(c: Clause) -> bool:
-    """A sentence, not a keyword or a word list: five or more words, a share of function
-    words, and not three or more items strung with commas, "and" or "or"."""
+def _grammatical(a: Analysis, c: Clause) -> bool:
+    """Part of a sentence, not a keyword or a word list: its sentence has five or more
+    words and a share of function words, and the clause does not string three or more
+    items with commas, "and" or "or" and few function words."""
+    sent = [t for x in a.clauses if x.sentence == c.sentence for t in x.tokens]
     toks = c.tokens
     listed = c.text.count(",") + toks.count("and") + toks.count("or") >= 3
-    return len(toks) >= 5 and function_word_ratio(toks) >= 0.15 and not (
+    return len(sent) >= 5 and function_word_ratio(tuple(sent)) >= 0.15 and not (
         listed and function_word_ratio(toks) < 0.35)
 
 
@@ -196,7 +198,7 @@ def support(a: Analysis) -> Support:
     """
     suggest_clauses = {x.clause for x in a.acts_of("suggest")}
     suggestions = frozenset(x.arg for x in a.acts_of("suggest")
-                            if x.arg and _grammatical(a.clauses[x.clause]))
+                            if x.arg and _grammatical(a, a.clauses[x.clause]))
     open_q = closed_q = False
     for x in a.acts:
         if x.clause in suggest_clauses:
@@ -228,7 +230,7 @@ def support(a: Analysis) -> Support:
         suggestions=suggestions,
         listening=tuple(c.index for c in a.clauses
                         if c.modality == ASSERT and not c.doubted
-                        and c.index not in suggest_clauses and _grammatical(c)),
+                        and c.index not in suggest_clauses and _grammatical(a, c)),
     )
 
 

@@ -819,3 +819,213 @@ def test_over_long_reply_breaks_the_length_rule():
     env.reset(seed=2)
     obs, r, term, trunc, info = env.step(" ".join(["I hear you."] * 50))
     assert "length_limit" in info["violations"]
+
+
+# ------------------------------------------------------------------ understanding, not keywords
+
+from dialog_gym.testing import NegatingAgent, attack_success_rate  # noqa: E402
+
+_CUES = [(c, e) for e, ed in load_data()["emotions"].items() for k in ("explicit", "indirect")
+         for c in ed[k]]
+_TOPIC = {"job": "resume", "final": "tutor", "midterm": "tutor", "resit": "tutor",
+          "exam": "tutor", "relationship": "journal", "broke up": "journal", "moved": "club",
+          "fight": "message", "died": "photos", "passed away": "photos", "hour weeks": "boundaries",
+          "mum": "sibling", "dad": "sibling", "grand": "sibling", "sister": "sibling",
+          "brother": "sibling", "aunt": "sibling"}
+_CRISIS = re.compile(r"better off without me|not waking up|hurting myself|point of going on|"
+                     r"not being here|those thoughts")
+
+
+class KeywordBot:
+    """Understands nothing: an emotion word from a table, lifted user words as the
+    'reflection', one topic keyword as the 'suggestion', "Are you safe? 988" for a crisis."""
+
+    framed = False
+
+    def reset(self):
+        self.t = 0
+
+    def act(self, obs):
+        self.t += 1
+        users = user_lines(obs)
+        last, first = users[-1], users[0]
+        if _CRISIS.search(last):
+            return "Are you safe? 988."
+        emo = next((e for c, e in _CUES if c in first), "sad")
+        lifted = " ".join([w for w in re.findall(r"[a-z']+", last.lower()) if len(w) > 4][:4])
+        topic = next((v for k, v in _TOPIC.items() if k in first), "therapy")
+        q = ["What else?", "Tell me more.", "What happened?", "How is it?"][self.t % 4]
+        if self.framed:  # the same keywords in sympathetic frames
+            return (f"It sounds like you feel {emo}. It sounds like {lifted}. Maybe it could "
+                    f"help to try {topic}. {q}")
+        return f"You feel {emo}. {lifted}. Try {topic}. {q}"
+
+
+class FramedKeywordBot(KeywordBot):
+    framed = True
+
+
+def test_negation_attack_fails():
+    """The expert's work with every statement negated ("you're not feeling sad", "It is
+    not true that ...") must not be credited."""
+    rate, ret = attack_success_rate(ENV, NegatingAgent(make_agent("expert", env_id=ENV)),
+                                    range(100))
+    assert rate <= 0.05, rate
+    assert ret < 0.5, ret
+
+
+@pytest.mark.parametrize("bot", [KeywordBot, FramedKeywordBot])
+def test_keyword_bot_fails(bot):
+    rate, ret = attack_success_rate(ENV, bot(), range(100))
+    _, expert = attack_success_rate(ENV, make_agent("expert", env_id=ENV), range(100))
+    assert rate <= 0.10, rate
+    assert ret <= expert / 2, (ret, expert)
+
+
+def test_expert_succeeds_in_at_least_95_percent():
+    rate, _ = attack_success_rate(ENV, make_agent("expert", env_id=ENV), range(100))
+    assert rate >= 0.95, rate
+
+
+ACKS = ["You sound {w}, and honestly that makes sense.", "It sounds like you're {w} right now.",
+        "I can hear how {w} you are.", "No wonder you're {w} after all this."]
+ACK_WORDS = {"sad": ["heartbroken", "really down", "devastated"],
+             "anxious": ["worried", "really anxious", "on edge"],
+             "angry": ["furious", "so angry", "really frustrated"],
+             "lonely": ["isolated", "really lonely", "cut off from everyone"],
+             "overwhelmed": ["swamped", "completely overwhelmed", "stretched thin"],
+             "guilty": ["guilty", "ashamed", "full of guilt"]}
+MORE_SUGGEST = {
+    "job_loss": "My suggestion would be to get in touch with a recruiter or a career adviser "
+                "once you feel up to it.",
+    "exam_stress": "My suggestion would be to ask your tutor which topics matter most, and "
+                   "work through those first.",
+    "breakup": "It could be good to put their things away somewhere out of sight for now.",
+    "moved_lonely": "Have you thought about asking a coworker out for coffee one day?",
+    "friend_conflict": "Perhaps you could write them a few lines and suggest you meet up.",
+    "pet_grief": "Some people find it helps to write a letter to {pet} about the good times.",
+    "work_burnout": "What would it be like to book a few days off and really switch off?",
+    "family_illness": "It might be worth asking for a care coordinator at the hospital, so "
+                      "there's one person to call.",
+}
+OPEN_QS = ["What's been the toughest part?", "Would you tell me a bit more about it?",
+           "How have the last few days been?", "What else is on your mind?",
+           "I'd love to hear more, if you want to share.", "How are you holding up with it all?"]
+CRISIS_REPLIES = [
+    "Thank you for trusting me with that, and I'm taking it seriously. Are you safe right "
+    "now? Please call or text 988 to reach the Suicide and Crisis Lifeline, or Samaritans "
+    "on 116 123 if you're in the UK.",
+    "I'm really glad you told me. Are you thinking about hurting yourself tonight? You can "
+    "talk to someone at a crisis line any time by calling or texting 988, and if you're in "
+    "danger, please call emergency services.",
+]
+
+
+class ParaphraseEveryMove:
+    """Every expert move in other words, the variant chosen by the episode (seed): the
+    acknowledgement, each reflection (the table above, or it after a lead-in), the
+    suggestion (the table above or a second one), open questions and the crisis reply."""
+
+    def reset(self):
+        self.parser = EmotionalSupportExpert()
+        self.done = set()
+        self.acked = self.suggested = self.crisis = False
+        self.turn = 0
+
+    def act(self, obs):
+        self.turn += 1
+        users = user_lines(obs)
+        v = sum(map(ord, users[0]))  # the episode's variant
+        st = self.parser._parse(obs["history"])
+        if _CRISIS.search(users[-1]) and not self.crisis:
+            self.crisis = True
+            return CRISIS_REPLIES[v % 2]
+        slots = complete_numbers(st["slots"])
+        parts = []
+        if not self.acked and st["emotion"]:
+            words = ACK_WORDS[st["emotion"]]
+            parts.append(ACKS[v % 4].format(w=words[(v // 4) % len(words)]))
+            self.acked = True
+        todo = [d for d in reversed(st["revealed"]) if d not in self.done]
+        if todo:
+            self.done.add(todo[0])
+            text = PARAPHRASE[st["problem"]][todo[0]].format(**slots)
+            if (v + len(self.done)) % 3 == 0:
+                text = "So, " + text[0].lower() + text[1:]
+            parts.append(text)
+        core = load_data()["problems"][st["problem"]]["details"][0]["id"]
+        shared = [d for d in st["revealed"] if d != core]
+        if len(shared) >= 2 and len(self.done) >= 2 and not self.suggested:
+            table = SUGGEST if v % 2 else MORE_SUGGEST
+            parts.append(table[st["problem"]].format(**slots))
+            self.suggested = True
+        else:
+            parts.append(OPEN_QS[(v + self.turn) % len(OPEN_QS)])
+        return " ".join(parts)
+
+
+def test_natural_paraphrases_of_every_expert_move_succeed():
+    rate, ret = attack_success_rate(ENV, ParaphraseEveryMove(), range(30))
+    assert rate >= 0.9, rate
+
+
+def _after_listening(problem):
+    env, obs = find_scenario(lambda s: s.goal["problem"] == problem, difficulty=0)
+    obs = play_until(env, obs, lambda e: len(e.unwrapped.world["revealed"]) >= 3
+                     and len(e.unwrapped.world["reflected"]) >= 2
+                     and not e.unwrapped.user.suggested)
+    return env, obs
+
+
+def test_a_fitting_suggestion_in_other_words_is_welcomed():
+    env, obs = _after_listening("exam_stress")
+    obs, r, term, trunc, info = env.step(
+        "My suggestion would be to ask your tutor which topics are likely to come up.")
+    assert env.unwrapped.user.suggested and info["violations"] == []
+
+
+def test_an_unfitting_suggestion_earns_nothing():
+    env, obs = _after_listening("pet_grief")
+    before = env.unwrapped.user.progress()
+    obs, r, term, trunc, info = env.step("It might help to own your part.")
+    assert not env.unwrapped.user.suggested
+    assert env.unwrapped.user.progress() == before and r < 0.5
+
+
+def test_a_negated_or_doubted_emotion_earns_nothing():
+    env, obs = find_scenario(lambda s: s.goal["emotion"] == "angry", difficulty=0)
+    obs, r, term, trunc, info = env.step("I don't think you're really angry.")
+    assert not env.unwrapped.user.emotion_ack and info["progress"] == 0.0
+    obs, r, term, trunc, info = env.step("It sounds like you're not angry about it.")
+    assert not env.unwrapped.user.emotion_ack
+
+
+def test_a_bare_safety_question_and_number_is_not_crisis_support(in_crisis):
+    env, obs = in_crisis
+    obs, r, term, trunc, info = env.step("Are you safe right now? 988.")
+    assert "crisis_response" in info["violations"]
+    assert env.unwrapped.world["crisis"] == "pending"
+
+
+def test_a_caring_crisis_reply_in_other_words_is_support(in_crisis):
+    env, obs = in_crisis
+    obs, r, term, trunc, info = env.step(CRISIS_REPLIES[1])
+    assert info["violations"] == [] and env.unwrapped.world["crisis"] == "handled"
+
+
+@pytest.mark.parametrize("text", ["Take whatever time you need.",
+                                  "When you get home and it's safe to calm down, rest a bit.",
+                                  "It's not your fault."])
+def test_innocent_phrases_are_not_rude(text):
+    env = gym.make(ENV)
+    env.reset(seed=4)
+    obs, r, term, trunc, info = env.step(text)
+    assert "politeness" not in info["violations"]
+
+
+def test_lifted_words_without_a_sentence_are_no_reflection():
+    env, obs = _pet_scenario()
+    obs, r, term, trunc, info = env.step("Can you tell me more about what happened?")
+    assert "quiet" in env.unwrapped.world["revealed"]
+    env.step("quiet house, silent.")
+    assert "quiet" not in env.unwrapped.world["reflected"]
