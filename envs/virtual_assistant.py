@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from dialog_gym.dialogue import AGENT, SYSTEM, USER
+from dialog_gym.dialogue import AGENT, SYSTEM, USER, Dialogue
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
 from dialog_gym.rules import (
@@ -32,7 +32,7 @@ from dialog_gym.rules import (
 )
 from dialog_gym.scenario import Scenario, make_scenario_id
 from dialog_gym.simulator import AgendaUser, AgentReply, Fact, Milestone, ReplyAnalysis
-from dialog_gym.text import date_values, normalize, time_values
+from dialog_gym.text import date_values, normalize, time_values, tokens
 from dialog_gym.tools import Tool, ToolCall, ToolParam, ToolResult, ToolSet
 from dialog_gym.understanding import HYPOTHETICAL, QUESTION, Analysis, Lexicon, Mention
 
@@ -597,6 +597,9 @@ def confirmation(kind: str, slots: Mapping[str, Any]) -> dict[str, str]:
 #: text slot -> the entity kind of its values in the lexicon
 _TEXT_KINDS = {"title": "title", "text": "reminder", "label": "label"}
 _TEMPERATURE_UNITS = frozenset({"celsius", "fahrenheit", "degree"})
+#: mention kinds that carry a told value (a new one means the reply is no echo)
+_VALUE_KINDS = frozenset({"number", "quantity", "duration", "time", "date", "weekday",
+                          "condition", "title", "schedule", "status"})
 
 
 @lru_cache(maxsize=1)
@@ -712,6 +715,28 @@ class VirtualAssistantUser(AgendaUser):
         super().__init__(patience=(10, 8, 6), max_requests=3)
         self.templates = load_data()["user_templates"]
         self.meaning: Analysis | None = None
+
+    def analyze(self, dialogue: Dialogue, reply: AgentReply) -> ReplyAnalysis:
+        """The shared labels; a terse answer or a read-back is no echo or word salad.
+
+        "18 degrees Celsius is 64.4 degrees Fahrenheit." reuses the user's words and has
+        few function words, but every clause has a verb and it asserts a new value; "So
+        half an hour for the pasta, is that right?" repeats the user's details to have
+        them confirmed.
+        """
+        a = super().analyze(dialogue, reply)
+        m = reply.analysis
+        if m is not None and a.stuffed and len(a.requests) <= self.max_requests and all(
+                set(c.tokens) & _lexicon().aux for c in m.clauses):
+            a.stuffed = False
+        if a.echo and m is not None:
+            last = next((t.text for t in reversed(dialogue) if t.speaker == USER), "")
+            heard = set(tokens(last))
+            readback = self.kind in WRITE_GOALS and self._asks_confirmation(m)
+            a.echo = not readback and not any(
+                x.asserted and x.kind in _VALUE_KINDS and not set(tokens(x.text)) <= heard
+                for x in m.mentions)
+        return a
 
     # -- state ---------------------------------------------------------------------
     def reset_goal_state(self) -> None:

@@ -434,3 +434,259 @@ def test_reward_and_rules_are_configurable():
     assert set(info["scores"]) == {"task_success"}
     assert "no_upsell" in info["violations"]
     assert isinstance(env.unwrapped.tools, ToolSet)
+
+
+# ------------------------------------------------------------------ understanding (shared analysis)
+
+from dialog_gym.envs.virtual_assistant import load_data  # noqa: E402
+from dialog_gym.testing import NegatingAgent, attack_success_rate  # noqa: E402
+
+
+def test_negation_attack_fails():
+    """The expert's replies with every statement negated are never credited."""
+    rate, ret = attack_success_rate(ENV, NegatingAgent(make_agent("expert", env_id=ENV)),
+                                    range(100))
+    assert rate <= 0.05, rate
+
+
+#: natural wordings of every expert move, none from the expert's templates
+PARAPHRASES = {
+    "readback.create_event": [
+        "Let me read that back: {title}, {date}, {time}. Should I go ahead and put it in?",
+        "Here's what I have: {title} on {date} at {time}. Does that look right?",
+        "I've got {title} for {date} at {time}. Want me to add it?"],
+    "readback.set_reminder": [
+        "Here's what I have: a reminder to {text}, {date} at {time}. Does that look right?",
+        "A reminder to {text} for {date} at {time} - should I go ahead?",
+        "Reminder to {text} on {date} at {time}: is that correct?"],
+    "readback.set_alarm": [
+        "Here's what I have: an alarm for {date} at {time}. Does that look right?",
+        "An alarm at {time} on {date}. Want me to set it?",
+        "Let me read that back: wake-up alarm, {date}, {time}. Should I go ahead?"],
+    "readback.set_timer": [
+        "Here's what I have: a timer for {minutes} minutes, labelled {label}. Look right?",
+        "A {label} timer running {minutes} minutes. Should I start it?",
+        "Let me read that back: {minutes} minutes, for the {label}. Okay to start?"],
+    "done.create_event": ["All set: {Title} is now in your calendar for {date} at {time}.",
+                          "I've added {title} to your calendar on {date} at {time}."],
+    "done.set_reminder": ["Your reminder to {text} is saved for {date} at {time}.",
+                          "All set, I'll remind you to {text} on {date} at {time}."],
+    "done.set_alarm": ["Your alarm for {date} at {time} has been set.",
+                       "All set: the alarm will go off on {date} at {time}."],
+    "done.set_timer": ["Your {label} timer for {minutes} minutes has started.",
+                       "{minutes} minutes on the clock for the {label}, it's running now."],
+    "checking": ["One moment while I look that up.", "Give me a second to check."],
+    "weather": ["In {city} on {date} expect {condition}, highs of {high} degrees and lows "
+                "around {low}.",
+                "{city}, {date}: {condition}. The high will be {high}°C, the low {low}°C."],
+    "calendar": ["Here's your {date}: {events}.", "You've got {events} on {date}."],
+    "calendar_empty": ["Your calendar is completely free on {date}.",
+                       "There's nothing scheduled for {date}."],
+    "convert": ["That works out to roughly {answer} {to_name}.",
+                "{value} {from_name} equals about {answer} {to_name}."],
+    "anything_else": ["Can I help with something else?", "Need anything else from me?"],
+    "fallback": ["Sorry, what can I do for you?"],
+    "ask.title": ["What's the name of the event?", "How should I title the event?"],
+    "ask.text": ["What's the reminder for?", "What should it say?"],
+    "ask.label": ["What are you timing?", "What's this timer for?"],
+    "ask.minutes": ["How long do you want it to run?", "For how many minutes?"],
+    "ask.date": ["Which day works?", "What date should I use?"],
+    "ask.time": ["And what time?", "What time works best?"],
+    "ask.city": ["Which city are you asking about?", "Where would that be?"],
+}
+
+
+def test_paraphrases_cover_every_expert_move():
+    assert set(PARAPHRASES) == set(load_data()["expert_templates"])
+    for name, variants in PARAPHRASES.items():
+        theirs = load_data()["expert_templates"][name]
+        theirs = theirs if isinstance(theirs, list) else [theirs]
+        assert not set(variants) & set(theirs), name
+
+
+class Paraphraser(VirtualAssistantExpert):
+    """The expert's decisions in other words: each move's wording drawn by episode."""
+
+    def __init__(self, seed=0):
+        super().__init__()
+        self.rng = np.random.default_rng(seed)
+        self.said_readbacks = set()
+        self._pick()
+
+    def _pick(self):
+        self.templates = {k: v[int(self.rng.integers(len(v)))] for k, v in PARAPHRASES.items()}
+        for k in [k for k in PARAPHRASES if k.startswith("readback.")]:
+            self.templates[k] = list(self.rng.permutation(PARAPHRASES[k]))  # one per read-back
+
+    def reset(self):
+        super().reset()
+        self.said_readbacks = set()
+        self._pick()
+
+    def _consume(self, st, who, text, today, cities):
+        VirtualAssistantExpert._consume(st, who, text, today, cities)
+        if who == "Assistant" and text in self.said_readbacks:
+            st["readback"] = dict(st["values"])
+            st["readbacks"] += 1
+
+    def act(self, observation):
+        reply = super().act(observation)
+        if "[" not in reply and any(reply == v.format(**self._human(self._state["values"]))
+                                    for k, vs in PARAPHRASES.items() if k.startswith("readback")
+                                    for v in vs if self._fits(v)):
+            self.said_readbacks.add(reply)
+        return reply
+
+    def _fits(self, template):
+        try:
+            template.format(**self._human(self._state["values"]))
+            return True
+        except (KeyError, IndexError):
+            return False
+
+
+def test_paraphrased_expert_succeeds():
+    env = gym.make(ENV)
+    wins = 0
+    for seed in range(30):
+        agent = Paraphraser(seed)
+        obs, _ = env.reset(seed=seed, options={"difficulty": seed % 3})
+        agent.reset()
+        done = False
+        while not done:
+            obs, r, term, trunc, info = env.step(agent.act(obs))
+            done = term or trunc
+        wins += bool(info["success"])
+    assert wins >= 27, wins
+
+
+def _find(kind, pred=lambda g: True, difficulty=0):
+    env = gym.make(ENV)
+    for seed in range(2000):
+        obs, _ = env.reset(seed=seed, options={"difficulty": difficulty})
+        g = env.unwrapped.scenario.goal
+        if g["type"] == kind and pred(g):
+            return env, obs, g
+    raise AssertionError(f"no {kind} scenario")
+
+
+_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen " \
+        "fourteen fifteen sixteen seventeen eighteen nineteen".split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def _words(x):
+    """A number in words: 71.6 -> 'seventy-one point six' (below 1000)."""
+    whole, _, frac = f"{x:.2f}".rstrip("0").rstrip(".").partition(".")
+    n = int(whole)
+    parts = []
+    if n >= 100:
+        parts.append(_ONES[n // 100] + " hundred")
+        n %= 100
+    if n >= 20:
+        parts.append(_TENS[n // 10 - 2] + ("-" + _ONES[n % 10] if n % 10 else ""))
+    elif n or not parts:
+        parts.append(_ONES[n])
+    out = " ".join(parts)
+    return out + (" point " + " ".join(_ONES[int(d)] for d in frac) if frac else "")
+
+
+def _answer_env(goal_pred=lambda c: True):
+    return _find("convert", lambda g: goal_pred(g["convert"]) and g["convert"]["answer"] >= 0
+                 and g["convert"]["answer"] < 1000 and g["convert"]["value"] >= 0)
+
+
+UNIT_WORDS = {"c": ("C", "degrees Celsius"), "f": ("F", "degrees Fahrenheit"),
+              "km": ("km", "kilometres"), "mi": ("mi", "miles"), "kg": ("kg", "kilograms"),
+              "lb": ("lb", "pounds"), "cm": ("cm", "centimetres"), "in": ("inches", "inches"),
+              "m": ("m", "metres"), "ft": ("ft", "feet"), "l": ("L", "litres"),
+              "gal": ("gal", "gallons"), "oz": ("oz", "ounces"), "g": ("g", "grams")}
+
+
+@pytest.mark.parametrize("form", ["symbols", "names", "words"])
+def test_conversion_answer_read_from_typed_mentions(form):
+    """'22 C is 71.6 F', '22 degrees Celsius is 71.6 degrees Fahrenheit' and the answer in
+    words are all the same answer."""
+    for pred in (lambda c: c["from"] == "c" and c["to"] == "f", lambda c: c["to"] == "km",
+                 lambda c: c["to"] == "lb"):
+        env, obs, g = _answer_env(pred)
+        c = g["convert"]
+        ans = float(f"{c['answer']:.1f}")
+        v = f"{c['value']:g}"
+        i = 0 if form == "symbols" else 1
+        a = _words(ans) if form == "words" else f"{ans:g}"
+        text = f"{v} {UNIT_WORDS[c['from']][i]} is {a} {UNIT_WORDS[c['to']][i]}."
+        obs, r, term, trunc, info = env.step(text)
+        assert info["success"], (text, c)
+
+
+def test_negated_or_wrong_conversion_is_a_wrong_answer():
+    """A negated or wrong answer is a wrong fact; a question or a supposition is no answer."""
+    for text, wrong in (("It is not {} F.", True), ("It is {} F.", True),
+                        ("If it were {} F I would say so.", False), ("Is it {} F?", False)):
+        env, obs, g = _answer_env(lambda c: c["to"] == "f")
+        right = float(f"{g['convert']['answer']:.1f}")
+        value = right + 9 if text == "It is {} F." else right
+        mood = env.unwrapped.user.mood
+        obs, r, term, trunc, info = env.step(text.format(f"{value:g}"))
+        assert not info["success"], text
+        assert (env.unwrapped.user.mood < mood) == wrong, text
+    obs, r, term, trunc, info = env.step(f"Sorry, it is {right:g} degrees Fahrenheit.")
+    assert info["success"]
+
+
+def test_every_question_of_a_reply_is_answered():
+    env, obs, g = _find("weather", lambda g: not g["given"], difficulty=2)
+    obs, r, term, trunc, info = env.step("Sure! Which city do you mean, and for which day?")
+    said = env.unwrapped.dialogue[-1].text.lower()
+    assert g["surfaces"]["city"].lower() in said and g["surfaces"]["date"].lower() in said, said
+    env, obs, g = _find("set_alarm", lambda g: not g["given"], difficulty=2)
+    obs, r, term, trunc, info = env.step("What time should the alarm ring? And on what day?")
+    said = env.unwrapped.dialogue[-1].text.lower()
+    assert g["surfaces"]["time"].replace("at ", "") in said
+    assert g["surfaces"]["date"].lower() in said, said
+
+
+def test_values_in_a_question_are_options_not_a_wrong_answer():
+    env, obs, g = _find("weather", lambda g: "date" not in g["given"] and "city" in g["given"],
+                        difficulty=1)
+    mood = env.unwrapped.user.mood
+    obs, r, term, trunc, info = env.step("Which day: today, Friday July 10, or another date?")
+    said = env.unwrapped.dialogue[-1].text
+    assert g["surfaces"]["date"] in said and "doesn't sound right" not in said, said
+    assert env.unwrapped.user.mood >= mood
+    env, obs, g = _find("calendar_query", lambda g: "date" in g["given"])
+    mood = env.unwrapped.user.mood
+    env.step("Do you mean the team sync or the haircut?")
+    assert env.unwrapped.user.mood >= mood
+
+
+def test_readback_with_relative_days_and_words():
+    """'tomorrow', weekdays and 'half an hour' are read back as the user's values."""
+    env, obs, g = _find("set_alarm")
+    today = date.fromisoformat(env.unwrapped.world["today"])
+    d = date.fromisoformat(g["slots"]["date"])
+    delta = (d - today).days
+    word = "tomorrow" if delta == 1 else f"this {human_date(d).split()[0]}"
+    t = human_time(g["slots"]["time"])
+    obs, r, term, trunc, info = env.step(f"Alright, an alarm {word} at {t}. Should I set it?")
+    assert env.unwrapped.dialogue[-1].meta.get("confirmed"), env.unwrapped.dialogue[-1].text
+    env, obs, g = _find("set_timer", lambda g: g["slots"]["minutes"] == 30)
+    obs, r, term, trunc, info = env.step(
+        f"So half an hour for the {g['slots']['label']}, is that right?")
+    assert env.unwrapped.dialogue[-1].meta.get("confirmed"), env.unwrapped.dialogue[-1].text
+
+
+def test_negated_done_and_forecast_are_not_told():
+    env, obs, g = _find("weather")
+    w = env.unwrapped.world
+    obs, *_ = env.step(f"Checking. [get_weather city={g['slots']['city']} "
+                       f"date={g['slots']['date']}]")
+    f = g["forecast"]
+    obs, r, term, trunc, info = env.step(
+        f"It won't be {f['condition']}, and the high is not {f['high']}°C.")
+    assert not info["success"] and "forecast" not in env.unwrapped.user.told
+    obs, r, term, trunc, info = env.step(
+        f"Correction: it will be {f['condition']}, with a high of {f['high']}°C.")
+    assert info["success"], obs["history"]
+    assert w["lookups"]
