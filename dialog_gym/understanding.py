@@ -532,6 +532,10 @@ class Lexicon:
                                               "i've", "we'll", "we're", "that's",
                                               "there's", "your", "my"))):
                     cut = True  # "... and does it have legs?", "... and I'll send it"
+                elif first == "and" and len(after_toks) > 2 and after_toks[1] in self.aux \
+                        and (after_toks[2] in self.negation
+                             or after_toks[1].endswith(self.neg_suffix)):
+                    cut = True  # "is processing and has not shipped": own polarity
             if cut:
                 pieces.append(before)
                 start = m.end() if m.group(0).strip() == "," else m.start()
@@ -792,6 +796,13 @@ def _mentions(lex: Lexicon, c: Clause, stems: list[str], cased: str) -> list[Men
             for s, e, kind, value in out]
 
 
+def _declines(lex: Lexicon, stems: list[str]) -> bool:
+    """A decline cue outside the non-negating phrases ("no worries", "can't wait")."""
+    keep = [(s, e) for s, e, _ in _find_all(lex.non_negating, stems)]
+    return any(name == "decline" and all(e <= a or s >= b for a, b in keep)
+               for s, e, name in lex.cues.find(stems, overlap=True))
+
+
 def _rule_acts(lex: Lexicon, c: Clause, stems: list[str], ms: list[Mention],
                earlier: Sequence[Mention] = ()) -> list[Act]:
     """Acts of one clause from cue phrases; ``earlier``: mentions of earlier clauses."""
@@ -811,7 +822,7 @@ def _rule_acts(lex: Lexicon, c: Clause, stems: list[str], ms: list[Mention],
         acts.append(Act("empathize", None, c.index))
     if "refuse_unknown" in cues:
         acts.append(Act("refuse_unknown", None, c.index))
-    elif "decline" in cues and not q:
+    elif "decline" in cues and not q and _declines(lex, stems):
         acts.append(Act("decline", None, c.index))
     # requests: a question, an imperative or a request phrase that names a slot
     slots = [s for _, _, s in _find_all(lex.slots, stems)]
