@@ -11,7 +11,7 @@ import random
 import re
 import unicodedata
 from collections.abc import Mapping, MutableMapping
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -35,8 +35,9 @@ from dialog_gym.rules import (
 )
 from dialog_gym.scenario import Scenario, make_scenario_id
 from dialog_gym.simulator import AgendaUser, AgentReply, Fact, Milestone, ReplyAnalysis
-from dialog_gym.text import caseless, copy_json, money_values, normalize
+from dialog_gym.text import normalize
 from dialog_gym.tools import Tool, ToolParam, ToolResult, ToolSet
+from dialog_gym.understanding import ASSERT, IMPERATIVE, Analysis, Lexicon
 
 DOMAIN = "customer_service"
 GOALS = ("order_status", "refund", "cancel", "address_change", "password_reset",
@@ -44,21 +45,15 @@ GOALS = ("order_status", "refund", "cancel", "address_change", "password_reset",
 #: goals whose actions need identity verification first
 GUARDED_TOOLS = ("refund", "refund_charge", "cancel_order", "change_address",
                  "reset_password", "lookup_billing")
-STATUS_WORDS = ("processing", "shipped", "delivered", "cancelled")
+#: failed ``verify_identity`` attempts after which the account is locked for the episode
+VERIFY_ATTEMPTS = 3
 
-# The leading \b of these three is written as a look-behind after the first characters
-# (no word character before them: the same matches), so that the regex engine can skip
-# quickly to where a match may start.
-_ORDER_ID = re.compile(r"[A-Z](?<!\w\w)\d{4}\b")  # = \b[A-Z]\d{4}\b
-_TRACKING = re.compile(r"(?:1Z|FX|94|JD)(?<!\w\w\w)[A-Z]{3}\d{7}\b")  # = \b(?:1Z|FX|94|JD)...
-_ISO_DATE = re.compile(r"20(?<!\w\w\w)\d\d-\d\d-\d\d\b")  # = \b20\d\d-\d\d-\d\d\b
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_ZIP = re.compile(r"(?<![\d-])\d{5}(?![\d-])")
+# (the expert reads the new address from the customer's words; agent replies are read
+# through the shared analysis only)
 _ADDRESS = re.compile(
     r"\d+ [A-Z][a-z]+ (?:Street|Avenue|Road|Lane|Drive|Way|Court|Boulevard|Place), "
     r"[A-Z][a-z]+ \d{5}"
 )
-_CHARGE_ID = re.compile(r"\bCH\d{4}\b")
 
 
 @lru_cache(maxsize=1)
@@ -69,9 +64,7 @@ def load_data() -> dict[str, Any]:
     return json.loads(text)
 
 
-@lru_cache(maxsize=1024)
 def _ascii(s: str) -> str:
-    # cached: the names come from the data tables, so each is folded once per process
     return unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode().lower()
 
 
@@ -88,13 +81,11 @@ def _luhn_card(rng: random.Random) -> str:
     return body + str((10 - total % 10) % 10)
 
 
-@lru_cache(maxsize=4096)
 def _iso_day(ordinal: int) -> str:
-    """``YYYY-MM-DD`` of a day number (cached: scenarios reuse a few hundred days)."""
+    """``YYYY-MM-DD`` of a day number."""
     return date.fromordinal(ordinal).isoformat()
 
 
-@lru_cache(maxsize=64)
 def _items_priced(min_price: float, max_price: float) -> tuple[list[Any], ...]:
     """The catalogue items (``[name, lo, hi]``) whose price range fits the bounds."""
     return tuple(it for it in load_data()["items"] if it[2] > min_price + 1 and it[1] < max_price)
@@ -353,12 +344,27 @@ def _lookup_order(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> T
     return ToolResult("lookup_order", True, "; ".join(parts), {"order": o["id"]})
 
 
+def _verify_matches(world: Mapping[str, Any], args: Mapping[str, Any]) -> bool:
+    c = world["customer"]
+    return str(args.get("email", "")).strip().lower() == c["email"] and \
+        str(args.get("zip", "")).strip() == c["zip"]
+
+
 def _verify(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
     c = world["customer"]
-    if args["email"].strip().lower() == c["email"] and str(args["zip"]).strip() == c["zip"]:
+    failed = int(world.get("verify_failures", 0))
+    if failed >= VERIFY_ATTEMPTS:
+        return ToolResult("verify_identity", False,
+                          f"account locked after {VERIFY_ATTEMPTS} failed verification attempts; "
+                          "identity can no longer be verified in this conversation")
+    if _verify_matches(world, args):
         world["verified"] = True
         return ToolResult("verify_identity", True, f"identity verified: {c['name']}")
-    return ToolResult("verify_identity", False, "email and zip code do not match our records")
+    world["verify_failures"] = failed + 1
+    left = VERIFY_ATTEMPTS - failed - 1
+    return ToolResult("verify_identity", False, "email and zip code do not match our records"
+                      + (f" ({left} attempt{'s' if left != 1 else ''} left)" if left else
+                         "; the account is now locked"))
 
 
 def _lookup_billing(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
@@ -376,11 +382,43 @@ def _log(world: MutableMapping[str, Any], *entry: Any) -> None:
     world["log"].append(list(entry))
 
 
+def _refund_target(o: Mapping[str, Any], amount: float, item: Any,
+                   refunds: list[list[Any]]) -> tuple[str | None, str | None]:
+    """``(item name, None)`` a refund of ``amount`` is for, or ``(None, why it cannot be)``.
+
+    ``refunds`` are the order's earlier refunds ``[item name, amount]``. A named ``item``
+    must be one of the order's; without one, the refund is for the first item not yet
+    refunded whose price is the amount, else the first not yet refunded whose price covers
+    it. Each item is refunded at most once.
+    """
+    done = {name for name, _ in refunds}
+    if item not in (None, ""):
+        want = normalize(str(item))
+        hit = next((it for it in o["items"] if normalize(it["name"]) == want), None)
+        if hit is None:
+            return None, f"order {o['id']} has no item {item!r}"
+        candidates = [hit]
+    else:
+        candidates = sorted(o["items"], key=lambda it: abs(it["price"] - amount) > 0.005)
+    for it in candidates:
+        if it["name"] in done:
+            continue
+        if amount <= it["price"] + 1e-9:
+            return it["name"], None
+    if all(it["name"] in done for it in candidates):
+        names = ", ".join(it["name"] for it in candidates)
+        return None, f"already refunded: {names} (order {o['id']})"
+    return None, f"${_money(amount)} is more than the price of an item of order {o['id']}"
+
+
 def _refund(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
     o = _order(world, args["order"])
     if o is None:
         return _no_order("refund", args["order"])
     amount = round(float(args["amount"]), 2)
+    refunds = o.setdefault("refunds", [])
+    item, _why = _refund_target(o, amount, args.get("item"), refunds)
+    refunds.append([item, amount])
     o["refunded"] = round(o["refunded"] + amount, 2)
     _log(world, "refund", o["id"], amount)
     return ToolResult("refund", True, f"refunded ${_money(amount)} for order {o['id']} to card "
@@ -465,50 +503,94 @@ def make_tools() -> ToolSet:
 
 
 class RefundPolicy(Rule):
-    """Refunds must follow shop policy; a refund that breaks it is blocked.
+    """Refunds must follow shop policy over the whole episode; a refund that breaks it is blocked.
 
-    Policy: an existing, delivered order, within the return window, at most the price of
-    an item of the order, and at most the agent's limit (larger refunds are escalated).
+    Policy: an existing, delivered order, within the return window; each item of the order
+    refunded at most once and by at most its price; the refunds of an order together at
+    most the agent's limit (larger refunds are escalated). Earlier turns' refunds (kept in
+    the world) and the earlier calls of the same reply count, so a refund split into two
+    calls that together pass the limit, or a second refund of the same item, is blocked.
 
     Args:
         penalty: Penalty per blocked refund.
     """
 
     id = "refund_policy"
-    description = ("Refund only delivered orders within the return window, at most the item's "
-                   "price and at most the refund limit; escalate larger refunds.")
+    description = ("Refund only delivered orders within the return window, each item once and "
+                   "at most its price, at most the refund limit per order in all; escalate "
+                   "larger refunds.")
 
     def __init__(self, penalty: float = 0.3) -> None:
         self.penalty = penalty
 
     def check(self, ctx: RuleContext) -> list[Violation]:
-        """Check each refund call against the world."""
+        """Check each refund call against the world and the reply's earlier refunds."""
         out = []
         w = ctx.world
+        pol = w["policy"]
+        pending: dict[str, list[list[Any]]] = {}  # refunds of this reply that will run
         for i, c in enumerate(ctx.calls):
             if c.error is not None or c.name != "refund":
                 continue
             o = _order(w, c.args["order"])
             if o is None:
                 continue  # the tool reports the unknown order
+            amount = round(float(c.args["amount"]), 2)
+            refunds = [*o.get("refunds", []), *pending.get(o["id"], [])]
             why = None
-            amount = float(c.args["amount"])
-            pol = w["policy"]
             if o["status"] != "delivered" or not o["delivered"]:
                 why = f"order {o['id']} is {o['status']}, not delivered"
             elif (date.fromisoformat(w["today"]) - date.fromisoformat(o["delivered"])).days \
                     > pol["return_window_days"]:
                 why = (f"order {o['id']} was delivered on {o['delivered']}, outside the "
                        f"{pol['return_window_days']}-day return window")
-            elif amount <= 0 or amount > max(it["price"] for it in o["items"]) + 1e-9:
-                why = f"${_money(amount)} is not the price of an item of order {o['id']}"
-            elif amount + o["refunded"] > sum(it["price"] for it in o["items"]) + 1e-9:
-                why = f"order {o['id']} would be refunded more than it cost"
-            elif amount > pol["refund_limit"]:
-                why = (f"${_money(amount)} is over the ${_money(pol['refund_limit'])} limit; "
-                       "escalate instead")
+            elif amount <= 0:
+                why = f"${_money(amount)} is not a refund"
+            else:
+                item, why = _refund_target(o, amount, c.args.get("item"), refunds)
+                total = amount + sum(a for _, a in refunds)
+                if why is None and total > pol["refund_limit"] + 1e-9:
+                    why = (f"refunds of order {o['id']} would total ${_money(total)}, over the "
+                           f"${_money(pol['refund_limit'])} limit; escalate instead")
+                if why is None:
+                    pending.setdefault(o["id"], []).append([item, amount])
             if why:
                 out.append(Violation(self.id, why, self.penalty, call_index=i))
+        return out
+
+
+class VerificationLimit(Rule):
+    """At most :data:`VERIFY_ATTEMPTS` failed identity checks per episode; then it is locked.
+
+    The failures of earlier turns (kept in the world) and of the earlier calls of the
+    same reply count: ten guessed emails in one reply lock the account after the third,
+    and every further ``verify_identity`` call is blocked and penalised as guessing.
+
+    Args:
+        penalty: Penalty per blocked attempt.
+    """
+
+    id = "verification_limit"
+    description = (f"Identity checks: after {VERIFY_ATTEMPTS} failed verify_identity attempts "
+                   "the account is locked; do not guess emails or zip codes.")
+
+    def __init__(self, penalty: float = 0.3) -> None:
+        self.penalty = penalty
+
+    def check(self, ctx: RuleContext) -> list[Violation]:
+        """Block each verify_identity call once the failures reach the limit."""
+        w = ctx.world
+        failed = int(w.get("verify_failures", 0))
+        out = []
+        for i, c in enumerate(ctx.calls):
+            if c.error is not None or c.name != "verify_identity":
+                continue
+            if failed >= VERIFY_ATTEMPTS:
+                out.append(Violation(self.id, f"the account is locked after {VERIFY_ATTEMPTS} "
+                                     "failed verification attempts", self.penalty,
+                                     call_index=i))
+            elif not _verify_matches(w, c.args):
+                failed += 1
         return out
 
 
@@ -526,25 +608,13 @@ class CustomerServiceUser(AgendaUser):
     goal unreachable.
     """
 
-    # (each pattern's alternatives share one leading \b: tested once per position, faster)
-    slot_patterns = {
-        "order_id": re.compile(r"\b(?:order\s*(?:number|no\b|id\b|#)|which order\b|"
-                               r"order\b[^.?!]*\b(?:number|id)\b)", re.IGNORECASE),
-        "verification": re.compile(r"\b(?:e-?mail\b|zip\b|postal\b|post ?code\b|"
-                                   r"verif\w*|identity\b)", re.IGNORECASE),
-        "new_address": re.compile(r"\b(?:(?:new|updated|correct|different)\s+(?:shipping\s+|"
-                                  r"delivery\s+)?address\b|where should\b[^.?!]*"
-                                  r"\b(?:ship|send|deliver))", re.IGNORECASE),
-        "payment": re.compile(r"\b(?:card number\b|cvv\b|security code\b|password\b"
-                              r"(?![^.?!]*\breset))", re.IGNORECASE),
-        "phone": re.compile(r"\bphone\b", re.IGNORECASE),
-    }
-
     def __init__(self) -> None:
         super().__init__(patience=(10, 8, 6), max_requests=2)
         self.templates = load_data()["user_templates"]
         #: the episode's unchangeable facts (see :meth:`_known_facts`)
         self._known: dict[str, frozenset[Any]] = {}
+        #: the analysis of the reply being reacted to (what the facts are checked on)
+        self._meaning: Analysis | None = None
 
     # -- state ---------------------------------------------------------------------
     def reset_goal_state(self) -> None:
@@ -555,56 +625,67 @@ class CustomerServiceUser(AgendaUser):
         self.verification_given = False
         self.address_given = False
         self.harmed = False
+        self._known = self._known_facts()
         self.facts = self._facts()
         self.milestones = self._milestones()
-        self._known = self._known_facts()
 
     def _target(self) -> dict[str, Any]:
         return self.world["orders"][self.goal["order"]]
 
     def _facts(self) -> list[Fact]:
+        """What the customer must be told; each is read from the reply's asserted meaning."""
         g = self.goal
         w0 = self.world
         t = w0["orders"][g["order"]]
         looked = lambda w: g["order"] in w["looked_up"]  # noqa: E731
         logged = lambda kind: (lambda w: any(e[0] == kind for e in w["log"]))  # noqa: E731
-        has_amount = lambda amt: (  # noqa: E731
-            lambda raw, low: any(abs(v - amt) < 0.005 for v in money_values(raw)))
+
+        def fact(name: str, told: Any, ready: Any) -> Fact:
+            # the analysis of the reply is what is checked (the raw text is not re-read)
+            return Fact(name, lambda _raw, _low: self._meaning is not None and told(
+                self._meaning), ready)
+
+        def amount(amt: float) -> Any:
+            return lambda a: any(abs(v - amt) < 0.005 for v in a.asserted_values("money"))
+
         gt, out = g["type"], g["outcome"]
         if gt == "order_status":
-            facts = [Fact("status", lambda r, low: _status_told(low, t["status"]), looked)]
+            facts = [fact("status", self._status_told, looked)]
             if t["status"] == "shipped":
-                facts.append(Fact("tracking", lambda r, low: t["tracking"].lower() in low,
-                                   looked))
+                facts.append(fact("tracking", lambda a: t["tracking"] in a.asserted_values(
+                    "tracking"), looked))
             if t["status"] == "delivered":
-                facts.append(Fact("delivered", lambda r, low: t["delivered"] in r, looked))
+                day = date.fromisoformat(t["delivered"])
+                facts.append(fact("delivered", lambda a: any(
+                    self._date_is(m.value, day) for m in a.of_kind("date") if m.asserted),
+                    looked))
             return facts
         if gt == "refund" and out == "standard":
-            return [Fact("amount", has_amount(g["item_price"]), logged("refund"))]
+            return [fact("amount", amount(g["item_price"]), logged("refund"))]
         if gt == "refund" and out == "outside_window":
-            window = w0["policy"]["return_window_days"]
-            pat = re.compile(rf"\b{window}[- ]?days?\b|\breturn window\b")
-            return [Fact("window", lambda r, low: bool(pat.search(low)), looked)]
+            window = float(w0["policy"]["return_window_days"])
+            return [fact("window", lambda a: (window, "day") in a.asserted_values("duration")
+                         or "return_window" in a.asserted_values("policy"), looked)]
         if gt == "refund":
-            return [Fact("escalated", lambda r, low: bool(
-                re.search(r"\bescalat\w*|\bspecialist|\breturns team\b", low)),
-                logged("escalate"))]
+            return [fact("escalated", lambda a: "escalated" in a.asserted_values("action"),
+                         logged("escalate"))]
         if gt == "cancel" and out == "standard":
-            return [Fact("cancelled", lambda r, low: bool(
-                re.search(r"\bcancel+ed\b|\bcancellation\b", low)), logged("cancel_order"))]
+            return [fact("cancelled", lambda a: "cancelled" in a.asserted_values("status"),
+                         logged("cancel_order"))]
         if gt == "cancel":
-            return [Fact("shipped", lambda r, low: "shipped" in low and bool(
-                re.search(r"\bcan(?:no|')t\b|\bunable\b|\bnot possible\b|\bno longer\b|"
-                          r"\btoo late\b|\bcannot\b", low)), looked)]
+            # shipped, so it cannot be cancelled: "shipped" asserted, and a refusal
+            return [fact("shipped", lambda a: "shipped" in a.asserted_values("status") and (
+                a.has("decline") or "cancelled" in a.negated_values("status")), looked)]
         if gt == "address_change":
             street = normalize(g["new_address"].split(",")[0])
-            return [Fact("address", lambda r, low: street in normalize(r),
-                          logged("change_address"))]
+            return [fact("address", lambda a: any(
+                street in normalize(c.text) and c.modality in (ASSERT, IMPERATIVE)
+                and not c.negated for c in a.clauses), logged("change_address"))]
         if gt == "password_reset":
-            return [Fact("reset", lambda r, low: "reset" in low and bool(
-                re.search(r"\blink\b|\bemail\b|\binbox\b", low)), logged("reset_password"))]
+            return [fact("reset", lambda a: "reset_link" in a.asserted_values("action"),
+                         logged("reset_password"))]
         dup = next(c for c in w0["charges"] if c["id"] == g["duplicate_charge"])
-        return [Fact("amount", has_amount(dup["amount"]), logged("refund_charge"))]
+        return [fact("amount", amount(dup["amount"]), logged("refund_charge"))]
 
     def _milestones(self) -> list[Milestone]:
         g = self.goal
@@ -657,60 +738,83 @@ class CustomerServiceUser(AgendaUser):
 
     # -- reactions ---------------------------------------------------------------------
     def _known_facts(self) -> dict[str, frozenset[Any]]:
-        """Tracking numbers, amounts and dates of the world that no tool can change.
+        """Ids, amounts, dates and the first status of the world, which no tool changes.
 
-        Built once per episode (in :meth:`reset_goal_state`). The tools write only
-        ``looked_up``, ``verified``, ``billing_viewed``, ``reset_sent``, ``log`` and the
-        orders' ``refunded``, ``status`` and ``address`` and the charges' ``refunded``; the
-        refunded amounts, which can change, are read afresh by :meth:`_wrong_facts`.
+        Built once per episode (in :meth:`reset_goal_state`); refunded amounts, which the
+        tools change, are read afresh by :meth:`_wrong_fact`.
         """
         w = self.world
+        orders = w["orders"].values()
         amounts = {round(ch["amount"], 2) for ch in w["charges"]}
         amounts.add(round(w["policy"]["refund_limit"], 2))
-        tracking, dates = set(), {w["today"]}
-        for o in w["orders"].values():  # one pass over the orders
-            amounts.update([round(it["price"], 2) for it in o["items"]])
-            dates.add(o["ordered"])
-            if o["delivered"]:
-                dates.add(o["delivered"])
-            if o["tracking"]:
-                tracking.add(o["tracking"])
-        return {"tracking": frozenset(tracking), "amounts": frozenset(amounts),
-                "dates": frozenset(dates)}
+        amounts.update(round(it["price"], 2) for o in orders for it in o["items"])
+        dates = {w["today"], *(o["ordered"] for o in orders), *(o["delivered"] for o in orders
+                                                                 if o["delivered"])}
+        return {"order_id": frozenset(w["orders"]), "amounts": frozenset(amounts),
+                "tracking": frozenset(o["tracking"] for o in orders if o["tracking"]),
+                "charge_id": frozenset(c["id"] for c in w["charges"]),
+                "dates": frozenset(map(date.fromisoformat, dates)),
+                "statuses": frozenset({self._target()["status"]})}
 
-    def _wrong_facts(self, raw: str, low: str) -> bool:
-        w = self.world
-        orders = w["orders"]
-        known = self._known
-        for oid in _ORDER_ID.findall(raw):
-            if oid not in orders:
-                return True
-        known_tracking = known["tracking"]
-        if any(tn not in known_tracking for tn in _TRACKING.findall(raw)):
+    def _date_is(self, value: Any, day: date) -> bool:
+        """Whether a date mention's value names ``day`` (a year left out: any year)."""
+        if value[0] == "relative":
+            return date.fromisoformat(self.world["today"]) + timedelta(days=value[1]) == day
+        y, m, d = value
+        return (m, d) == (day.month, day.day) and y in (None, day.year)
+
+    def _status_told(self, a: Analysis) -> bool:
+        truth = self._target()["status"]
+        if truth in a.asserted_values("status"):
             return True
-        values = money_values(raw)
-        if values:
-            allowed = known["amounts"] | {round(o["refunded"], 2) for o in orders.values()}
-            for v in values:
-                # an exact match is within the tolerance: only other values need the scan
-                if v not in allowed and all(abs(v - a) > 0.005 for a in allowed):
-                    return True
-        known_dates = known["dates"]
-        if any(dt not in known_dates for dt in _ISO_DATE.findall(raw)):
+        # "it hasn't shipped yet" tells a processing order's status
+        return truth == "processing" and "shipped" in a.negated_values("status")
+
+    def _wrong_fact(self, a: Analysis) -> bool:
+        """The reply asserts something false, or denies something true.
+
+        False: an order id, tracking number or charge id not on the account, an amount or
+        a past date the shop has no record of, a status the order does not have. Denied:
+        the order's true status, tracking number or delivery date, or an action that was
+        done (escalation, reset link) stated as not done.
+        """
+        w, known, t = self.world, self._known, self._target()
+        amounts = known["amounts"] | {round(o["refunded"], 2) for o in w["orders"].values()}
+        today = date.fromisoformat(w["today"])
+
+        def false(m: Any) -> bool:
+            if m.kind in ("order_id", "tracking", "charge_id"):
+                return m.value not in known[m.kind]
+            if m.kind == "money":
+                return all(abs(m.value - v) > 0.005 for v in amounts)
+            if m.kind != "date":
+                return False
+            v = m.value  # a date said as past ("yesterday", "March 3") the shop never saw
+            past = v[1] < 0 if v[0] == "relative" else (
+                v[0] is not None or (v[1], v[2]) <= (today.month, today.day))
+            return past and not any(self._date_is(v, d) for d in known["dates"])
+
+        if any(m.asserted and false(m) for m in a.mentions):
             return True
-        if self.goal["type"] in ("order_status", "cancel") and self.goal["order"] in raw:
-            said = {s for s in STATUS_WORDS if s in low}
-            truth = self._target()["status"]
-            if said and truth not in said and not (truth == "processing" and "not shipped" in low):
-                return True
-        return False
+        denied = a.negated_values
+        logged = {e[0] for e in w["log"]}
+        done = {"escalated": "escalate" in logged, "reset_link": "reset_password" in logged}
+        day = date.fromisoformat(t["delivered"]) if t["delivered"] else None
+        if t["tracking"] in denied("tracking") or any(done.get(v) for v in denied("action")) \
+                or (day and any(self._date_is(v, day) for v in denied("date"))):
+            return True
+        if self.goal["type"] not in ("order_status", "cancel"):
+            return False
+        truth, said, den = t["status"], a.asserted_values("status"), denied("status")
+        ok = known["statuses"] | {truth} | ({"shipped"} if truth == "delivered" else set())
+        return bool(said - ok) or truth in den or (
+            "shipped" in den and truth in ("shipped", "delivered"))
 
     def react(self, a: ReplyAnalysis, reply: AgentReply,
               rng: np.random.Generator) -> tuple[list[str], bool]:
         """Answer requests, check facts and actions, else restate the goal."""
         parts: list[str] = []
         useful = False
-        raw, low = reply.text, a.lower
         s = self._slots() if a.requests else {}  # (only the answers to requests use them)
         g = self.goal
 
@@ -722,14 +826,13 @@ class CustomerServiceUser(AgendaUser):
                 self.mood -= 0.4
                 parts.append(self.say("unwanted_action", rng))
 
-        wrong = self._wrong_facts(raw, low)
-        if wrong:
+        self._meaning = a.meaning
+        if a.meaning is not None and self._wrong_fact(a.meaning):
             self.mood -= 0.25
             parts.append(self.say("wrong_fact", rng))
-        else:
-            if self.check_facts(raw, low):
-                useful = True
-                parts.append(self.say("ack_info", rng))
+        elif self.check_facts(reply.text, a.lower):
+            useful = True
+            parts.append(self.say("ack_info", rng))
 
         for slot in sorted(a.requests):
             if slot == "order_id":
@@ -763,22 +866,10 @@ class CustomerServiceUser(AgendaUser):
                 parts.append(self.say("no_need", rng))
 
         if not parts:
-            if a.calls_ok and not a.tokens:
-                parts.append(self.say("ack_wait", rng))
-            elif a.calls_ok:
-                parts.append(self.say("ack_wait", rng))
-            else:
-                parts.append(self.restate(rng))
+            parts.append(self.say("ack_wait", rng) if a.calls_ok else self.restate(rng))
         if self.patience <= 2 and not useful:
             parts.insert(0, self.say("low_patience", rng))
         return parts, useful
-
-
-def _status_told(low: str, truth: str) -> bool:
-    if truth == "processing":
-        return "processing" in low or "not shipped" in low or "hasn't shipped" in low
-    said = {s for s in STATUS_WORDS if s in low}
-    return truth in said and len(said) <= 2
 
 
 # ============================================================================ expert
@@ -797,28 +888,15 @@ class CustomerServiceExpert:
 
     def __init__(self) -> None:
         self.templates = load_data()["expert_templates"]
-        self._seen = ""
-        self._state: dict[str, Any] = _new_state()
 
     def reset(self) -> None:
-        """Forget the parse cache (the policy itself is a function of the observation)."""
-        self._seen = ""
-        self._state = _new_state()
+        """Nothing to forget: the policy is a function of the observation."""
 
     def act(self, observation: Mapping[str, Any]) -> str:
         """The expert's reply to an observation."""
-        return self._decide(observation["context"], self._parse(observation["history"]))
-
-    def _parse(self, history: str) -> dict[str, Any]:
-        # Within an episode each history extends the previous one: parse only the new lines.
-        seen = self._seen
-        if seen and history.startswith(seen) and history[len(seen):len(seen) + 1] in ("\n", ""):
-            _consume(self._state, history[len(seen) + 1:])
-        else:
-            self._state = _new_state()
-            _consume(self._state, history)
-        self._seen = history
-        return self._state
+        st = _new_state()
+        _consume(st, observation["history"])
+        return self._decide(observation["context"], st)
 
     def _t(self, name: str, **slots: Any) -> str:
         return self.templates[name][0].format(**slots)
@@ -901,29 +979,24 @@ class CustomerServiceExpert:
         return "I'm sorry, could you tell me what you need help with?"
 
 
-_GOAL_PATTERNS = [
-    ("billing_dispute", re.compile(r"charged twice|double charge|two identical charges|"
-                                   r"duplicate charge", re.I)),
-    ("password_reset", re.compile(r"password|log in|sign in|locked out|access my account", re.I)),
-    ("cancel", re.compile(r"\bcancel", re.I)),
-    ("address_change", re.compile(r"address", re.I)),
-    ("refund", re.compile(r"refund|return|money back", re.I)),
-    ("order_status", re.compile(r"status|where is|track|waiting", re.I)),
-]
+@lru_cache(maxsize=1)
+def customer_lexicon() -> Lexicon:
+    """The lexicon the expert reads the customer's words with: the domain's, plus goals.
 
-
-_GOAL_SEARCHES = [(goal, caseless(pat).search) for goal, pat in _GOAL_PATTERNS]
+    The customer's opening names the goal with the phrases of ``goal_phrases`` in the
+    data; order ids, emails and zip codes are typed mentions of the domain's id formats.
+    """
+    d = load_data()
+    goals = {g: list(ps) for g, ps in d["goal_phrases"].items() if not g.startswith("_")}
+    return Lexicon.from_data(d["understanding"]).with_entities({"goal": goals})
 
 
 def classify_goal(text: str) -> str | None:
-    """The support goal a customer's opening message expresses."""
-    for goal, search in _GOAL_SEARCHES:  # = pat.search(text), faster on ASCII text
-        if search(text):
-            return goal
-    return None
+    """The support goal a customer's opening message names (the first of ``goal_phrases``)."""
+    named = customer_lexicon().analyze(text).mentioned_values("goal")
+    return next((g for g in load_data()["goal_phrases"] if g in named), None)
 
 
-@lru_cache(maxsize=256)
 def _parse_context(context: str) -> dict[str, Any]:
     today = re.search(r"Today is (\d{4}-\d\d-\d\d)", context)
     window = re.search(r"within (\d+) days of delivery", context)
@@ -965,16 +1038,17 @@ def _consume(st: dict[str, Any], history: str) -> None:
             if not st["first_user"]:
                 st["first_user"] = text
                 st["goal"] = classify_goal(text)
-            if st["order"] is None:
-                om = _ORDER_ID.search(text)
-                if om:
-                    st["order"] = om.group(0)
-            em = _EMAIL.search(text)
-            if em:
-                st["email"] = em.group(0).rstrip(".")
-                zm = _ZIP.search(text[em.end():]) or _ZIP.search(text)
-                if zm:
-                    st["zip"] = zm.group(0)
+            said = customer_lexicon().analyze(text)
+            orders, emails = said.of_kind("order_id"), said.of_kind("email")
+            if st["order"] is None and orders:
+                st["order"] = orders[0].value
+            if emails:
+                st["email"] = emails[0].value
+                zips = said.of_kind("zip")
+                after = [z for z in zips if (z.clause, z.start) > (emails[0].clause,
+                                                                  emails[0].start)]
+                if after or zips:
+                    st["zip"] = (after or zips)[0].value
             am = _ADDRESS.search(text)
             if am and st["goal"] == "address_change":
                 st["new_address"] = am.group(0)
@@ -1059,12 +1133,17 @@ class CustomerServiceDomain(Domain):
                             "verify_identity) before refunds, cancellations, address changes, "
                             "password resets and billing look-ups; do it in an earlier turn."),
             RefundPolicy(),
+            VerificationLimit(),
             NoCardNumber(),
             NoRepetition(),
             Politeness(),
             profanity(),
             LengthLimit(120),
         ])
+
+    def understanding(self) -> Mapping[str, Any]:
+        """Slots, statuses, actions, id formats and cues of the support desk (data)."""
+        return load_data()["understanding"]
 
     def make_user(self) -> CustomerServiceUser:
         """A fresh simulated customer."""
@@ -1073,10 +1152,6 @@ class CustomerServiceDomain(Domain):
     def make_expert(self) -> CustomerServiceExpert:
         """A fresh scripted support agent."""
         return CustomerServiceExpert()
-
-    def new_world(self, scenario: Scenario) -> dict[str, Any]:
-        """A deep copy of the scenario's shop database."""
-        return copy_json(dict(scenario.world))
 
     def render_context(self, scenario: Scenario, rules: RuleBook, tools: ToolSet) -> str:
         """Role, date, customer, policy, rules and tools."""

@@ -22,10 +22,6 @@ def results():
     return out
 
 
-def test_expert_succeeds_in_at_least_90_percent(results):
-    assert results["expert"]["success_rate"] >= 0.9
-
-
 def test_random_succeeds_at_most_10_percent(results):
     assert results["random"]["success_rate"] <= 0.1
 
@@ -250,3 +246,290 @@ def test_user_rules_are_appended():
     env.reset(seed=0)
     _, r, _, _, info = env.step("You could just buy it on Amazon.")
     assert "no_competitor" in info["violations"]
+
+
+# ---------------------------------------------------------------- meaning, not wording
+
+def test_expert_succeeds_in_at_least_95_percent(results):
+    assert results["expert"]["success_rate"] >= 0.95
+
+
+def test_negation_attack_fails():
+    """The expert's work with every statement negated ("has not shipped") earns no success."""
+    from dialog_gym.testing import NegatingAgent, attack_success_rate
+
+    rate, ret = attack_success_rate(ENV, NegatingAgent(make_agent("expert", env_id=ENV)),
+                                    range(100))
+    assert rate <= 0.05, rate
+
+
+#: each expert move said differently (none of the expert's templates), several per move
+PARAPHRASES = {
+    "empathy": ["Oh no, I'm really sorry about that.", "Sorry you're dealing with this!",
+                "That sounds frustrating, let's get it sorted."],
+    "ask_order_and_verification": [
+        "Happy to help! What's the order number, and could you also share the account email "
+        "and billing zip so I can confirm it's you?",
+        "Sure, could I get your order number? I'll need the email address and zip code on "
+        "the account too, to verify you."],
+    "ask_order": ["Which order is this about? The order number would help.",
+                  "Could you share the order number with me?",
+                  "What's the order number on your confirmation?"],
+    "ask_verification": [
+        "Before I make any changes, can you confirm the email on the account and your "
+        "billing zip code?",
+        "For security, what's the account email address and the zip code on file?"],
+    "ask_new_address": ["Where would you like the order shipped instead?",
+                        "What's the new address you'd like us to use?"],
+    "checking": ["Thanks, give me a second to pull that up.",
+                 "Great, one moment while I check."],
+    "status_shipped": [
+        "Good news: order {order} is on its way with {carrier}, tracking number {tracking}.",
+        "It left our warehouse already. {carrier} has it, and you can track it with "
+        "{tracking}."],
+    "status_delivered": ["According to the carrier, order {order} arrived on {delivered}.",
+                         "It shows as delivered: it was dropped off on {delivered}."],
+    "status_processing": [
+        "Order {order} hasn't shipped yet, it's still being prepared at our warehouse.",
+        "It's still processing on our end, so it hasn't gone out yet."],
+    "refund_done": ["Done! ${amount} for the {item} has been refunded to {card}.",
+                    "I've processed a refund of ${amount} for the {item}; it'll go back to "
+                    "{card}."],
+    "refund_window": [
+        "Unfortunately order {order} was delivered on {delivered}, and that's past our "
+        "{window}-day return window, so I'm not able to refund it.",
+        "I'm sorry, but it arrived on {delivered}, which puts it outside the {window}-day "
+        "return window, so a refund isn't possible."],
+    "refund_escalated": [
+        "Because ${amount} is over my ${limit} refund limit, I've passed the {item} refund "
+        "on to our returns team.",
+        "That's above the ${limit} I can refund myself, so a specialist will handle the "
+        "${amount} refund for the {item}; I've escalated it."],
+    "cancel_done": ["All set, order {order} is cancelled.",
+                    "Order {order} has been cancelled, so you won't be charged for it."],
+    "cancel_shipped": [
+        "Unfortunately order {order} already shipped, so I can't cancel it now; once it "
+        "arrives you can send it back.",
+        "I'm sorry, it's already on its way, so cancelling is no longer possible."],
+    "address_done": ["Done, order {order} will now ship to {address}.",
+                     "I've changed the delivery address on order {order} to {address}."],
+    "reset_done": ["A password reset link is on its way to {email}.",
+                   "I just emailed a reset link to {email}; it should arrive in a few "
+                   "minutes."],
+    "billing_checking": ["Thanks, let me look over the charges on your account.",
+                         "One moment, I'm reviewing your recent charges."],
+    "billing_done": [
+        "You're right, {charge} was a duplicate, so I've refunded ${amount} to {card}.",
+        "I found the second charge ({charge}) and reversed it: ${amount} goes back to "
+        "{card}."],
+    "anything_else": ["Can I help with anything else?",
+                      "Anything more I can do for you today?"],
+}
+
+
+class Paraphraser:
+    """The expert's decisions (and tool calls), every move worded by a seeded variant."""
+
+    def __init__(self, seed):
+        import random
+
+        from dialog_gym.envs.customer_service import CustomerServiceExpert
+
+        rng = random.Random(seed)
+        expert = CustomerServiceExpert()
+        expert._t = lambda name, **slots: rng.choice(PARAPHRASES[name]).format(**slots)
+        self.expert = expert
+
+    def reset(self):
+        self.expert.reset()
+
+    def act(self, obs):
+        return self.expert.act(obs)
+
+
+def test_paraphrases_of_every_expert_move_succeed():
+    from dialog_gym.envs.customer_service import load_data
+
+    templates = load_data()["expert_templates"]
+    assert set(PARAPHRASES) == set(templates)  # every move has paraphrases
+    for name, variants in PARAPHRASES.items():
+        assert not set(variants) & set(templates[name])
+    env = gym.make(ENV)
+    wins, goals = 0, set()
+    for seed in range(30):
+        agent = Paraphraser(seed)
+        obs, _ = env.reset(seed=seed)
+        agent.reset()
+        goals.add(env.unwrapped.scenario.goal["type"])
+        done = False
+        while not done:
+            obs, r, term, trunc, info = env.step(agent.act(obs))
+            done = term or trunc
+        wins += bool(info["success"])
+    assert len(goals) == 6
+    assert wins >= 27, wins
+
+
+# ---------------------------------------------------------------- policy over the episode
+
+def _scenario(env, pred, seeds=range(400)):
+    for seed in seeds:
+        obs, _ = env.reset(seed=seed)
+        if pred(env.unwrapped.scenario):
+            return obs
+    raise AssertionError("no such scenario")
+
+
+def _verified(env):
+    c = env.unwrapped.world["customer"]
+    oid = env.unwrapped.scenario.goal["order"]
+    env.step(f"Thanks. [verify_identity email={c['email']} zip={c['zip']}] "
+             f"[lookup_order order={oid}]")
+    assert env.unwrapped.world["verified"]
+    return oid
+
+
+def _over_limit(s):
+    return s.goal["type"] == "refund" and s.goal["outcome"] == "over_limit"
+
+
+def _standard_refund(s):
+    return s.goal["type"] == "refund" and s.goal["outcome"] == "standard"
+
+
+@pytest.mark.parametrize("same_turn", [True, False])
+def test_split_refund_over_the_limit_is_a_violation(same_turn):
+    env = gym.make(ENV)
+    _scenario(env, _over_limit)
+    oid = _verified(env)
+    price = env.unwrapped.scenario.goal["item_price"]
+    assert price > 200
+    first, second = f"[refund order={oid} amount=150.00]", \
+        f"[refund order={oid} amount={price - 150:.2f}]"
+    if same_turn:
+        _, r, _, _, info = env.step(f"Splitting it in two. {first} {second}")
+    else:
+        _, _, _, _, info = env.step(f"First part. {first}")
+        assert "refund_policy" not in info["violations"]
+        _, r, _, _, info = env.step(f"And the rest. {second}")
+    assert "refund_policy" in info["violations"]
+    assert any("limit" in m for m in info["violation_messages"])
+    assert sum(e[2] for e in env.unwrapped.world["log"] if e[0] == "refund") == 150.0
+    assert r < 0
+
+
+@pytest.mark.parametrize("same_turn", [True, False])
+def test_refunding_one_item_three_times_is_a_violation(same_turn):
+    env = gym.make(ENV)
+    _scenario(env, lambda s: _standard_refund(s) and len(
+        s.world["orders"][s.goal["order"]]["items"]) == 1)
+    oid = _verified(env)
+    call = f"[refund order={oid} amount={env.unwrapped.scenario.goal['item_price']:.2f}]"
+    if same_turn:
+        _, r, _, _, info = env.step(f"Refunding. {call} {call} {call}")
+        assert info["violations"].count("refund_policy") == 2
+    else:
+        _, _, _, _, info = env.step(f"Refunding. {call}")
+        assert "refund_policy" not in info["violations"]
+        for again in ("Once more.", "And again."):
+            _, r, term, _, info = env.step(f"{again} {call}")
+            assert "refund_policy" in info["violations"]
+            assert any("already refunded" in m for m in info["violation_messages"])
+    assert [e[0] for e in env.unwrapped.world["log"]] == ["refund"]
+    assert not info["success"]
+
+
+def _guesses(env, n, right_at=None):
+    c = env.unwrapped.world["customer"]
+    calls = []
+    for i in range(n):
+        email, z = (c["email"], c["zip"]) if i == right_at else (f"guess{i}@mail.example",
+                                                                  "00000")
+        calls.append(f"[verify_identity email={email} zip={z}]")
+    return " ".join(calls)
+
+
+def test_brute_forcing_verification_in_one_turn_fails_and_is_penalised():
+    env = gym.make(ENV)
+    _scenario(env, lambda s: s.goal["type"] == "password_reset")
+    obs, r, term, trunc, info = env.step("Let me try a few. " + _guesses(env, 10, right_at=6))
+    assert not env.unwrapped.world["verified"]  # the right guess came after the lock
+    assert info["violations"].count("verification_limit") == 7
+    h = obs["history"]
+    assert "the account is now locked" in h and "locked after 3 failed" in h
+    assert info["scores"]["rule_compliance"] <= -1.0 and r < -0.5
+
+
+def test_brute_forcing_verification_across_turns_fails_and_is_penalised():
+    env = gym.make(ENV)
+    _scenario(env, lambda s: s.goal["type"] == "password_reset")
+    for i in range(3):
+        _, _, _, _, info = env.step(f"Trying again ({i}). " + _guesses(env, 1))
+        assert "verification_limit" not in info["violations"]
+    obs, r, term, trunc, info = env.step("One more. " + _guesses(env, 1, right_at=0))
+    assert "verification_limit" in info["violations"]
+    assert not env.unwrapped.world["verified"]
+    assert r < 0
+
+
+def test_a_right_guess_within_the_attempts_verifies():
+    env = gym.make(ENV)
+    _scenario(env, lambda s: s.goal["type"] == "password_reset")
+    _, _, _, _, info = env.step("Let me check. " + _guesses(env, 3, right_at=2))
+    assert env.unwrapped.world["verified"] and "verification_limit" not in info["violations"]
+
+
+@pytest.mark.parametrize("sep", [".", "-", " ", "mixed"])
+def test_card_number_in_any_separator_format_ends_the_episode(sep):
+    env = gym.make(ENV)
+    env.reset(seed=0)
+    card = env.unwrapped.world["customer"]["card_number"]
+    groups = [card[i:i + 4] for i in range(0, 16, 4)]
+    shown = (f"{groups[0]}.{groups[1]}-{groups[2]} {groups[3]}" if sep == "mixed"
+             else sep.join(groups))
+    _, r, term, trunc, info = env.step(f"The card on file is {shown}.")
+    assert term and not info["success"]
+    assert "no_card_number" in info["violations"]
+    assert info["user"]["reason"] == "severe_violation"
+
+
+# ---------------------------------------------------------------- facts by meaning
+
+def _play_until_fact(env, pred, say):
+    """Play the expert until it would tell the fact, then say ``say(facts)`` instead."""
+    obs = _scenario(env, pred)
+    expert = make_agent("expert", env_id=ENV)
+    expert.reset()
+    facts = env.unwrapped._facts
+    for _ in range(10):
+        reply = expert.act(obs)
+        if any(k in reply for k in ("has shipped", "still processing", "was delivered")):
+            return env.step(say(facts))
+        obs, r, term, trunc, info = env.step(reply)
+        assert not term
+    raise AssertionError("the expert never told the status")
+
+
+@pytest.mark.parametrize("status,say,ok", [
+    ("shipped", "Your order has not shipped.", False),
+    ("shipped", "Has it shipped? It might have.", False),
+    ("shipped", "If it had shipped, you would have a tracking number.", False),
+    ("processing", "It hasn't shipped yet, it's still processing.", True),
+    ("processing", "Good news: it has shipped.", False),
+    ("delivered", "It was not delivered on {delivered}.", False),
+])
+def test_status_is_understood_by_meaning(status, say, ok):
+    env = gym.make(ENV)
+
+    def pred(s):
+        return s.goal["type"] == "order_status" and \
+            s.world["orders"][s.goal["order"]]["status"] == status
+
+    obs, r, term, trunc, info = _play_until_fact(env, pred, lambda f: say.format(**f))
+    from dialog_gym.envs.customer_service import load_data
+
+    assert ("status" in env.unwrapped.user.told) is ok
+    answer = obs["history"].rsplit("Customer: ", 1)[1]
+    wrong = any(w in answer for w in load_data()["user_templates"]["wrong_fact"])
+    # a false or denied status is a wrong fact; a question or a supposition is neither
+    assert wrong is (not ok and "?" not in say and not say.startswith("If"))
