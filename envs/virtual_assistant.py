@@ -32,7 +32,7 @@ from dialog_gym.rules import (
 )
 from dialog_gym.scenario import Scenario, make_scenario_id
 from dialog_gym.simulator import AgendaUser, AgentReply, Fact, Milestone, ReplyAnalysis
-from dialog_gym.text import date_values, normalize, time_values, tokens
+from dialog_gym.text import normalize, time_values, tokens
 from dialog_gym.tools import Tool, ToolCall, ToolParam, ToolResult, ToolSet
 from dialog_gym.understanding import HYPOTHETICAL, QUESTION, Analysis, Lexicon, Mention
 
@@ -80,74 +80,6 @@ def human_time(hhmm: str) -> str:
     """``2:30 pm`` from ``14:30``."""
     h, m = int(hhmm[:2]), int(hhmm[3:])
     return f"{h % 12 or 12}:{m:02d} {'am' if h < 12 else 'pm'}"
-
-
-_RELATIVE = re.compile(r"\b(the day after tomorrow|tomorrow|today|tonight)\b|\b(" +
-                       "|".join(WEEKDAYS) + r")\b", re.IGNORECASE)
-
-
-def resolve_dates(text: str, today: date) -> set[str]:
-    """ISO dates that ``text`` refers to, relative to ``today``.
-
-    Explicit dates (``2026-03-13``, ``March 13``, ``13 March``, ``the 13th of March``;
-    a year-less date that already passed means next year) take precedence; without one,
-    ``today``/``tomorrow``/``the day after tomorrow`` and weekday names (the next such day,
-    1-7 days ahead) are resolved.
-
-    Example:
-        >>> sorted(resolve_dates("on Friday 13 March", date(2026, 3, 10)))
-        ['2026-03-13']
-        >>> sorted(resolve_dates("tomorrow or Sunday", date(2026, 3, 10)))
-        ['2026-03-11', '2026-03-15']
-    """
-    out: set[str] = set()
-    for y, m, d in date_values(text):
-        try:
-            cand = date(y if y is not None else today.year, m, d)
-            if y is None and cand < today:
-                cand = date(today.year + 1, m, d)
-        except ValueError:
-            continue
-        out.add(cand.isoformat())
-    if out:
-        return out
-    for m in _RELATIVE.finditer(text):
-        word = (m.group(1) or "").lower()
-        if word:
-            delta = {"the day after tomorrow": 2, "tomorrow": 1}.get(word, 0)
-        else:
-            wd = WEEKDAYS.index(m.group(2).capitalize())
-            delta = (wd - today.weekday()) % 7 or 7
-        out.add((today + timedelta(days=delta)).isoformat())
-    return out
-
-
-_DURATION_PHRASES = (
-    (re.compile(r"\ban hour and a half\b|\bone and a half hours?\b", re.I), 90),
-    (re.compile(r"\bhalf an hour\b|\bhalf-hour\b", re.I), 30),
-    (re.compile(r"\ba quarter of an hour\b|\bquarter-hour\b", re.I), 15),
-    (re.compile(r"\b(?:an|one) hour\b", re.I), 60),
-)
-_DURATION_NUM = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*-?\s*(min(?:ute)?s?|hours?|hrs?)\b", re.I)
-
-
-def durations(text: str) -> list[int]:
-    """Durations written in ``text``, in minutes (``25 minutes``, ``a 25-minute``, ``an hour``).
-
-    Example:
-        >>> durations("a 25-minute timer, then an hour and a half, then 2 hours")
-        [90, 25, 120]
-    """
-    out: list[int] = []
-    for pat, value in _DURATION_PHRASES:
-        n = len(pat.findall(text))
-        if n:
-            out.extend([value] * n)
-            text = pat.sub(" ", text)
-    for m in _DURATION_NUM.finditer(text):
-        v = float(m.group(1))
-        out.append(round(v * 60) if m.group(2).lower().startswith("h") else round(v))
-    return out
 
 
 def minutes_surface(n: int, rng: random.Random) -> str:
@@ -631,12 +563,12 @@ _UNIT_CODES = {v: k for k, v in load_data()["unit_lexicon"].items()}
 def mention_dates(mentions: list[Mention], today: date) -> set[str]:
     """ISO dates that date and weekday mentions refer to, resolved against ``today``.
 
-    Per clause an explicit or relative date (``13 March``, ``tomorrow``) wins over a
-    weekday (``Friday`` in ``Friday 13 March``); a year-less date already past means next
-    year, a weekday the next such day (1-7 days ahead).
+    In a clause an explicit date wins over a weekday (``Friday`` in ``Friday 13 March``);
+    a year-less date already past means next year, a weekday the next such day (1-7 days
+    ahead), ``tomorrow`` today + 1.
     """
     out: set[str] = set()
-    dated = {m.clause for m in mentions if m.kind == "date"}
+    dated = {m.clause for m in mentions if m.kind == "date" and m.value[0] != "relative"}
     for m in mentions:
         if m.kind == "date" and m.value[0] == "relative":
             out.add((today + timedelta(days=int(m.value[1]))).isoformat())
@@ -1210,16 +1142,17 @@ class VirtualAssistantExpert:
                 st["confirmed"] = dict(vals)
             kind = st["kind"]
             needed = WRITE_GOALS.get(kind) or INFO_GOALS.get(kind) or ()
+            said = _lexicon().analyze(text).mentions  # the user's words, typed
             if "date" in needed:
-                ds = resolve_dates(text, today)
+                ds = mention_dates(list(said), today)
                 if ds:
                     vals["date"] = sorted(ds)[-1]
             if "time" in needed:
-                ts = time_values(text)
+                ts = [x.value for x in said if x.kind == "time"]
                 if ts:
                     vals["time"] = ts[-1]
             if "minutes" in needed:
-                ms = durations(text)
+                ms = [n for x in said if (n := mention_minutes(x)) is not None]
                 if ms:
                     vals["minutes"] = ms[-1]
             for slot, frames in (("title", _TITLE_FRAMES), ("text", _TEXT_FRAMES),
@@ -1229,7 +1162,7 @@ class VirtualAssistantExpert:
                     if v:
                         vals[slot] = v
             if "city" in needed:
-                found = [c for c in cities if re.search(rf"\b{re.escape(c)}\b", text, re.I)]
+                found = [x.value for x in said if x.kind == "city" and x.value in cities]
                 if found:
                     vals["city"] = found[-1]
         elif who == "Assistant":

@@ -16,11 +16,9 @@ from dialog_gym.envs.virtual_assistant import (
     VirtualAssistantExpert,
     VirtualAssistantGenerator,
     _write_call,
-    durations,
     human_date,
     human_time,
     make_tools,
-    resolve_dates,
 )
 from dialog_gym.evaluation import evaluate
 from dialog_gym.rules import ConfirmBeforeWrite, RuleContext
@@ -413,15 +411,23 @@ def test_bad_actions_raise_or_flag_and_do_not_corrupt():
 
 
 def test_language_helpers():
+    from dialog_gym.envs.virtual_assistant import _lexicon, mention_dates, mention_minutes
+
     today = date(2026, 3, 10)  # a Tuesday
-    assert resolve_dates("on Friday", today) == {"2026-03-13"}
-    assert resolve_dates("the day after tomorrow", today) == {"2026-03-12"}
-    assert resolve_dates("Friday 13 March, not the 14th of March", today) == {
-        "2026-03-13", "2026-03-14"}
-    assert resolve_dates("on January 2", today) == {"2027-01-02"}
-    assert resolve_dates("on the 5th of May", today) == {"2026-05-05"}
+
+    def dates(text):
+        return mention_dates(list(_lexicon().analyze(text).mentions), today)
+
+    assert dates("on Friday") == {"2026-03-13"}
+    assert dates("the day after tomorrow") == {"2026-03-12"}
+    assert dates("Friday 13 March, not the 14th of March") == {"2026-03-13", "2026-03-14"}
+    assert dates("on January 2") == {"2027-01-02"}
+    assert dates("on the 5th of May") == {"2026-05-05"}
+    assert dates("tomorrow or Sunday") == {"2026-03-11", "2026-03-15"}
     assert time_values("at 2:30 p.m. or 14:45") == ["14:30", "14:45"]
-    assert durations("half an hour, a 25-minute timer, an hour") == [30, 60, 25]
+    got = [mention_minutes(m) for m in _lexicon().analyze(
+        "half an hour, a 25-minute timer, an hour and a half, 2 hours").mentions]
+    assert [n for n in got if n is not None] == [30, 25, 90, 120]
 
 
 def test_reward_and_rules_are_configurable():
