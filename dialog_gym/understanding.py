@@ -503,9 +503,9 @@ class Lexicon:
                 elif first == "not":
                     cut = True  # "it's the toad, not the frog"
                 elif first in self.breaks and len(after_toks) > 1 and (
-                        after_toks[1] in self.subjects or first in ("but", "however",
-                                                                    "whereas", "although",
-                                                                    "though", "yet")):
+                        after_toks[1].split("'")[0] in self.subjects  # "so you're"
+                        or first in ("but", "however", "whereas", "although", "though",
+                                     "yet")):
                     cut = True
                 elif base in self.subjects and base not in ("the", "what", "which",
                                                             "who", "this", "these",
@@ -858,7 +858,7 @@ def _rule_acts(lex: Lexicon, c: Clause, stems: list[str], ms: list[Mention],
         elif not lex.suggestions:
             acts.append(Act("suggest", None, c.index))
     # acknowledge: an acknowledging cue and an emotion word, not negated or asked
-    if "acknowledge" in cues and positive and not q:
+    if "acknowledge" in cues and positive and not q and c.modality != HYPOTHETICAL:
         for emo in dict.fromkeys(m.value for m in ms if m.kind == "emotion"):
             acts.append(Act("acknowledge", emo, c.index))
     # inform: an asserted mention
