@@ -26,8 +26,11 @@ mapped through the data's synonym lists (*delivered* counts as ``arriv``). Ids i
 clause count as subject words, and claims naming different ids are never about the
 same thing (order A1 is not order B2). Two claims are about the same
 thing when their subjects overlap by a Jaccard index of at least 1/2, or one subject
-contains the other; a claim of an entity kind the caller calls single-valued also
-matches any claim with an empty subject. A claim with an empty subject inherits the
+contains the other, or both share the content word nearest to their values ("a refund
+of $45" ... "the refund of $54 will reach your card"); claims of the entity kinds the
+caller calls single-valued (states: an order status, a carrier) are about the same thing
+unless they name different ids, and a prospective one ("will be delivered", data
+``prospective``) claims nothing. A claim with an empty subject inherits the
 subject of the clause before it in its sentence ("It arrives on Friday, not Monday"), and
 an empty-subject correction ("Sorry, I meant Monday") the subject of the latest earlier
 claim of the same kind.
@@ -97,6 +100,7 @@ _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Satur
                   "Sunday")
 _SEGMENT = re.compile(r",|;|\b(?:and|or|but|then|while|whereas)\b")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
+_WORD_OR_NEG = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 #: ``compatible(kind, new_value, old_value)``: True, False, or None (unknown)
 Compatible = Callable[[str, Any, Any], "bool | None"]
@@ -115,6 +119,7 @@ class Claim:
         clause: Index of its clause in the reply's analysis.
         text: The clause as written.
         correction: An explicit correction.
+        near: The subject root nearest to the value, if any.
     """
 
     kind: str
@@ -125,6 +130,7 @@ class Claim:
     clause: int
     text: str
     correction: bool = False
+    near: str | None = None
 
     @property
     def group(self) -> str:
@@ -160,12 +166,30 @@ class Contradiction:
 
 
 @lru_cache(maxsize=1)
-def _data() -> tuple[PhraseIndex, frozenset[str], dict[str, str], tuple[str, ...]]:
+def _data() -> tuple[PhraseIndex, frozenset[str], dict[str, str], tuple[str, ...], PhraseIndex]:
     d = core_data().get("consistency", {})
     cues = PhraseIndex((p, p) for p in d.get("corrections", ()))
     stop = frozenset(w.lower() for w in d.get("stopwords", ()))
     syn = {w.lower(): root for root, words in d.get("synonyms", {}).items() for w in words}
-    return cues, stop, syn, tuple(d.get("kinds", ()))
+    prospective = PhraseIndex((p, p) for p in d.get("prospective", ()))
+    return cues, stop, syn, tuple(d.get("kinds", ())), prospective
+
+
+def prospective(a: Analysis, m: Mention) -> bool:
+    """Whether a prospective word (data: *will*, *could*, *once*, ...) stands in the three
+    words before ``m``: "will be delivered" predicts a state, it does not claim it.
+
+    Example:
+        >>> from dialog_gym.understanding import Lexicon
+        >>> lex = Lexicon.from_data({"entities": {"status": {"delivered": []}}})
+        >>> a = lex.analyze("It has shipped and will be delivered soon.")
+        >>> prospective(a, a.of_kind("status")[0])
+        True
+    """
+    c = a.clauses[m.clause]
+    before = [_stem(t) for t in _WORD_OR_NEG.findall(c.norm[:m.start])][-3:]
+    index = _data()[4]
+    return bool(index.find(before)) if index else False
 
 
 def default_kinds() -> tuple[str, ...]:
@@ -206,8 +230,8 @@ def _is_cue_clause(c: Clause) -> bool:
 
 
 def _subjects(a: Analysis, c: Clause,
-              stop: frozenset[str]) -> list[tuple[int, tuple[tuple[str, str | None], ...]]]:
-    """``(segment start offset, ((root, kind of the entity it names or None), ...))`` of
+              stop: frozenset[str]) -> list[tuple[int, tuple[tuple[str, str | None, int], ...]]]:
+    """``(segment start offset, ((root, kind of the entity it names or None, offset), ...))`` of
     the clause's segments, in order. Value words (numbers, dates, money, ...) are left
     out; words of an entity mention are kept with its kind (a claim of that kind drops
     them: "processing" is the value, not the subject, of a status claim); ids count as
@@ -217,12 +241,12 @@ def _subjects(a: Analysis, c: Clause,
     values = [(m.start, m.start + len(m.text)) for m in ms
               if m.kind in _VALUE_KINDS and m.kind != "date"]
     named = [(m.start, m.start + len(m.text), m.kind) for m in ms if m.kind not in _VALUE_KINDS]
-    ids = [(m.start, m.value) for m in ms if m.kind not in _VALUE_KINDS and
+    ids = [(m.start, m.value, m.kind) for m in ms if m.kind not in _VALUE_KINDS and
            isinstance(m.value, str) and any(ch.isdigit() for ch in m.value)]
     bounds = [0] + [m.end() for m in _SEGMENT.finditer(c.norm)] + [len(c.norm) + 1]
     out = []
     for s, e in zip(bounds, bounds[1:], strict=False):
-        roots: dict[tuple[str, str | None], None] = {}
+        roots: dict[tuple[str, str | None], int] = {}
         for w in _WORD.finditer(c.norm, s, min(e, len(c.norm))):
             tok, at = w.group(0), w.start()
             if tok in stop or len(tok) < 3 or any(a0 <= at < b0 for a0, b0 in values):
@@ -230,20 +254,37 @@ def _subjects(a: Analysis, c: Clause,
             r = root(tok)
             if r not in stop:
                 kind = next((k for a0, b0, k in named if a0 <= at < b0), None)
-                roots[(r, kind)] = None
-        for p, v in ids:
+                roots.setdefault((r, kind), at)
+        for p, v, k in ids:
             if s <= p < e:
-                roots[(f"#{v}", None)] = None
-        out.append((s, tuple(roots)))
+                roots.setdefault((f"#{v}", k), p)
+        out.append((s, tuple((r, k, at) for (r, k), at in roots.items())))
     return out
 
 
-def _subject_for(seg: tuple[tuple[str, str | None], ...], kind: str) -> frozenset[str]:
-    return frozenset(r for r, k in seg if k != kind)
+def _subject_for(seg: tuple[tuple[str, str | None, int], ...], kind: str) -> frozenset[str]:
+    return frozenset(r for r, k, _ in seg if k != kind)
 
 
-def claims(a: Analysis, turn: int = 0, kinds: Collection[str] | None = None) -> list[Claim]:
+def _nearest(seg: tuple[tuple[str, str | None, int], ...], kind: str, m: Mention) -> str | None:
+    """The subject root nearest to ``m`` (a following word counts double the distance)."""
+    end = m.start + len(m.text)
+    best = None
+    for r, k, at in seg:
+        if k == kind or r.startswith("#"):
+            continue
+        d = m.start - at if at < m.start else 2 * (at - end)
+        if best is None or d < best[0]:
+            best = (d, r)
+    return best[1] if best else None
+
+
+def claims(a: Analysis, turn: int = 0, kinds: Collection[str] | None = None,
+           states: Collection[str] = ()) -> list[Claim]:
     """The claims of one reply (see the module docstring), in order.
+
+    ``states``: kinds whose :func:`prospective` mentions ("will be delivered") claim
+    nothing.
 
     Example:
         >>> from dialog_gym.understanding import Lexicon
@@ -268,13 +309,15 @@ def claims(a: Analysis, turn: int = 0, kinds: Collection[str] | None = None) -> 
             c.sentence - 1 in cue_only_sentences)
         seen_cue[c.sentence] = seen_cue.get(c.sentence, False) or cue_clause[c.index]
         raw = _subjects(a, c, stop)
-        nonempty = [frozenset(r for r, _ in seg) for _, seg in raw if seg]
+        nonempty = [frozenset(r for r, _, _ in seg) for _, seg in raw if seg]
         ms = [m for m in a.clause_mentions(c.index) if m.kind in kinds]
         if c.modality == ASSERT and not c.doubted:
             for m in ms:
-                if m.contrasted:
+                if m.contrasted or (m.kind in states and prospective(a, m)):
                     continue
                 segs = [(s, _subject_for(seg, m.kind)) for s, seg in raw]
+                own = next((seg for s, seg in reversed(raw) if s <= m.start), ())
+                near = _nearest(own, m.kind, m)
                 subj = next((r for s, r in reversed(segs) if s <= m.start), frozenset())
                 if not subj:  # "..., July 31": the part before it in the clause
                     before = [r for s, r in segs if s <= m.start and r]
@@ -282,7 +325,7 @@ def claims(a: Analysis, turn: int = 0, kinds: Collection[str] | None = None) -> 
                 if not subj:
                     subj = prev_subject.get(c.sentence, frozenset())
                 out.append(Claim(m.kind, m.value, not c.negated, subj, turn, c.index,
-                                 c.text, correction))
+                                 c.text, correction, near))
         if nonempty:
             prev_subject[c.sentence] = nonempty[-1]
     return out
@@ -352,15 +395,15 @@ def _about_same(a: Claim, b: Claim, single_valued: Collection[str]) -> bool:
     ids_b = {r for r in b.subject if r.startswith("#")}
     if ids_a and ids_b and not ids_a & ids_b:
         return False  # about another order, booking, ...
-    if a.kind in single_valued and (not a.subject or not b.subject):
-        return True
+    if a.kind in single_valued:
+        return True  # one state at a time (of the same id)
     if not a.subject or not b.subject:
         return False
-    inter = len(a.subject & b.subject)
+    inter = a.subject & b.subject
     if not inter:
         return False
-    return inter / len(a.subject | b.subject) >= 0.5 or a.subject <= b.subject or \
-        b.subject <= a.subject
+    return len(inter) / len(a.subject | b.subject) >= 0.5 or a.subject <= b.subject or \
+        b.subject <= a.subject or (a.near in inter and b.near in inter)
 
 
 def _fmt(kind: str, v: Any) -> str:
@@ -391,11 +434,13 @@ def contradictions(current: Analysis, prior: Sequence[Analysis], *,
         prior: Analyses of the agent's earlier replies, oldest first.
         kinds: Mention kinds compared (default :func:`default_kinds`); add entity kinds
             that hold one value at a time (an order status).
-        single_valued: Entity kinds whose claims match claims with an empty subject
-            ("It's processing." ... "It has shipped.").
+        single_valued: Entity kinds of states: their claims match claims with an empty
+            subject ("It's processing." ... "It has shipped."), and a prospective one
+            ("will be delivered") claims nothing.
         compatible: ``compatible(kind, new, old)`` -> True / False / None (unknown,
-            then the built-in comparison decides); for values that can both be true
-            (``shipped`` of a ``delivered`` order).
+            then the built-in comparison decides): whether two asserted values can both
+            be true (``shipped`` of a ``delivered`` order); a denial is compared by
+            equality.
         today: Resolves relative days (*tomorrow*) to dates.
 
     Returns:
@@ -405,15 +450,18 @@ def contradictions(current: Analysis, prior: Sequence[Analysis], *,
     kinds = frozenset(default_kinds() if kinds is None else kinds) | frozenset(single_valued)
     history: list[Claim] = []
     for t, a in enumerate(prior):
-        history.extend(_resolved(claims(a, t, kinds), history))
-    now = _resolved(claims(current, len(prior), kinds), history)
+        history.extend(_resolved(claims(a, t, kinds, single_valued), history))
+    now = _resolved(claims(current, len(prior), kinds, single_valued), history)
 
-    def same(c: Claim, p: Claim) -> bool | None:
+    def equal(c: Claim, p: Claim) -> bool | None:
+        return same_value(c.kind, c.value, p.kind, p.value, today)
+
+    def same(c: Claim, p: Claim) -> bool | None:  # two positive claims: both true?
         if compatible is not None:
             r = compatible(c.kind, c.value, p.value)
             if r is not None:
                 return r
-        return same_value(c.kind, c.value, p.kind, p.value, today)
+        return equal(c, p)
 
     out: list[Contradiction] = []
     for c in now:
@@ -429,11 +477,11 @@ def contradictions(current: Analysis, prior: Sequence[Analysis], *,
         negatives = [p for p in window if not p.positive]
         hit: Claim | None = None
         if c.positive:
-            hit = next((p for p in reversed(negatives) if same(c, p) is True), None)
+            hit = next((p for p in reversed(negatives) if equal(c, p) is True), None)
             if hit is None and positives and all(same(c, p) is False for p in positives):
                 hit = positives[-1]
         else:
-            hit = next((p for p in reversed(positives) if same(c, p) is True), None)
+            hit = next((p for p in reversed(positives) if equal(c, p) is True), None)
         if hit is None:
             continue
         said = ("not " if not c.positive else "") + _fmt(c.kind, c.value)
@@ -453,10 +501,10 @@ def _resolved(new: list[Claim], history: Sequence[Claim]) -> list[Claim]:
                          p.subject), None)
             if prev is not None:
                 c = Claim(c.kind, c.value, c.positive, prev.subject, c.turn, c.clause,
-                          c.text, True)
+                          c.text, True, prev.near)
         out.append(c)
     return out
 
 
-__all__ = ["Claim", "Contradiction", "claims", "contradictions", "default_kinds", "root",
-           "same_value"]
+__all__ = ["Claim", "Contradiction", "claims", "contradictions", "default_kinds",
+           "prospective", "root", "same_value"]

@@ -1,8 +1,19 @@
-"""Logic consistency: does the reply contradict the facts or the agent's own earlier turns?"""
+"""Logic consistency: does the reply contradict the facts or the agent's own earlier turns?
+
+The reply is read through its :class:`~dialog_gym.understanding.Analysis` (the one the
+environment made, ``ScoreInput.analysis``; the earlier replies' are ``ScoreInput.prior``):
+a value counts as a claim only where the analysis says it is asserted, and as a denial
+where its clause negates it. Self-contradictions across turns come from
+:func:`dialog_gym.consistency.contradictions`. Outside an environment the scorer analyses
+the reply, the agent's earlier turns and the other turns itself, with the core lexicon
+merged with ``understanding`` (a domain's understanding data) and what the facts tell
+(the formats of their ids, their carriers and statuses).
+"""
 
 from __future__ import annotations
 
-import math
+import datetime as dt
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -11,117 +22,45 @@ from typing import Any
 
 import numpy as np
 
+from dialog_gym.consistency import contradictions, default_kinds, prospective, root
 from dialog_gym.dialogue import AGENT
 from dialog_gym.error import ConfigError, DependencyNotInstalled
 from dialog_gym.scorers.base import ScoreInput, Scorer
-from dialog_gym.text import date_spans
+from dialog_gym.understanding import ASSERT, Analysis, Lexicon, Mention
 
-#: Value types the extractor knows.
+#: Value types the scorer knows.
 TYPES = ("order_id", "tracking", "money", "date", "status", "carrier", "last4", "name",
          "email", "zip")
 #: Types whose values are "open-world": a value in the reply must appear in the facts,
 #: the context or what the user / tools said.
 _GROUNDED_TYPES = ("order_id", "tracking", "money", "date", "carrier", "last4", "name",
                    "email", "zip")
+#: Types a negated clause denies ("the refund is not $20"); ids and names in a negated
+#: clause only say what it is about ("order H7148 has not shipped").
+_DENIABLE = ("money", "date", "carrier")
+#: Types recognised by the format of the facts' values when the scorer analyses itself.
+_SHAPED_TYPES = ("order_id", "tracking", "zip")
 #: Order lifecycle; a positive claim of a later stage contradicts an earlier truth.
 _STAGE = {"processing": 0, "shipped": 1, "delivered": 2}
 #: Status changes an agent may cause in the same reply (it cancels a processing order).
 DEFAULT_TRANSITIONS: Mapping[str, tuple[str, ...]] = {"processing": ("cancelled",)}
+#: Kinds compared with the agent's earlier turns, besides the default ones.
+_SELF_KINDS = ("status", "carrier", "tracking", "email")
+#: Kinds that hold one value at a time (a state) for the self-consistency check.
+_STATES = ("status", "carrier", "tracking")
 
+#: Carrier names (entity data of the scorer's own lexicon).
 CARRIERS = ("UPS", "USPS", "FedEx", "DHL", "Royal Mail", "Canada Post", "Australia Post",
             "La Poste", "Deutsche Post", "Japan Post", "PostNL", "Correos", "Hermes", "Evri",
             "DPD", "GLS", "TNT", "OnTrac", "LaserShip", "Purolator", "Amazon Logistics")
 
-_STATUS_PATTERNS = (
-    ("processing", re.compile(r"\b(?:processing|being (?:prepared|processed|packed)|"
-                              r"preparing (?:it|your order)|not (?:yet )?(?:been )?shipped|"
-                              r"has(?:n't| not) (?:yet )?(?:been )?shipped)\b", re.I)),
-    ("in transit", re.compile(r"\b(?:in transit|on (?:its|the) way|out for delivery|"
-                              r"travell?ing)\b", re.I)),
-    ("shipped", re.compile(r"\b(?:shipped|dispatched)\b", re.I)),
-    ("delivered", re.compile(r"\b(?:delivered|arrived)\b", re.I)),
-    ("cancelled", re.compile(r"\b(?:cancell?ed)\b", re.I)),
-)
-_NEG_BEFORE = re.compile(r"(?:\b(?:not|never|no longer|yet to be|cannot)|n't)\b"
-                         r"(?:\s+\w+){0,2}\s*$", re.I)
-_MODAL_BEFORE = re.compile(
-    r"\b(?:will|would|should|could|might|may|once|when|whenever|if|unless|until|before|"
-    r"after|expected to|going to|supposed to|can|able to|to be|want(?:ed)? to|wish(?:es)? to|"
-    r"ask(?:ed)? to|like to|need(?:s|ed)? to|want it)\b(?:\s+\w+){0,2}\s*$", re.I)
-
-_NUM = r"(\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?)"
-_MONEY = re.compile(
-    r"[$€£¥]\s?" + _NUM
-    + r"|(?<![\w.,-])" + _NUM + r"(?:\s?(?:dollars?|usd|euros?|eur|pounds?|gbp)\b|[$€£])"
-    + r"|\b(?:usd|eur|gbp)\s?" + _NUM, re.I)
-_ORDER_GENERIC = re.compile(
-    r"(?i:\border)\s*(?i:number|no\.?|id|#|ref(?:erence)?)?\s*(?i:is|was|:)?\s*#?\s*"
-    r"((?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{2,})\b")
-_TRACKING_GENERIC = re.compile(
-    r"(?i:\btracking)\s*(?i:number|no\.?|code|id|#)?\s*(?i:is|was|:)?\s*"
-    r"((?=[A-Z0-9]*\d)[A-Z0-9]{8,})\b")
-_LAST4 = re.compile(r"(?i:\bending(?:\s+in|\s+with)?|\blast\s+(?:four|4)(?:\s+digits)?"
-                    r"(?:\s+(?:are|of))?|\bcard\s+(?:no\.?\s*)?(?:x+|\*+))\s*:?\s*(\d{4})\b")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_ZIP = re.compile(r"(?i:\bzip(?:\s*code)?|\bpostal\s*code|\bpost\s*code)\s*(?i:is|:)?\s*"
-                  r"(\d{5}(?:-\d{4})?)\b")
+# The analysis has no kind for the name a customer is addressed by: it is read here.
 _HONORIFIC = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?"
 _NAME = re.compile(
     r"\b(?:(?:Hi|Hello|Hey|Dear|Thanks|Thank you|Welcome|Good (?:morning|afternoon|evening)),?"
     r"\s+(?:" + _HONORIFIC + r"\s+)?|" + _HONORIFIC + r"\s+)([A-Z][a-z]+(?:['’-][A-Z]?[a-z]+)?)\b")
 _NOT_NAMES = frozenset("""there again all everyone everybody team sir madam customer friend folks
     guys for so very again you much a the and mr mrs ms miss mx dr""".split())
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-_ENDS_WITH_HONORIFIC = re.compile(r"\b(?:Mr|Mrs|Ms|Mx|Dr|St|No)\.$")
-
-
-def _sentences(text: str) -> list[str]:
-    """Sentences of ``text`` (no split after honorifics such as "Ms.")."""
-    out: list[str] = []
-    glue = False
-    for part in _SENTENCE_END.split(text):
-        part = part.strip()
-        if not part:
-            continue
-        if glue and out:
-            out[-1] = f"{out[-1]} {part}"
-        else:
-            out.append(part)
-        glue = bool(_ENDS_WITH_HONORIFIC.search(part))
-    return out
-
-
-@lru_cache(maxsize=64)
-def _carrier_re(carriers: tuple[str, ...]) -> re.Pattern[str] | None:
-    if not carriers:
-        return None
-    return re.compile(r"\b(" + "|".join(re.escape(c) for c in carriers) + r")\b", re.I)
-_MONEY_ANCHORS = re.compile(r"\b(refund\w*|charge\w*|price\w*|cost\w*|total|fee\w*|credit\w*|"
-                            r"balance|limit|paid|pay)\b", re.I)
-_DATE_ANCHORS = re.compile(r"\b(deliver\w*|ship\w*|order(?:ed)?|arriv\w*|refund\w*|return\w*|"
-                           r"due|expire\w*|placed)\b", re.I)
-
-
-@dataclass(frozen=True)
-class Mention:
-    """One typed value found in a text.
-
-    Attributes:
-        type: One of :data:`TYPES`.
-        value: Normalised value (upper-case ids, rounded floats, ``(y|None, m, d)`` dates,
-            canonical statuses and carriers, capitalised names).
-        sentence: Index of the sentence it came from.
-        order: An order id mentioned in the same sentence (statuses, tracking, carriers).
-        negated: For statuses: the sentence denies it ("has not shipped").
-        anchor: For money and dates: the nearest keyword ("refund", "delivered").
-    """
-
-    type: str
-    value: Any
-    sentence: int = 0
-    order: str | None = None
-    negated: bool = False
-    anchor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +74,17 @@ class Contradiction:
     message: str
 
 
-# ---------------------------------------------------------------- extraction
+def _names(text: str) -> list[str]:
+    """Names the text addresses someone by ("Hi Ann", "Thanks, Ms. Silva")."""
+    out = []
+    for m in _NAME.finditer(text):
+        name = m.group(1).replace("’", "'")
+        if name.lower() not in _NOT_NAMES:
+            out.append(name.capitalize())
+    return out
+
+
+# ---------------------------------------------------------------- the scorer's lexicon
 def _shape(value: str) -> str:
     """A regex of the character classes of ``value`` (``H7148`` -> ``[A-Z]`` + 4 digits)."""
     parts: list[tuple[str, int]] = []
@@ -146,149 +95,57 @@ def _shape(value: str) -> str:
             parts[-1] = (cls, parts[-1][1] + 1)
         else:
             parts.append((cls, 1))
-    body = "".join(c if n == 1 else f"{c}{{{n}}}" for c, n in parts)
-    return rf"(?<![A-Za-z0-9]){body}(?![A-Za-z0-9])"
+    return "".join(c if n == 1 else f"{c}{{{n}}}" for c, n in parts)
 
 
-def _money_in(text: str) -> list[tuple[int, float]]:
-    out = []
-    for m in _MONEY.finditer(text):
-        raw = next(g for g in m.groups() if g)
-        out.append((m.start(), round(float(raw.replace(",", "")), 2)))
-    return out
+@lru_cache(maxsize=64)
+def _lexicon(key: str) -> Lexicon:
+    return Lexicon.from_data(json.loads(key))
 
 
-def _anchor(sentence: str, pos: int, pat: re.Pattern[str]) -> str | None:
-    """The keyword nearest to ``pos`` (one before it preferred: following ones count double)."""
-    best, dist = None, math.inf
-    for m in pat.finditer(sentence):
-        d = pos - m.end() if m.end() <= pos else 2 * (m.start() - pos)
-        if d < dist:
-            best, dist = m.group(1).lower()[:5], d
-    return best
+def lexicon_for(facts: Mapping[str, Any] | None = None,
+                understanding: Mapping[str, Any] | None = None,
+                fact_types: Mapping[str, str] | None = None) -> Lexicon:
+    """The lexicon the scorer analyses texts with when no environment analysed them.
 
+    The core lexicon, merged with ``understanding`` (a domain's understanding data) and
+    data the facts give: the formats of their order ids, tracking numbers and zip codes
+    (by character class: ``H7148`` -> a letter and four digits), their statuses and the
+    known carriers as entities.
+    """
+    f = _read_facts(facts or {}, fact_types or {})
+    data: dict[str, Any] = {"entities": {
+        "carrier": {c.lower(): [c] for c in (*CARRIERS, *f.values.get("carrier", ()))},
+        "status": {s: [] for s in f.values.get("status", ())}}}
+    ids = {t: "|".join(sorted({_shape(str(v)) for v in f.values[t]}))
+           for t in _SHAPED_TYPES if f.values.get(t)}
+    if ids:
+        data["ids"] = ids
+    if understanding:
+        from dialog_gym.understanding import _merge
 
-def _status_mentions(sent: str) -> list[tuple[int, str, bool]]:
-    """``(position, status, negated)`` claims of a sentence (hypotheticals, questions skipped)."""
-    if sent.rstrip().endswith("?"):
-        return []
-    found: list[tuple[int, str, bool]] = []
-    taken: list[tuple[int, int]] = []
-    for status, pat in _STATUS_PATTERNS:
-        for m in pat.finditer(sent):
-            if any(a <= m.start() < b for a, b in taken):
-                continue
-            taken.append((m.start(), m.end()))
-            before = sent[max(0, m.start() - 40):m.start()].replace("’", "'")
-            if _MODAL_BEFORE.search(before):
-                continue
-            negated = bool(_NEG_BEFORE.search(before)) and status != "processing"
-            found.append((m.start(), status, negated))
-    return found
+        data = _merge(dict(understanding), data)
+    return _lexicon(json.dumps(data, sort_keys=True, default=str))
 
 
 @lru_cache(maxsize=8192)
-def extract(text: str, id_shapes: tuple[tuple[str, str], ...] = (),
-            carriers: tuple[str, ...] = CARRIERS) -> tuple[Mention, ...]:
-    """Typed values mentioned in ``text``.
+def _analyze_cached(lex: Lexicon, text: str) -> Analysis:
+    return lex.analyze(text)
 
-    Args:
-        text: Any text (a reply, a user turn, a tool result, a context).
-        id_shapes: ``(type, regex)`` pairs recognising ids shaped like known ones
-            (:func:`_shape` of the facts' order ids and tracking numbers).
-        carriers: Carrier names recognised.
+
+def extract(text: str, facts: Mapping[str, Any] | None = None,
+            understanding: Mapping[str, Any] | None = None) -> Analysis:
+    """The analysis of ``text`` with :func:`lexicon_for` ``(facts, understanding)``.
 
     Example:
-        >>> [(m.type, m.value) for m in extract("Order A1234 shipped with UPS for $12.50.")]
-        [('order_id', 'A1234'), ('status', 'shipped'), ('carrier', 'ups'), ('money', 12.5)]
+        >>> a = extract("Order A1234 shipped with UPS for $12.50.", facts={"order_id": "B7777"})
+        >>> [(m.kind, m.value) for m in a.mentions]
+        [('order_id', 'A1234'), ('carrier', 'ups'), ('money', 12.5)]
     """
-    out: list[Mention] = []
-    carrier_re = _carrier_re(tuple(carriers))
-    shape_res = [(t, re.compile(rx)) for t, rx in id_shapes]
-    for si, sent in enumerate(_sentences(text) or [text]):
-        ids: dict[str, str] = {}
-        for m in _ORDER_GENERIC.finditer(sent):
-            ids.setdefault(m.group(1).upper(), "order_id")
-        for m in _TRACKING_GENERIC.finditer(sent):
-            ids[m.group(1).upper()] = "tracking"
-        for t, rx in shape_res:
-            for m in rx.finditer(sent):
-                ids.setdefault(m.group(0).upper(), t)
-        where = sorted((sent.find(v) if sent.find(v) >= 0 else sent.upper().find(v), v)
-                       for v, t in ids.items() if t == "order_id")
-
-        def order_at(pos: int, where: list[tuple[int, str]] = where) -> str | None:
-            """The order id mentioned last before ``pos`` (else the first one after)."""
-            before = [v for p, v in where if p <= pos]
-            return before[-1] if before else (where[0][1] if where else None)
-
-        for v, t in ids.items():
-            at = sent.upper().find(v)
-            out.append(Mention(t, v, si, order=v if t == "order_id" else order_at(at)))
-        for pos, status, neg in _status_mentions(sent):
-            out.append(Mention("status", status, si, order=order_at(pos), negated=neg))
-        if carrier_re is not None:
-            for m in carrier_re.finditer(sent):
-                out.append(Mention("carrier", m.group(1).lower(), si, order=order_at(m.start())))
-        for pos, v in _money_in(sent):
-            out.append(Mention("money", v, si, order=order_at(pos),
-                               anchor=_anchor(sent, pos, _MONEY_ANCHORS)))
-        for m in _LAST4.finditer(sent):
-            out.append(Mention("last4", m.group(1), si))
-        for m in _EMAIL.finditer(sent):
-            out.append(Mention("email", m.group(0).rstrip(".").lower(), si))
-        for m in _ZIP.finditer(sent):
-            out.append(Mention("zip", m.group(1), si))
-        for m in _NAME.finditer(sent):
-            name = m.group(1).replace("’", "'")
-            if name.lower() not in _NOT_NAMES:
-                out.append(Mention("name", name.capitalize(), si))
-        for pos, d in date_spans(sent):
-            out.append(Mention("date", d, si, order=order_at(pos),
-                               anchor=_anchor(sent, pos, _DATE_ANCHORS)))
-    return tuple(out)
+    return _analyze_cached(lexicon_for(facts, understanding), text)
 
 
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_RELATIVE = re.compile(
-    r"\b(?:(?P<dat>day after tomorrow)|(?P<today>today|tonight)|(?P<tom>tomorrow)|"
-    r"(?P<yest>yesterday)|"
-    r"in (?P<n>\d{1,3}|a|one|two|three|four|five|six|seven) (?P<unit>days?|weeks?)|"
-    r"(?P<next>next|this|on|coming) (?P<wd>" + "|".join(_WEEKDAYS) + r"))\b", re.I)
-_SMALL = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
-
-
-def relative_dates(text: str, today: tuple[int, int, int]) -> list[tuple[int, int, int]]:
-    """Dates that relative expressions in ``text`` name, given ``today`` as ``(y, m, d)``.
-
-    "today", "tomorrow", "yesterday", "the day after tomorrow", "in 3 days", "in two
-    weeks", "on / this / next / coming Friday" (the next such weekday after today).
-
-    Example:
-        >>> relative_dates("Can we do tomorrow or next Monday?", (2026, 7, 25))  # a Saturday
-        [(2026, 7, 26), (2026, 7, 27)]
-    """
-    import datetime as dt
-
-    base = dt.date(*today)
-    out = []
-    for m in _RELATIVE.finditer(text):
-        if m.group("dat"):
-            delta = 2
-        elif m.group("today"):
-            delta = 0
-        elif m.group("tom"):
-            delta = 1
-        elif m.group("yest"):
-            delta = -1
-        elif m.group("n"):
-            n = _SMALL.get(m.group("n").lower()) or int(m.group("n"))
-            delta = n * (7 if m.group("unit").lower().startswith("week") else 1)
-        else:
-            delta = (_WEEKDAYS.index(m.group("wd").lower()) - base.weekday()) % 7 or 7
-        d = base + dt.timedelta(days=delta)
-        out.append((d.year, d.month, d.day))
-    return out
+extract.cache_clear = _analyze_cached.cache_clear  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------- facts
@@ -350,8 +207,6 @@ def _norm_fact(t: str, v: Any) -> list[Any]:
 @dataclass
 class _Facts:
     values: dict[str, list[Any]]
-    shapes: tuple[tuple[str, str], ...]
-    carriers: tuple[str, ...]
     target_order: str | None
     status: str | None
     text: str
@@ -370,10 +225,6 @@ def _read_facts(facts: Mapping[str, Any], overrides: Mapping[str, str]) -> _Fact
                 values.setdefault(t, []).extend(_norm_fact(t, item))
             except (TypeError, ValueError):
                 continue
-    shapes = tuple(sorted({(t, _shape(str(v))) for t in ("order_id", "tracking")
-                           for v in values.get(t, ())}))
-    extra = tuple(c for c in values.get("carrier", ()) if c.lower() not in
-                  {x.lower() for x in CARRIERS})
     orders = values.get("order_id", [])
     statuses = values.get("status", [])
     text = "; ".join(f"{k}: {v}" for k, v in facts.items() if isinstance(v, (str, int, float)))
@@ -384,7 +235,7 @@ def _read_facts(facts: Mapping[str, Any], overrides: Mapping[str, str]) -> _Fact
                 today = _norm_fact("date", v)[0]
             except (TypeError, ValueError):
                 pass
-    return _Facts(values, shapes, CARRIERS + extra, orders[0] if len(set(orders)) == 1 else None,
+    return _Facts(values, orders[0] if len(set(orders)) == 1 else None,
                   statuses[0] if len(set(statuses)) == 1 else None, text, today)
 
 
@@ -396,6 +247,9 @@ def _today_in(context: str) -> list[tuple[int, int, int]]:
 
 
 def _match(t: str, a: Any, b: Any) -> bool:
+    if t in ("money", "date") and (isinstance(a, tuple) and a and a[0] == "relative" or
+                                   isinstance(b, tuple) and b and b[0] == "relative"):
+        return a == b
     if t == "money":
         return abs(a - b) < 0.005
     if t == "date":
@@ -409,8 +263,15 @@ def _fmt(t: str, v: Any) -> str:
     if t == "money":
         return f"${v:.2f}"
     if t == "date":
+        if v[0] == "relative":
+            return f"today{int(v[1]):+d} days"
         y, m, d = v
         return f"{y}-{m:02d}-{d:02d}" if y else f"--{m:02d}-{d:02d}"
+    if t == "weekday":
+        return ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+                "Sunday")[int(v)]
+    if t in ("duration", "quantity"):
+        return f"{v[0]:g} {v[1]}"
     return str(v)
 
 
@@ -441,27 +302,68 @@ def status_compatible(said: str, negated: bool, truth: str,
     return False
 
 
+
+
+def _order_at(a: Analysis, m: Mention) -> str | None:
+    """The order id of ``m``'s sentence mentioned last before it (else the first after)."""
+    sent = a.clauses[m.clause].sentence
+    ids = [o for o in a.of_kind("order_id") if a.clauses[o.clause].sentence == sent]
+    before = [o for o in ids if (o.clause, o.start) <= (m.clause, m.start)]
+    return before[-1].value if before else (ids[0].value if ids else None)
+
+
+def _in_days(today: tuple[int, int, int], a: Analysis) -> list[tuple[int, int, int]]:
+    """Days that relative expressions of ``a`` name, given ``today``: "tomorrow", "in 3
+    days", "in two weeks", "(next) Monday" (the next such weekday after today)."""
+    base = dt.date(*today)
+    out = []
+    for m in a.mentions:
+        c = a.clauses[m.clause]
+        if m.kind == "date" and m.value[0] == "relative":
+            delta = int(m.value[1])
+        elif m.kind == "weekday":
+            delta = (int(m.value) - base.weekday()) % 7 or 7
+        elif m.kind == "duration" and m.value[1] in ("day", "week") and \
+                c.norm[:m.start].rstrip().endswith(" in"):
+            delta = int(m.value[0]) * (7 if m.value[1] == "week" else 1)
+        else:
+            continue
+        d = base + dt.timedelta(days=delta)
+        out.append((d.year, d.month, d.day))
+    return out
+
+
 class LogicConsistency(Scorer):
     """Absence of contradictions with the facts and with the agent's own earlier turns.
 
-    The reply's typed values are extracted sentence by sentence (order ids, tracking
-    numbers, money, dates, order statuses with negation and hypotheticals, carriers,
-    card last-four digits, the name the customer is addressed by, emails, zip codes) and
-    checked in three ways:
+    The reply is read through its analysis (``ScoreInput.analysis``, or the scorer's own
+    with :func:`lexicon_for` outside an environment): typed values — order ids, tracking
+    numbers and zip codes (ids of the domain's formats, or of the facts' formats), money,
+    dates, order statuses, carriers, emails — each either **claimed** (asserted: not in
+    a question, a hypothetical, a doubted or a contrasted clause) or **denied** (in a
+    negated assertion); card last-four digits are numbers of that many digits in a
+    clause that names the fact's key words ("card ... ending in 0363"); the name the
+    customer is addressed by is read from greetings ("Hi Ann", "Thanks, Ms. Silva").
+    They are checked in three ways:
 
-    1. **Grounding** (types in ``facts``): a value of a type the facts know must match a
-       fact, or something the context, the user or a tool result said (``history``
-       turns of other speakers; relative dates such as "tomorrow" are resolved against
+    1. **Grounding** (types in ``facts``): a claimed value of a type the facts know must
+       match a fact, or something the context, the user or a tool result said (relative
+       days the user said, such as "tomorrow" or "next Monday", are resolved against
        ``facts["today"]`` or "Today is ..." in the context). An invented order id,
-       amount, date or tracking number is a contradiction.
-    2. **Status**: a status claim about the facts' order (or about an order a tool
-       reported on) must be compatible with its true status (``shipped`` is true of a
-       delivered order, ``delivered`` is not of a shipped one; ``status_transitions``
-       lists changes the reply itself may make, e.g. cancelling a processing order).
-    3. **Self-consistency**: a claim that conflicts with one in an earlier agent turn
-       of ``history`` (another status of the same order, another refund amount, date,
-       tracking number or name) is a contradiction, unless the facts support the new
-       value (a correction is not punished).
+       amount, date or tracking number is a contradiction, and so is a denied true
+       amount, date or carrier ("it was not delivered on 2026-04-07" when it was).
+    2. **Status**: a status claim (or denial) about the facts' order, or about an order a
+       tool reported on, must be compatible with its true status (``shipped`` is true of
+       a delivered order, ``delivered`` is not of a shipped one; ``status_transitions``
+       lists changes the reply itself may make, e.g. cancelling a processing order). A
+       prospective status ("will be delivered", "can't be cancelled") claims nothing.
+    3. **Self-consistency** (:func:`dialog_gym.consistency.contradictions` of the
+       analysis against ``ScoreInput.prior``, or the analyses of the agent turns of
+       ``history``): a value that conflicts with one the agent asserted or denied
+       earlier about the same thing — another weekday or date, time, amount, quantity,
+       status of the same order, carrier, tracking number, or another name — is a
+       contradiction, unless it is an explicit correction ("sorry, I meant Monday") or
+       the facts back the new value.
 
     ``score = (1 - penalty) ** n_contradictions``, times ``1 - nli_weight * p`` when an
     NLI cross-encoder is given (``p``: its largest contradiction probability of the
@@ -471,18 +373,24 @@ class LogicConsistency(Scorer):
     that states nothing checkable scores 1 (nothing contradicts).
 
     Known failure modes: only typed values are checked without ``nli_model`` (free-text
-    contradictions like "you can't return it" vs "returns are free" pass); extraction is
-    English-pattern based; values the agent computes (a sum of two prices) count as
-    invented; it rewards saying nothing as much as saying the truth, so pair it with a
+    contradictions like "you can't return it" vs "returns are free" pass); statuses are
+    recognised only where the lexicon has them (the environment's domain data, or
+    ``understanding=``; outside an environment the facts' own status words); values the
+    agent computes (a sum of two prices) count as invented; self-consistency compares
+    subjects by shared content words, so paraphrases with no word in common are not
+    compared; it rewards saying nothing as much as saying the truth, so pair it with a
     task or coverage term.
 
-    Range: [0, 1]. Cost: moderate (regex, ~2-5k items/s); neural with ``nli_model``.
+    Range: [0, 1]. Cost: moderate (the rule-based analysis, ~1-3k items/s); neural with
+    ``nli_model``.
 
     Args:
         penalty: Score lost per contradiction (multiplicatively).
         fact_types: Fact key -> type, overriding :func:`infer_fact_type`.
         status_transitions: Status -> statuses a reply may bring about.
         check_history: Also check against the agent's earlier turns.
+        understanding: Understanding data (a domain's ``understanding`` entry) for the
+            texts the scorer analyses itself (no ``ScoreInput.analysis``).
         nli_model: Local path or id of a sentence-transformers ``CrossEncoder`` NLI model
             (labels incl. ``contradiction``), e.g. ``cross-encoder/nli-deberta-v3-small``.
         nli_weight: Weight of the NLI contradiction probability.
@@ -492,14 +400,15 @@ class LogicConsistency(Scorer):
 
     Example:
         >>> from dialog_gym.dialogue import Turn
-        >>> facts = {"order_id": "H7148", "status": "shipped", "tracking": "1ZABC1234567"}
+        >>> facts = {"order_id": "H7148", "item_price": 31.72, "status": "shipped"}
         >>> s = LogicConsistency()
-        >>> s("Order H7148 has shipped; tracking number 1ZABC1234567.", facts=facts)
+        >>> s("Order H7148 has shipped; I've refunded $31.72.", facts=facts)
         1.0
-        >>> s("Order H7148 was delivered yesterday.", facts=facts)
+        >>> s("Order H7184 has shipped; I've refunded $37.12.", facts=facts)
+        0.25
+        >>> s("Order H7148 has not shipped yet.", facts=facts)
         0.5
-        >>> s("Your order H7148 has shipped.", facts={},
-        ...   history=[Turn("agent", "Order H7148 is still processing.")])
+        >>> s("Yes, it arrives on Monday.", history=[Turn("agent", "It arrives on Friday.")])
         0.5
     """
 
@@ -511,9 +420,9 @@ class LogicConsistency(Scorer):
 
     def __init__(self, *, penalty: float = 0.5, fact_types: Mapping[str, str] | None = None,
                  status_transitions: Mapping[str, Sequence[str]] | None = None,
-                 check_history: bool = True, nli_model: str | None = None,
-                 nli_weight: float = 1.0, nli_turns: int = 3, max_chars: int = 20_000,
-                 device: str = "cpu") -> None:
+                 check_history: bool = True, understanding: Mapping[str, Any] | None = None,
+                 nli_model: str | None = None, nli_weight: float = 1.0, nli_turns: int = 3,
+                 max_chars: int = 20_000, device: str = "cpu") -> None:
         if not 0.0 < penalty <= 1.0:
             raise ConfigError(f"penalty must lie in (0, 1], got {penalty!r}")
         if not 0.0 <= nli_weight <= 1.0:
@@ -527,6 +436,7 @@ class LogicConsistency(Scorer):
                             (DEFAULT_TRANSITIONS if status_transitions is None
                              else status_transitions).items()}
         self.check_history = check_history
+        self.understanding = dict(understanding or {})
         self.nli_model = nli_model
         self.nli_weight = float(nli_weight)
         self.nli_turns = int(nli_turns)
@@ -540,104 +450,132 @@ class LogicConsistency(Scorer):
         """The contradictions found in ``x.response`` (empty when consistent)."""
         f = _read_facts(x.facts, self.fact_types)
         cut = self.max_chars
+        lex = lexicon_for(x.facts, self.understanding, self.fact_types)
 
-        def ext(text: str) -> tuple[Mention, ...]:
-            return extract(text[:cut], f.shapes, f.carriers)
+        def ana(text: str) -> Analysis:
+            return _analyze_cached(lex, text[:cut])
 
-        said = ext(x.response)
-        if not said:
+        if x.analysis is not None:
+            cur, prior = x.analysis, tuple(x.prior)
+        else:
+            cur = ana(x.response)
+            prior = tuple(ana(t.text) for t in x.history if t.speaker == AGENT)
+        names = _names(x.response[:cut])
+        if not cur.mentions and not names:
             return []
+        today = f.today or next(iter(_today_in(x.context)), None)
         grounded: dict[str, list[Any]] = {t: list(v) for t, v in f.values.items()}
         truth: dict[str | None, str] = {}
         if f.status is not None:
             truth[f.target_order] = f.status
-        agent_turns: list[str] = []
-        for m in ext(x.context):
-            grounded.setdefault(m.type, []).append(m.value)
-        for turn in x.history:
-            if turn.speaker == AGENT:
-                agent_turns.append(turn.text)
+        others = [(None, x.context)] + [(t.speaker, t.text) for t in x.history
+                                        if t.speaker != AGENT]
+        for speaker, text in others:
+            if not text:
                 continue
-            for m in ext(turn.text):
-                grounded.setdefault(m.type, []).append(m.value)
-                if m.type == "status" and not m.negated and m.order and turn.speaker != "user":
-                    truth[m.order] = m.value  # a tool reported the order's status
-                    if m.order == f.target_order:
-                        truth[None] = m.value
+            a = ana(text)
+            for m in a.mentions:
+                if m.kind in TYPES and not (m.kind == "date" and m.value[0] == "relative"):
+                    grounded.setdefault(m.kind, []).append(m.value)
+                if m.kind == "status" and speaker not in (None, "user") and not m.negated:
+                    order = _order_at(a, m)
+                    if order is not None:
+                        truth[order] = m.value  # a tool reported the order's status
+            grounded.setdefault("name", []).extend(_names(text[:cut]))
+            if speaker is not None and today is not None and "date" in f.values:
+                grounded["date"].extend(_in_days(today, a))
         if f.target_order is not None and f.target_order in truth:
             truth[None] = truth[f.target_order]
-        today = f.today or next((v for v in _today_in(x.context)), None)
-        if today is not None and "date" in f.values:
-            for turn in x.history:
-                if turn.speaker != AGENT:
-                    grounded["date"].extend(relative_dates(turn.text[:cut], today))
+        last4_keys = [k for k in x.facts if (self.fact_types.get(k) or infer_fact_type(
+            k, x.facts[k])) == "last4"]
+        key_roots = {root(w) for k in last4_keys for w in re.findall(r"[a-z]{3,}", k.lower())}
 
         out: list[Contradiction] = []
-        flagged: set[int] = set()
-        for i, m in enumerate(said):
-            if m.type in _GROUNDED_TYPES and m.type in f.values:
-                if not any(_match(m.type, m.value, g) for g in grounded.get(m.type, ())):
-                    known = ", ".join(sorted({_fmt(m.type, v) for v in f.values[m.type]}))
-                    out.append(Contradiction("fact", m.type, _fmt(m.type, m.value), known,
-                                             f"{m.type} {_fmt(m.type, m.value)} matches no "
-                                             f"fact ({known}) and nothing the user or tools "
-                                             "said"))
-                    flagged.add(i)
-            elif m.type == "status":
-                t = truth.get(m.order) if m.order is not None else truth.get(None)
-                if t is not None and not status_compatible(m.value, m.negated, t,
-                                                           self.transitions):
-                    claim = ("not " if m.negated else "") + m.value
-                    out.append(Contradiction("fact", "status", claim, t,
-                                             f"status claim '{claim}' contradicts status {t}"))
-                    flagged.add(i)
-        if self.check_history and agent_turns:
-            out.extend(self._self_check(said, flagged, agent_turns, ext, f))
-        return out
+        flagged: set[tuple[str, str]] = set()
 
-    def _self_check(self, said: Sequence[Mention], flagged: set[int],
-                    agent_turns: Sequence[str], ext: Any, f: _Facts) -> list[Contradiction]:
-        earlier: dict[tuple[Any, ...], Mention] = {}
-        for text in agent_turns:
-            for m in ext(text):
-                key = self._slot(m, f)
-                if key is not None:
-                    earlier[key] = m  # the latest claim per slot wins
-        out = []
-        for i, m in enumerate(said):
-            if i in flagged:
-                continue
-            key = self._slot(m, f)
-            prev = earlier.get(key) if key is not None else None
-            if prev is None:
-                continue
-            if m.type == "status":
-                if prev.negated or m.negated:
-                    ok = not (prev.negated != m.negated and prev.value == m.value)
-                else:
-                    ok = status_compatible(m.value, False, prev.value, self.transitions) or \
-                        status_compatible(prev.value, False, m.value, self.transitions)
+        def wrong(t: str, said: str, expected: str, message: str) -> None:
+            out.append(Contradiction("fact", t, said, expected, message))
+            flagged.add((t, said))
+
+        for m in cur.mentions:
+            c = cur.clauses[m.clause]
+            claimed = m.asserted and not c.doubted and not m.contrasted
+            denied = (m.negated and not c.doubted and c.modality == ASSERT
+                      and not m.contrasted)
+            t = m.kind
+            if t == "number" and "last4" in f.values and key_roots & {
+                    root(w) for w in c.tokens}:
+                t = "last4"
+                value: Any = m.text
+                if not (value.isdigit() and any(len(value) == len(v)
+                                                for v in f.values["last4"])):
+                    continue
             else:
-                ok = _match(m.type, m.value, prev.value)
-            if ok or any(_match(m.type, m.value, v) for v in f.values.get(m.type, ())):
+                value = m.value
+            if t not in TYPES or not (claimed or denied):
                 continue
-            said_s = ("not " if m.negated else "") + _fmt(m.type, m.value)
-            prev_s = ("not " if prev.negated else "") + _fmt(m.type, prev.value)
-            out.append(Contradiction("self", m.type, said_s, prev_s,
-                                     f"{m.type} '{said_s}' contradicts the agent's earlier "
-                                     f"'{prev_s}'"))
+            if t == "date" and value[0] == "relative":
+                continue  # not checked against the facts' dates
+            if t in _GROUNDED_TYPES and t in f.values:
+                if claimed and not any(_match(t, value, g) for g in grounded.get(t, ())):
+                    known = ", ".join(sorted({_fmt(t, v) for v in f.values[t]}))
+                    wrong(t, _fmt(t, value), known,
+                          f"{t} {_fmt(t, value)} matches no fact ({known}) and nothing "
+                          "the user or tools said")
+                elif denied and t in _DENIABLE and any(_match(t, value, v)
+                                                       for v in f.values[t]):
+                    wrong(t, "not " + _fmt(t, value), _fmt(t, value),
+                          f"{t} {_fmt(t, value)} is true, the reply denies it")
+            elif t == "status" and not prospective(cur, m):
+                order = _order_at(cur, m)
+                truth_now = truth.get(order) if order is not None else truth.get(None)
+                if truth_now is not None and not status_compatible(
+                        value, denied, truth_now, self.transitions):
+                    claim = ("not " if denied else "") + value
+                    wrong("status", claim, truth_now,
+                          f"status claim '{claim}' contradicts status {truth_now}")
+        if "name" in f.values:
+            for n in names:
+                if not any(_match("name", n, g) for g in grounded.get("name", ())):
+                    known = ", ".join(f.values["name"])
+                    wrong("name", n, known, f"name {n} matches no fact ({known}) and nothing "
+                          "the user or tools said")
+        if self.check_history and prior:
+            out.extend(self._self_check(cur, prior, names, flagged, f, today))
         return out
 
-    @staticmethod
-    def _slot(m: Mention, f: _Facts) -> tuple[Any, ...] | None:
-        order = m.order or f.target_order
-        if m.type in ("status", "tracking", "carrier"):
-            return (m.type, order)
-        if m.type in ("last4", "name"):
-            return (m.type,)
-        if m.type in ("money", "date") and m.anchor:
-            return (m.type, m.anchor, order)
-        return None
+    def _compatible(self, kind: str, new: Any, old: Any) -> bool | None:
+        """Whether two asserted statuses can both be true (of one order, over time)."""
+        if kind != "status":
+            return None
+        return status_compatible(new, False, old, self.transitions) or \
+            status_compatible(old, False, new, self.transitions)
+
+    def _self_check(self, cur: Analysis, prior: Sequence[Analysis], names: Sequence[str],
+                    flagged: set[tuple[str, str]], f: _Facts,
+                    today: tuple[int, int, int] | None) -> list[Contradiction]:
+        out = []
+        found = contradictions(cur, prior, kinds=(*default_kinds(), *_SELF_KINDS),
+                               single_valued=_STATES, compatible=self._compatible,
+                               today=dt.date(*today) if today else None)
+        for c in found:
+            said = ("not " if c.negated else "") + _fmt(c.kind, c.said)
+            if (c.kind, said) in flagged:
+                continue  # already a wrong fact
+            if not c.negated and any(_match(c.kind, c.said, v)
+                                     for v in f.values.get(c.kind, ())):
+                continue  # the facts back the new value
+            earlier = ("not " if not c.earlier.positive else "") + _fmt(c.earlier.kind,
+                                                                       c.earlier.value)
+            out.append(Contradiction("self", c.kind, said, earlier, c.message))
+        before = [n for a in prior for n in _names(a.text[:self.max_chars])]
+        for n in names:
+            if before and n.lower() != before[-1].lower() and ("name", n) not in flagged \
+                    and not any(_match("name", n, v) for v in f.values.get("name", ())):
+                out.append(Contradiction("self", "name", n, before[-1],
+                                         f"name '{n}' contradicts the agent's earlier "
+                                         f"'{before[-1]}'"))
+        return out
 
     # ------------------------------------------------------------------ NLI
     def _nli_model(self) -> Any:

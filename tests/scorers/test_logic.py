@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -5,13 +8,20 @@ import pytest
 from dialog_gym.dialogue import Turn
 from dialog_gym.error import ConfigError
 from dialog_gym.scorers import ScoreInput
-from dialog_gym.scorers.logic import LogicConsistency, extract, infer_fact_type
+from dialog_gym.scorers.logic import LogicConsistency, extract, infer_fact_type, lexicon_for
 
-#: Accuracy floor of the labelled set. Measured: 44/46 = 0.957 (the two misses are
-#: free-text contradictions that need an NLI model); first measurement of cases l01-l36
-#: was 31/36 before three extraction bugs they exposed were fixed, and 9/10 on the fresh
-#: cases l37-l46 written after the fixes.
+#: Accuracy floor of the labelled set, scored with the customer-service domain's
+#: understanding data (the cases are customer-service replies). Measured on the shared
+#: analysis: 43/46 = 0.935 (misses: two free-text contradictions that need an NLI model,
+#: and "out for delivery" vs a delivered order: the domain data reads "out for delivery"
+#: as shipped). The regex extractor it replaced measured 44/46.
 FLOOR = 0.85
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cs_understanding():
+    return json.loads((_ROOT / "envs" / "data" / "customer_service.json").read_text(
+        encoding="utf-8"))["understanding"]
 
 
 def _mk(c, reply):
@@ -22,7 +32,7 @@ def _mk(c, reply):
 def test_labelled_set_accuracy(load_cases):
     cases = load_cases("logic_cases.jsonl")
     assert len(cases) >= 30 and len({c["id"] for c in cases}) == len(cases)
-    s = LogicConsistency()
+    s = LogicConsistency(understanding=_cs_understanding())
     g = s.score([_mk(c, c["good"]) for c in cases])
     b = s.score([_mk(c, c["bad"]) for c in cases])
     acc = float(np.mean(g > b))
@@ -62,16 +72,20 @@ def test_wrong_facts_in_a_real_episode_are_caught():
 
 
 def test_explain_and_extract():
-    s = LogicConsistency()
-    x = ScoreInput(response="Order A1234 was delivered on May 3 to Ms. Li.",
-                   facts={"order_id": "A1234", "status": "shipped", "customer_name": "Ann Lee"})
+    # statuses are the domain's words: without them only the facts' own status is known
+    x0 = ScoreInput(response="Order A1234 was shipped.",
+                    facts={"order_id": "A1234", "status": "processing"})
+    assert LogicConsistency().explain(x0) == []
+    s = LogicConsistency(understanding={"entities": {"status": {"shipped": []}}})
+    x = ScoreInput(response="Order A1234 was shipped on May 3 to Ms. Li.",
+                   facts={"order_id": "A1234", "status": "processing",
+                          "customer_name": "Ann Lee"})
     why = s.explain(x)
     assert {(c.kind, c.type) for c in why} == {("fact", "status"), ("fact", "name")}
-    assert "contradicts status shipped" in why[0].message or \
-        "contradicts status shipped" in why[1].message
-    kinds = [m.type for m in extract("Refund of $5 to card ending in 1234 via FedEx on "
-                                     "2026-01-02 for a@b.co, zip code 12345.")]
-    assert kinds == ["carrier", "money", "last4", "email", "zip", "date"]
+    assert any("contradicts status processing" in c.message for c in why)
+    a = extract("Refund of $5 to a@b.co on 2026-01-02 via FedEx for order B1234.",
+                facts={"order_id": "A9999"})
+    assert [m.kind for m in a.mentions] == ["money", "email", "date", "carrier", "order_id"]
 
 
 def test_fact_types_inferred_and_overridden():
@@ -130,3 +144,117 @@ def test_nli_model_needs_a_contradiction_label(tiny_models):
 def test_bad_config():
     with pytest.raises(ConfigError, match="penalty"):
         LogicConsistency(penalty=0)
+
+
+# ---------------------------------------------------------------- across turns
+LEX = lexicon_for({})
+
+
+def _both_ways(earlier, reply, facts=None):
+    """The score with the agent turns in ``history`` (the scorer analyses them) and with
+    an environment's analyses (``analysis`` / ``prior``); both must agree."""
+    s = LogicConsistency()
+    facts = facts or {}
+    hist = tuple(t for e in earlier for t in (Turn("user", "And?"), Turn("agent", e)))
+    plain = s.score([ScoreInput(response=reply, history=hist, facts=facts)])[0]
+    env = s.score([ScoreInput(response=reply, history=hist, facts=facts,
+                              analysis=LEX.analyze(reply),
+                              prior=tuple(LEX.analyze(e) for e in earlier))])[0]
+    assert plain == env
+    return plain
+
+
+@pytest.mark.parametrize("earlier, reply", [
+    (["It arrives on Friday."], "Yes, it arrives on Monday."),
+    # a weekday vs an ISO date of another weekday (2026-07-27 is a Monday), both ways
+    (["It arrives on Friday."], "Good news: it will be delivered on 2026-07-27."),
+    (["Your parcel arrives on 2026-07-27."], "It arrives on Friday, as I said."),
+    # money
+    (["You'll get a refund of $45.00."], "The refund of $54.00 will reach your card soon."),
+    (["The total is 120 dollars."], "So the total comes to $150."),
+    # negated, then asserted
+    (["It does not arrive on Friday."], "It arrives on Friday."),
+    (["It arrives on Friday."], "Unfortunately it doesn't arrive on Friday."),
+])
+def test_self_contradiction_across_turns_is_penalised(earlier, reply):
+    assert _both_ways(earlier, reply) == 0.5
+
+
+@pytest.mark.parametrize("earlier, reply", [
+    (["It arrives on Friday."], "Yes, it arrives on Friday."),
+    (["It arrives on Friday."], "It will be delivered on 2026-07-31."),  # a Friday
+    # explicit corrections
+    (["It arrives on Friday."], "Sorry, I meant Monday."),
+    (["It arrives on Friday."], "Correction: it arrives on Monday."),
+    # questions and hypotheticals
+    (["It arrives on Friday."], "Would Monday work better for you?"),
+    (["It arrives on Friday."], "Does it arrive on Monday for you?"),
+    (["It arrives on Friday."], "If it had shipped earlier it would arrive on Monday."),
+    # two different subjects
+    (["It arrives on Friday."], "It ships Monday and arrives Friday."),
+    (["It ships Monday and arrives Friday."], "Yes, it ships on Monday."),
+    (["You'll get a refund of $45.00."], "The shipping fee was $5.99."),
+])
+def test_consistent_or_excused_replies_are_not_penalised(earlier, reply):
+    assert _both_ways(earlier, reply) == 1.0
+
+
+def test_the_analysis_given_by_the_env_is_used():
+    s = LogicConsistency()
+    reply, earlier = "Yes, it arrives on Monday.", "It arrives on Friday."
+    # no agent turn in history: the prior analyses alone carry the earlier reply
+    x = ScoreInput(response=reply, analysis=LEX.analyze(reply),
+                   prior=(LEX.analyze(earlier),))
+    assert s.score([x])[0] == 0.5
+    assert s.explain(x)[0].kind == "self" and s.explain(x)[0].type == "weekday"
+    # an analysis with no prior: nothing earlier to contradict
+    assert s.score([ScoreInput(response=reply, analysis=LEX.analyze(reply),
+                               history=(Turn("agent", earlier),))])[0] == 1.0
+
+
+def test_self_check_can_be_switched_off():
+    s = LogicConsistency(check_history=False)
+    assert s("Yes, it arrives on Monday.", history=[Turn("agent", "It arrives on Friday.")]) == 1.0
+
+
+def test_new_value_backed_by_the_facts_is_a_correction():
+    s = LogicConsistency()
+    hist = [Turn("agent", "Your refund is $45.00.")]
+    assert s("Your refund is $54.00.", history=hist, facts={"item_price": 54.0}) == 1.0
+    # a wrong value that also changes an earlier one counts once, as a wrong fact
+    x = ScoreInput(response="Your refund is $55.00.", history=tuple(hist),
+                   facts={"item_price": 54.0})
+    assert [c.kind for c in s.explain(x)] == ["fact"]
+    assert s("Your refund is $55.00.", history=hist) == 0.5  # no facts: self only
+
+
+# ---------------------------------------------------------------- facts, asserted
+@pytest.mark.parametrize("reply, expected", [
+    ("Your refund of $31.72 is on its way.", 1.0),
+    ("Your refund of $37.12 is on its way.", 0.5),  # asserted wrong value
+    ("The refund is not $31.72.", 0.5),  # the true value denied
+    ("The refund is not $37.12; it is $31.72.", 1.0),  # a wrong value denied
+    ("Is the refund $37.12?", 1.0),  # asked, not asserted
+    ("If the refund were $37.12 we would need approval.", 1.0),  # hypothetical
+    ("It was delivered on 2026-04-07.", 1.0),
+    ("It was not delivered on 2026-04-07.", 0.5),
+    ("It was delivered on 2026-04-09.", 0.5),
+])
+def test_fact_checks_go_through_asserted_mentions(reply, expected):
+    facts = {"item_price": 31.72, "delivered": "2026-04-07"}
+    assert LogicConsistency()(reply, facts=facts) == expected
+
+
+def test_status_claims_are_asserted_and_not_prospective():
+    s = LogicConsistency(understanding={"entities": {"status": {
+        "processing": ["being prepared"], "shipped": [], "delivered": []}},
+        "ids": {"order_id": "[A-Z]\\d{4}"}})
+    facts = {"order_id": "B5120", "status": "shipped"}
+    assert s("Order B5120 has shipped and will be delivered by Friday.", facts=facts) == 1.0
+    assert s("Order B5120 has been delivered.", facts=facts) == 0.5
+    assert s("Order B5120 has not shipped yet.", facts=facts) == 0.5  # negated truth
+    assert s("Has order B5120 been delivered?", facts=facts) == 1.0
+    # a status of the agent's own earlier turn
+    hist = [Turn("agent", "Order C3141 is still being prepared.")]
+    assert s("Order C3141 was delivered two days ago.", history=hist) == 0.5
+    assert s("Order D1111 was delivered two days ago.", history=hist) == 1.0
