@@ -81,16 +81,6 @@ def _luhn_card(rng: random.Random) -> str:
     return body + str((10 - total % 10) % 10)
 
 
-def _iso_day(ordinal: int) -> str:
-    """``YYYY-MM-DD`` of a day number."""
-    return date.fromordinal(ordinal).isoformat()
-
-
-def _items_priced(min_price: float, max_price: float) -> tuple[list[Any], ...]:
-    """The catalogue items (``[name, lo, hi]``) whose price range fits the bounds."""
-    return tuple(it for it in load_data()["items"] if it[2] > min_price + 1 and it[1] < max_price)
-
-
 _JAN_1_2026 = date(2026, 1, 1).toordinal()
 
 
@@ -132,7 +122,7 @@ class CustomerServiceGenerator:
             return lo + int(uniform() * (hi - lo))
 
         today = _JAN_1_2026 + randint(0, 365)  # day number (date.toordinal)
-        today_iso = _iso_day(today)
+        today_iso = date.fromordinal(today).isoformat()
         first, last = pick(d["first_names"]), pick(d["last_names"])
         zip_code = str(randint(10000, 99999))
         street_no = randint(1, 999)
@@ -166,7 +156,8 @@ class CustomerServiceGenerator:
                     return oid
 
         def new_item(min_price: float = 0.0, max_price: float = 1e9) -> dict[str, Any]:
-            name, lo, hi = pick(_items_priced(min_price, max_price))
+            name, lo, hi = pick([it for it in d["items"]
+                                 if it[2] > min_price + 1 and it[1] < max_price])
             lo, hi = max(lo, min_price + 1), min(hi, max_price)
             return {"name": name, "price": round(rng.uniform(lo, hi), 2)}
 
@@ -191,8 +182,9 @@ class CustomerServiceGenerator:
                 "id": new_order_id(),
                 "items": items,
                 "status": status,
-                "ordered": _iso_day(today - ordered_ago),
-                "delivered": _iso_day(today - delivered_ago) if status == "delivered" else None,
+                "ordered": date.fromordinal(today - ordered_ago).isoformat(),
+                "delivered": (date.fromordinal(today - delivered_ago).isoformat()
+                              if status == "delivered" else None),
                 "carrier": carrier,
                 "tracking": tracking,
                 "address": address,
@@ -387,28 +379,23 @@ def _refund_target(o: Mapping[str, Any], amount: float, item: Any,
     """``(item name, None)`` a refund of ``amount`` is for, or ``(None, why it cannot be)``.
 
     ``refunds`` are the order's earlier refunds ``[item name, amount]``. A named ``item``
-    must be one of the order's; without one, the refund is for the first item not yet
-    refunded whose price is the amount, else the first not yet refunded whose price covers
-    it. Each item is refunded at most once.
+    must be one of the order's; without one, the refund is for an item not yet refunded
+    whose price is the amount, else one whose price covers it. Each item is refunded once.
     """
     done = {name for name, _ in refunds}
+    items = o["items"]
     if item not in (None, ""):
-        want = normalize(str(item))
-        hit = next((it for it in o["items"] if normalize(it["name"]) == want), None)
-        if hit is None:
+        items = [it for it in items if normalize(it["name"]) == normalize(str(item))]
+        if not items:
             return None, f"order {o['id']} has no item {item!r}"
-        candidates = [hit]
-    else:
-        candidates = sorted(o["items"], key=lambda it: abs(it["price"] - amount) > 0.005)
-    for it in candidates:
-        if it["name"] in done:
-            continue
-        if amount <= it["price"] + 1e-9:
-            return it["name"], None
-    if all(it["name"] in done for it in candidates):
-        names = ", ".join(it["name"] for it in candidates)
-        return None, f"already refunded: {names} (order {o['id']})"
-    return None, f"${_money(amount)} is more than the price of an item of order {o['id']}"
+    left = [it for it in items if it["name"] not in done]
+    if not left:
+        return None, f"already refunded: {', '.join(it['name'] for it in items)} (order {o['id']})"
+    fits = sorted((it for it in left if amount <= it["price"] + 1e-9),
+                  key=lambda it: abs(it["price"] - amount) > 0.005)
+    if not fits:
+        return None, f"${_money(amount)} is more than the price of an item of order {o['id']}"
+    return fits[0]["name"], None
 
 
 def _refund(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
