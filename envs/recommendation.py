@@ -572,6 +572,9 @@ class RecommendationExpert:
     words the decision.
     """
 
+    #: most attributes asked about in one reply
+    per_turn = 2
+
     def __init__(self) -> None:
         self.templates = load_data()["expert_templates"]
         self._seen = ""
@@ -638,7 +641,7 @@ class RecommendationExpert:
 
     def plan(self, cat: Mapping[str, Any]) -> tuple[str, Any]:
         """The next move: ``("fallback", None)``, ``("open", noun)``, ``("ask", [columns])``
-        (at most two) or ``("recommend", name)``."""
+        (at most :attr:`per_turn`) or ``("recommend", name)``."""
         st = self._state
         if not cat["rows"]:
             return "fallback", None
@@ -649,7 +652,7 @@ class RecommendationExpert:
         unknown = [c for c in cat["columns"] if c not in st["prefs"] and c not in st["free"]
                    and c not in st["asked"] and c in attrs]
         if unknown:
-            return "ask", unknown[:2]
+            return "ask", unknown[:self.per_turn]
         prefs = st["prefs"]
         ok = [r for r in cat["rows"] if r["name"] not in st["rejected"]]
 

@@ -1,5 +1,7 @@
 """Dialog-Recommendation-v0: solvability, unstated needs, anti-gaming attacks, bad input."""
 
+import zlib
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -12,10 +14,13 @@ from dialog_gym.envs.recommendation import (
     RecommendationExpert,
     RecommendationGenerator,
     _attrs,
+    lexicon_for,
+    offer,
     fits,
     parse_catalogue,
 )
 from dialog_gym.evaluation import evaluate
+from dialog_gym.testing import NegatingAgent, attack_success_rate
 
 ENV = "Dialog-Recommendation-v0"
 GEN = RecommendationGenerator()
@@ -276,3 +281,181 @@ def test_catalogue_round_trips_through_the_context():
     assert [r["name"] for r in cat["rows"]] == world["names"]
     for row, item in zip(cat["rows"], world["items"], strict=True):
         assert all(row[c] == item[c] for c in cat["columns"])
+
+
+# ------------------------------------------------------------------ meaning, not keywords
+
+
+def test_negated_expert_never_succeeds():
+    # "I would not recommend X. It is not a good fit ..." recommends nothing
+    rate, _ = attack_success_rate(ENV, NegatingAgent(RecommendationExpert()), range(100))
+    assert rate <= 0.05, rate
+
+
+#: natural wording of every expert move, different from the expert's templates
+OPEN = ["Hi! Tell me a bit about what you're looking for.",
+        "Happy to dig through the list for you. Any preferences I should know about?",
+        "Sure thing! What do you have in mind?",
+        "Hello! What matters most to you here?"]
+ASK = {
+    "cuisine": ["What sort of food are you craving?", "Which cuisine sounds good tonight?"],
+    "area": ["Is there a neighbourhood you'd prefer?", "Where in town would suit you best?"],
+    "price": ["Roughly what budget are you working with?",
+              "How much are you hoping to spend?"],
+    "vegetarian": ["Any dietary restrictions I should know about?",
+                   "Is anyone in your group vegetarian?"],
+    "outdoor": ["Would you like to sit outside if possible?",
+                "Is a terrace or patio important to you?"],
+    "wheelchair": ["Does anyone need step-free or wheelchair access?",
+                   "Is accessibility a concern for anyone in your party?"],
+    "genre": ["What genre do you fancy?", "Are you after a comedy, a thriller, or something else?"],
+    "language": ["Are subtitles okay, or do you want a particular language?",
+                 "Which language should it be in?"],
+    "runtime": ["How much time do you have for the film?", "How long a movie are you up for?"],
+    "family": ["Will any children be watching?", "Does it need to be suitable for kids?"],
+    "service": ["What streaming platforms do you have?", "Which subscriptions can you watch on?"],
+    "pets": ["Will you be travelling with a pet?", "Is a dog or cat coming along?"],
+    "parking": ["Will you have a car with you?", "Do you need somewhere to park?"],
+    "breakfast": ["Should breakfast be part of the deal?",
+                  "Do you want your morning meal included?"],
+}
+LEADS = ["", "Quick questions. ", "Got it. ", "Thanks, that helps. "]
+LINKS = ["", "Also, ", "And "]
+RECOMMEND = ["I'd go with {name}.", "Honestly, {name} is your best bet.",
+             "Unlike {o1} and {o2}, {name} fits everything you told me, so I'd go with it.",
+             "My pick would be {name}: it ticks every box.",
+             "{name} looks like the perfect fit for you.",
+             "You'd probably love {name}, it checks all your boxes.",
+             "Rather than {o1}, I'd recommend {name}."]
+
+
+class Paraphraser(RecommendationExpert):
+    """The expert's moves in other words (variants chosen by the episode), up to three
+    needs asked per reply."""
+
+    per_turn = 3
+
+    def act(self, observation):
+        self.rng = np.random.default_rng(zlib.crc32(observation["history"].encode()))
+        return super().act(observation)
+
+    def say(self, move, cat):
+        kind, arg = move
+        pick = lambda xs: xs[int(self.rng.integers(len(xs)))]  # noqa: E731
+        if kind == "open":
+            return pick(OPEN)
+        if kind == "ask":
+            qs = [pick(ASK[c]) for c in arg]
+            for i in range(1, len(qs)):
+                link = pick(LINKS)
+                qs[i] = link + qs[i][0].lower() + qs[i][1:] if link else qs[i]
+            return pick(LEADS) + " ".join(qs)
+        if kind == "recommend":
+            others = [n for n in cat["names"] if n != arg]
+            o1, o2 = others[0], others[1]
+            return pick(RECOMMEND).format(name=arg, o1=o1, o2=o2)
+        return super().say(move, cat)
+
+
+def test_paraphrased_expert_succeeds():
+    env = gym.make(ENV)
+    wins = 0
+    for seed in range(30):
+        obs, _ = env.reset(seed=seed, options={"difficulty": seed % 3})
+        agent = Paraphraser()
+        done = False
+        while not done:
+            obs, r, term, trunc, info = env.step(agent.act(obs))
+            done = term or trunc
+        wins += bool(info["success"])
+    assert wins >= 27, wins
+
+
+def _play_to_level(level=2, seed=0):
+    env = gym.make(ENV)
+    obs, _ = env.reset(seed=seed, options={"difficulty": level})
+    return env, env.unwrapped.scenario.goal
+
+
+def test_three_needs_in_one_reply_are_all_answered():
+    env, g = _play_to_level(2, seed=4)
+    keys = (g["stated"] + g["hidden"])[:3]
+    text = " ".join([ASK[k][0] for k in keys[:2]] + ["And " + ASK[keys[2]][1].lower()])
+    obs, r, term, trunc, info = env.step(text)
+    user = env.unwrapped.user
+    assert not info["user"]["stuffed"] and set(keys) <= set(user.said)
+    answer = env.unwrapped.dialogue[-1].text
+    assert all(user.said[k] in answer for k in keys), answer
+
+
+@pytest.mark.parametrize("text", [
+    "I would not recommend {target}.",
+    "I don't think {target} is right for you.",
+    "Would {target} work for you?",
+    "How does {target} sound?",
+    "If you were not so picky, {target} would have been my pick.",
+])
+def test_negated_asked_or_supposed_recommendations_are_not_accepted(text):
+    env, g = _play_to_level(0, seed=11)
+    obs, r, term, trunc, info = env.step(text.format(target=g["target"]))
+    user = env.unwrapped.user
+    assert not info["success"] and user.accepted is None and user.rejections == 0
+
+
+def test_a_contrasted_recommendation_names_the_pick():
+    env, g = _play_to_level(0, seed=11)
+    o1, o2 = [n for n in env.unwrapped.world["names"] if n != g["target"]][:2]
+    obs, r, term, trunc, info = env.step(
+        f"Unlike {o1} and {o2}, {g['target']} fits your budget, so I'd go with it.")
+    assert info["success"] and env.unwrapped.user.accepted == g["target"]
+
+
+def test_contrasted_items_are_not_put_forward():
+    lex = lexicon_for(["Green Orchid", "Blue Lotus", "Casa Luna"])
+    o = offer(lex.analyze("Unlike Blue Lotus and Casa Luna, Green Orchid fits your budget, "
+                          "so I'd go with it."))
+    assert o.recommended == ("Green Orchid",) and not o.several
+    o = offer(lex.analyze("You could try Green Orchid, Blue Lotus or Casa Luna."))
+    assert o.several
+    o = offer(lex.analyze("Would Green Orchid work?"))
+    assert o.asked == ("Green Orchid",) and not o.recommended
+
+
+def test_user_refers_back_only_to_what_it_said():
+    env, g = _play_to_level(2, seed=7)
+    key = g["hidden"][0]
+    obs, r, term, trunc, info = env.step(ASK[key][0])
+    first = env.unwrapped.dialogue[-1].text
+    assert "As I said" not in first and "already told" not in first
+    obs, r, term, trunc, info = env.step(ASK[key][1])
+    again = env.unwrapped.dialogue[-1].text
+    assert ("As I said" in again or "already told" in again) and env.unwrapped.user.said[key] in first
+    # whole episodes, every need asked again before the pick: each reference back quotes
+    # what an earlier user turn said
+    refs = 0
+    for seed in range(15):
+        obs, _ = env.reset(seed=seed, options={"difficulty": seed % 3})
+        agent, done = Paraphraser(), False
+        while not done:
+            reply = agent.act(obs)
+            if agent.plan(parse_catalogue(obs["context"]))[0] == "recommend":
+                break  # every need is asked; the reply is the pick
+            obs, r, term, trunc, info = env.step(reply)
+            done = term or trunc
+        keys = list(_attrs(env.unwrapped.scenario.goal["category"]))
+        for i in range(0, len(keys), 2):
+            if not done:
+                obs, r, term, trunc, info = env.step(
+                    "Just to double-check: " + " ".join(ASK[k][1] for k in keys[i:i + 2]))
+                done = term or trunc
+        earlier = []
+        for t in env.unwrapped.dialogue:
+            if t.speaker != "user":
+                continue
+            for marker in ("As I said: ", "I already told you: "):
+                for quoted in t.text.split(marker)[1:]:
+                    refs += 1
+                    said = [v for v in env.unwrapped.user.said.values() if quoted.startswith(v)]
+                    assert said and any(said[0] in e for e in earlier), t.text
+            earlier.append(t.text)
+    assert refs >= 30
