@@ -799,7 +799,10 @@ class CustomerServiceUser(AgendaUser):
 
     def react(self, a: ReplyAnalysis, reply: AgentReply,
               rng: np.random.Generator) -> tuple[list[str], bool]:
-        """Answer requests, check facts and actions, else restate the goal."""
+        """Answer requested slots, check facts and actions, ask back, or restate the goal.
+
+        A question that names nothing the customer knows gets "what do you mean?".
+        """
         parts: list[str] = []
         useful = False
         s = self._slots() if a.requests else {}  # (only the answers to requests use them)
@@ -852,6 +855,10 @@ class CustomerServiceUser(AgendaUser):
             else:
                 parts.append(self.say("no_need", rng))
 
+        m = a.meaning
+        if not parts and m is not None and not a.calls_ok and not m.has("close") and any(
+                q.arg is None for q in m.acts_of("question")):
+            parts.append(self.say("clarify", rng))  # asked something it cannot place
         if not parts:
             parts.append(self.say("ack_wait", rng) if a.calls_ok else self.restate(rng))
         if self.patience <= 2 and not useful:

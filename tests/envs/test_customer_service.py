@@ -533,3 +533,18 @@ def test_status_is_understood_by_meaning(status, say, ok):
     wrong = any(w in answer for w in load_data()["user_templates"]["wrong_fact"])
     # a false or denied status is a wrong fact; a question or a supposition is neither
     assert wrong is (not ok and "?" not in say and not say.startswith("If"))
+
+
+def test_an_unplaced_question_gets_a_clarification_not_an_answer():
+    from dialog_gym.envs.customer_service import load_data
+
+    templates = load_data()["user_templates"]
+    env = gym.make(ENV, difficulty=1)
+    env.reset(seed=3)
+    obs, *_ = env.step("Hi! How is your day going so far?")
+    answer = obs["history"].rsplit("Customer: ", 1)[1]
+    assert answer in templates["clarify"]
+    obs, *_ = env.step("Could you tell me your phone number?")  # a slot it will not give
+    answer = obs["history"].rsplit("Customer: ", 1)[1]
+    assert answer in templates["no_need"]
+    assert env.unwrapped.world["customer"]["email"] not in answer
