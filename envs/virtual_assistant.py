@@ -34,7 +34,7 @@ from dialog_gym.scenario import Scenario, make_scenario_id
 from dialog_gym.simulator import AgendaUser, AgentReply, Fact, Milestone, ReplyAnalysis
 from dialog_gym.text import normalize, time_values, tokens
 from dialog_gym.tools import Tool, ToolCall, ToolParam, ToolResult, ToolSet
-from dialog_gym.understanding import HYPOTHETICAL, QUESTION, Analysis, Lexicon, Mention
+from dialog_gym.understanding import HYPOTHETICAL, QUESTION, Analysis, Lexicon, Mention, core_data
 
 DOMAIN = "virtual_assistant"
 #: goal type -> the slots the user must give, in the order they are asked
@@ -131,18 +131,11 @@ UNITS: dict[str, tuple[str, float]] = {
     "oz": ("mass", 0.028349523125), "l": ("volume", 1.0), "gal": ("volume", 3.785411784),
     "c": ("temperature", 1.0), "f": ("temperature", 1.0),
 }
-_UNIT_WORDS: dict[str, tuple[str, ...]] = {
-    "km": ("kilometres", "kilometers", "kilometre", "kilometer", "km"),
-    "mi": ("miles", "mile"), "m": ("metres", "meters", "metre", "meter"),
-    "ft": ("feet", "foot"), "cm": ("centimetres", "centimeters", "centimetre", "centimeter", "cm"),
-    "in": ("inches", "inch"), "kg": ("kilograms", "kilogram", "kilos", "kilo", "kg"),
-    "lb": ("pounds", "pound", "lbs"), "g": ("grams", "gram"), "oz": ("ounces", "ounce", "oz"),
-    "l": ("litres", "liters", "litre", "liter"), "gal": ("gallons", "gallon"),
-    "c": ("degrees celsius", "celsius", "°c"), "f": ("degrees fahrenheit", "fahrenheit", "°f"),
-}
-#: every accepted spelling of a unit (tool arguments) -> unit code
-UNIT_ALIASES: dict[str, str] = {w: code for code, ws in _UNIT_WORDS.items() for w in ws}
-UNIT_ALIASES.update({code: code for code in UNITS})
+#: every accepted spelling of a unit (tool arguments, user turns) -> unit code: the codes
+#: and the core lexicon's phrases of each unit
+UNIT_ALIASES: dict[str, str] = {code: code for code in UNITS}
+UNIT_ALIASES.update({p: code for code, unit in load_data()["unit_lexicon"].items()
+                     for p in core_data()["units"][unit]})
 _UNIT_MENTION = re.compile(
     r"(?<![\w°])(" + "|".join(sorted((re.escape(w) for w in UNIT_ALIASES
                                      if len(w) > 1 and w != "in"),
@@ -546,7 +539,7 @@ def understanding_data() -> dict[str, Any]:
     ents = out.setdefault("entities", {})
     for kind, key in (("title", "event_titles"), ("reminder", "reminder_texts"),
                       ("label", "timer_labels")):
-        ents[kind] = {normalize(t): [t] for t in d[key]}
+        ents[kind] = {t: [] for t in d[key]}
     ents["city"] = {c: [] for c, _ in d["cities"]}
     ents["condition"] = {c: list(d["condition_phrases"].get(c, ())) for c in d["conditions"]}
     return out
@@ -616,31 +609,22 @@ def _tidy(text: str) -> str:
 class VirtualAssistantUser(AgendaUser):
     """The simulated user: asks for one thing, answers slot questions, confirms read-backs.
 
-    The user understands a reply through its analysis (``reply.analysis``, built from the
-    domain's understanding data): requests of slots (``date``, ``time``, ... and
-    ``confirmation``, "shall I set it?", "is that right?"), typed mentions (dates resolved
-    against today, clock times, durations, temperatures, quantities with units, numbers in
-    digits or words) and their polarity. Every slot the reply asks for is answered. A
-    told fact counts only when asserted; an asserted wrong value, or the true value
-    negated, is a wrong fact. Values inside a question ("which day: today or Friday?")
-    are options, not statements.
+    The user reads a reply's analysis (``reply.analysis``, from the domain's understanding
+    data) and answers every slot it asks for. A told fact counts only when asserted; an
+    asserted wrong value, or the true value negated, is a wrong fact; values in a
+    question ("which day: today or Friday?") are options. For write requests the user
+    confirms only a read-back (a request for ``confirmation`` naming the details) with
+    every detail at the user's current value and one value per detail (several dates
+    or times are answered with a correction, a bare "shall I go ahead?" with a request
+    to read the details back). At difficulty >= 1 the user may change a detail after
+    giving it (answering the next question or the first read-back); the confirmation is
+    ``Turn.meta["confirmed"]``, for :class:`~dialog_gym.rules.ConfirmBeforeWrite`.
 
-    For write requests (event, reminder, alarm, timer) the user confirms only a read-back
-    (a request for confirmation naming the details) that contains every detail with the
-    user's current values and exactly one value per detail (a read-back listing several
-    dates or times is answered with a correction, a bare "shall I go ahead?" with a
-    request to read the details back). At difficulty >= 1 the user may change a detail
-    after giving it, either when answering the agent's next question or in reply to the
-    first read-back; from then on only the corrected value is confirmed. The
-    confirmation is recorded as ``Turn.meta["confirmed"]`` for the
-    :class:`~dialog_gym.rules.ConfirmBeforeWrite` rule.
-
-    Milestones: write requests: confirmed (0.3), written (0.4: the action log holds the
-    exact entry), told (0.3: the agent said it is done, after it was). Weather and
-    calendar questions: looked up with the right arguments (0.5), told (0.5: the right
-    condition and high temperature / every event of the day and no other). Conversions:
-    the right number in the target unit told (1.0). Success also needs the action log to
-    be exactly what the request needs.
+    Milestones: writes: confirmed (0.3), written (0.4: the log holds the exact entry),
+    told (0.3: told it is done, after it was). Weather and calendar: looked up with the
+    right arguments (0.5), told (0.5: the condition and high / every event of the day and
+    no other). Conversions: the right number in the target unit (1.0). Success also needs
+    the action log to be exactly what the request needs.
     """
 
     def __init__(self) -> None:
@@ -746,7 +730,8 @@ class VirtualAssistantUser(AgendaUser):
         if slot == "minutes":
             return {str(n) for x in ms if (n := mention_minutes(x)) is not None}
         kind = _TEXT_KINDS.get(slot, slot)
-        return {str(x.value) for x in ms if x.kind == kind}
+        return {normalize(x.value) if slot in TEXT_SLOTS else x.value
+                for x in ms if x.kind == kind}
 
     def _stated(self, m: Analysis, slot: str) -> set[str]:
         """Values of ``slot`` the reply proposes: mentioned in any clause, not negated."""
@@ -801,7 +786,7 @@ class VirtualAssistantUser(AgendaUser):
     def _day_titles(self) -> set[str]:
         """Titles on the asked day."""
         day = self.values["date"]
-        return {normalize(e["title"]) for e in self.world["events"] if e["date"] == day}
+        return {e["title"] for e in self.world["events"] if e["date"] == day}
 
     def _told_events(self, m: Analysis) -> bool:
         on = self._day_titles()
@@ -1023,17 +1008,6 @@ _GOAL_PATTERNS = [
     ("create_event", re.compile(r"\bcalendar\b|\bschedule\b|\bevent\b", re.I)),
 ]
 
-_STOP = r"(?=\s+(?:on|at|tomorrow|today|tonight|the day|this)\b|\s*[.?!,]|\s*$)"
-_TITLE_FRAMES = [re.compile(p + _STOP, re.I) for p in (
-    r"\badd (.+?) to my calendar", r"\bput (.+?) on my calendar", r"\bcalled (.+?)",
-    r"\bschedule (.+?)", r"\bcall it (.+?)", r"\btitle is (.+?)", r"\bput it down as (.+?)")]
-_TEXT_FRAMES = [re.compile(p + _STOP, re.I) for p in (
-    r"\bremind me to (.+?)", r"\breminder to (.+?)", r"\bit's to (.+?)", r"\breminder is to (.+?)")]
-_LABEL_FRAMES = [re.compile(p, re.I) for p in (
-    r"\bfor the ([a-z]+)\b", r"\blabel it ([a-z]+)\b", r"\bcall it ([a-z]+)\b",
-    r"\ban? ([a-z]+) timer\b")]
-_NOT_A_NAME = {"something", "event", "new event", "calendar event", "new calendar event", "it",
-               "appointment", "me", "timer", "new timer"}
 _CONFIRM_REPLY = re.compile(r"^\W*(?:yes|yep|yeah|correct|perfect|that's (?:right|correct)|"
                             r"sounds good|exactly)\b", re.I)
 
@@ -1043,17 +1017,6 @@ def classify_goal(text: str) -> str | None:
     for goal, pat in _GOAL_PATTERNS:
         if pat.search(text):
             return goal
-    return None
-
-
-def _frame(frames: list[re.Pattern[str]], text: str) -> str | None:
-    for pat in frames:
-        m = pat.search(text)
-        if m:
-            raw = m.group(1).strip()
-            value = re.sub(r"^(?:a|an|the|my)\s+", "", raw, flags=re.I)
-            if value and raw.lower() not in _NOT_A_NAME and value.lower() not in _NOT_A_NAME:
-                return value
     return None
 
 
@@ -1143,28 +1106,16 @@ class VirtualAssistantExpert:
             kind = st["kind"]
             needed = WRITE_GOALS.get(kind) or INFO_GOALS.get(kind) or ()
             said = _lexicon().analyze(text).mentions  # the user's words, typed
-            if "date" in needed:
-                ds = mention_dates(list(said), today)
-                if ds:
-                    vals["date"] = sorted(ds)[-1]
-            if "time" in needed:
-                ts = [x.value for x in said if x.kind == "time"]
-                if ts:
-                    vals["time"] = ts[-1]
-            if "minutes" in needed:
-                ms = [n for x in said if (n := mention_minutes(x)) is not None]
-                if ms:
-                    vals["minutes"] = ms[-1]
-            for slot, frames in (("title", _TITLE_FRAMES), ("text", _TEXT_FRAMES),
-                                 ("label", _LABEL_FRAMES)):
-                if slot in needed:
-                    v = _frame(frames, text)
-                    if v:
-                        vals[slot] = v
-            if "city" in needed:
-                found = [x.value for x in said if x.kind == "city" and x.value in cities]
-                if found:
-                    vals["city"] = found[-1]
+            for slot in needed:
+                if slot == "date":
+                    got: list[Any] = sorted(mention_dates(list(said), today))
+                elif slot == "minutes":
+                    got = [n for x in said if (n := mention_minutes(x)) is not None]
+                else:  # time, city and the text slots (known titles, reminders, labels)
+                    got = [x.value for x in said if x.kind == _TEXT_KINDS.get(slot, slot)
+                           and (slot != "city" or x.value in cities)]
+                if got:
+                    vals[slot] = got[-1]
         elif who == "Assistant":
             if _READBACK.match(text):
                 st["readback"] = dict(vals)

@@ -651,6 +651,19 @@ def test_every_question_of_a_reply_is_answered():
     said = env.unwrapped.dialogue[-1].text.lower()
     assert g["surfaces"]["time"].replace("at ", "") in said
     assert g["surfaces"]["date"].lower() in said, said
+    env, obs, g = _find("set_alarm", lambda g: not g["given"], difficulty=2)
+    env.step("When should the alarm go off?")  # "when" asks for the day and the time
+    said = env.unwrapped.dialogue[-1].text.lower()
+    assert g["surfaces"]["time"].replace("at ", "") in said
+    assert g["surfaces"]["date"].lower() in said, said
+
+
+def test_tag_question_readback_states_its_details():
+    from dialog_gym.envs.virtual_assistant import _lexicon
+
+    a = _lexicon().analyze("So that's an alarm on Wednesday 8 April at 5:45 am, correct?")
+    assert a.labels == {"inform", "request:confirmation"}
+    assert a.asserted_values("time") == {"05:45"}
 
 
 def test_values_in_a_question_are_options_not_a_wrong_answer():
