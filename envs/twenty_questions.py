@@ -1,17 +1,19 @@
 """Dialog-TwentyQuestions-v0: find a hidden entity with yes/no questions.
 
-The domain module holds the knowledge base loader, the question parser (the simulated
-player's language understanding), the one-question rule, the simulated player and the
-scripted expert; the turn loop is the shared :class:`~dialog_gym.env.DialogueEnv`.
+The domain module holds the knowledge base loader, the reading of the shared reply
+analysis (what a reply asks or guesses; the words are data in
+``envs/data/twenty_questions.json``), the one-question rule, the simulated player and
+the scripted expert; the turn loop is the shared :class:`~dialog_gym.env.DialogueEnv`.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -34,8 +36,9 @@ from dialog_gym.rules import (
 )
 from dialog_gym.scenario import Scenario, make_scenario_id
 from dialog_gym.simulator import AgendaUser, AgentReply, Milestone, ReplyAnalysis
-from dialog_gym.text import sentences, tokens
+from dialog_gym.text import tokens
 from dialog_gym.tools import ToolSet
+from dialog_gym.understanding import HYPOTHETICAL, QUESTION, Analysis
 
 DOMAIN = "twenty_questions"
 #: candidates per difficulty
@@ -77,79 +80,72 @@ def value(entity: str, attr: str) -> str:
     return YES if attr in e["yes"] else SOMETIMES if attr in e["sometimes"] else NO
 
 
-# ============================================================================ parsing
+# ============================================================================ understanding
 
 
 @dataclass(frozen=True)
 class Ask:
-    """What one reply asks, as the player understands it.
+    """What one reply asks, as the player reads it off the shared analysis.
 
-    ``kind`` is ``"attr"`` (one property; ``name`` is the attribute), ``"guess"`` (one
-    entity; ``name`` is the entity), ``"several"`` (more than one property or entity:
-    no answer), ``"unknown"`` (a question about nothing the player knows) or
-    ``"statement"`` (no question and nothing to answer).
+    ``kind``: ``"attr"`` (``name``: the attribute), ``"guess"`` (``name``: the entity),
+    ``"several"``, ``"unsure"`` (``name``: a property the knowledge base does not hold,
+    e.g. ``"color"``, ``"count"``), ``"unclear_guess"`` (``name``: a candidate named in a
+    negated question), ``"unknown"`` (a question about nothing known), ``"statement"``.
     """
 
     kind: str
     name: str | None = None
 
 
-@dataclass(frozen=True)
-class _Lexicon:
-    attrs: tuple[tuple[str, re.Pattern[str]], ...]
-    entities: re.Pattern[str]
-    forms: Mapping[str, str]
-
-
-@lru_cache(maxsize=1)
-def _lexicon() -> _Lexicon:
+def understanding() -> dict[str, Any]:
+    """Property phrases, contrasts, exemplars (data) and the KB's entities with aliases."""
     d = load_data()
-    attrs = tuple((name, re.compile("|".join(a["patterns"]), re.IGNORECASE))
-                  for name, a in d["attributes"].items())
-    forms: dict[str, str] = {}
-    for name, e in d["entities"].items():
-        for alias in e["aliases"]:
-            for f in (alias, alias + "s", alias + "es"):
-                forms.setdefault(f.lower(), name)
-    alts = sorted(forms, key=len, reverse=True)
-    pattern = "|".join(r"[\s-]+".join(re.escape(w) for w in f.split()) for f in alts)
-    return _Lexicon(attrs, re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE), forms)
+    u = copy.deepcopy(d["understanding"])
+    u.setdefault("entities", {})["entity"] = {
+        name: [form for alias in e["aliases"] for form in (alias, alias + "s", alias + "es")]
+        for name, e in d["entities"].items()}  # "horses", "potatoes" (stems keep the 'e')
+    return u
 
 
-def parse_ask(text: str) -> Ask:
-    """Understand one reply: a question about one property, a guess, or neither.
+def read_ask(a: Analysis, known_yes: Collection[str] = ()) -> Ask:
+    """What the reply asks, from its analysis.
 
-    Only sentences with a question mark are read when there are any (so a recap such
-    as "So it's an animal. Can it fly?" asks only about flying); otherwise the whole
-    reply is read ("Tell me whether it can fly."). Matching is by keyword patterns per
-    attribute and by entity names with plurals, case-insensitive and independent of
-    word order.
-
-    Example:
-        >>> parse_ask("So it is an animal. CAN IT FLY?")
-        Ask(kind='attr', name='fly')
-        >>> parse_ask("Is it the penguin?")
-        Ask(kind='guess', name='penguin')
-        >>> parse_ask("Is it a dog or a cat?").kind
-        'several'
+    - A **property** is asked by a question act (a question clause, or "tell me
+      whether ..."), by cue phrases or by the exemplars; a property qualified by a
+      number ("four legs") or one the knowledge base does not hold (colours, sizes
+      other than a person's, wings) makes the player unsure, never an answer to a
+      neighbour property. Properties already answered *yes* are context, not a new
+      question: once it is known to be an animal, "Is it a wild animal?" asks one thing.
+    - A **guess** names one candidate in a question ("Is it the frog?", "Could it be a
+      frog?") or asserts it ("It's the frog!", "My guess is the frog"). A negated or
+      doubted naming ("It's definitely not the frog", "I don't think it's the frog"), a
+      supposition ("if it were the frog") and a comparison ("bigger than a car", "like a
+      dog", "that rules out the frog") are not guesses; a candidate named in a negated
+      question ("Isn't it the frog?") gets a clarification.
+    - Several properties, several candidates, or a property and a candidate: ``several``.
     """
-    lex = _lexicon()
-    sents = sentences(text.replace("’", "'"))
-    questions = [s for s in sents if "?" in s] or sents
-    found: set[tuple[str, str]] = set()
-    for s in questions:
-        for name, pat in lex.attrs:
-            if pat.search(s):
-                found.add(("attr", name))
-        for m in lex.entities.finditer(s):
-            key = re.sub(r"[\s-]+", " ", m.group(0).lower())
-            found.add(("guess", lex.forms[key]))
-    if len(found) > 1:
+    attrs = load_data()["attributes"]
+    named = {m.clause for m in a.of_kind("entity") if not m.contrasted}
+    props = list(dict.fromkeys(
+        "count" if act.arg in attrs and a.clause_mentions(act.clause, "number") else act.arg
+        for act in a.acts_of("question")  # a semantic match never outweighs a named entity
+        if act.arg is not None and not (act.source == "semantic" and act.clause in named)))
+    unsupported = [p for p in props if p not in attrs]
+    if unsupported:
+        return Ask("unsure", unsupported[0])
+    new = [p for p in props if p not in known_yes] or props
+    ents = [m for m in a.of_kind("entity") if not m.contrasted and m.modality != HYPOTHETICAL]
+    guesses = list(dict.fromkeys(m.value for m in ents if not m.negated))
+    unclear = [m.value for m in ents if m.negated and m.modality == QUESTION]
+    if len(guesses) + len(new) > 1:
         return Ask("several")
-    if found:
-        kind, name = found.pop()
-        return Ask(kind, name)
-    return Ask("unknown" if any("?" in s for s in sents) else "statement")
+    if guesses:
+        return Ask("guess", guesses[0])
+    if new:
+        return Ask("attr", new[0])
+    if unclear:
+        return Ask("unclear_guess", unclear[0])
+    return Ask("unknown" if a.questions else "statement")
 
 
 # ============================================================================ scenarios
@@ -223,8 +219,11 @@ class OneQuestionAtATime(Rule):
         self.penalty = penalty
 
     def check(self, ctx: RuleContext) -> list[Violation]:
-        """Parse the reply like the player does."""
-        if parse_ask(ctx.text).kind == "several":
+        """Read the reply's analysis like the player does (with what it already knows)."""
+        if ctx.analysis is None:
+            return []
+        known = ctx.world.get("known", {})
+        if read_ask(ctx.analysis, {p for p, v in known.items() if v == YES}).kind == "several":
             return [Violation(self.id, "several questions or guesses in one reply",
                               self.penalty)]
         return []
@@ -253,7 +252,6 @@ class TwentyQuestionsUser(AgendaUser):
         self.known: dict[str, str] = {}
         self.wrong: list[str] = []
         self.won_at: int | None = None
-        self._consistent: tuple[tuple[int, int], list[str]] | None = None
         self.last_guess = ""
 
     # -- state ---------------------------------------------------------------------
@@ -263,8 +261,9 @@ class TwentyQuestionsUser(AgendaUser):
         g = self.scenario.goal
         self.target = g["target"]
         self.candidates = list(self.world["candidates"])
-        self.known, self.wrong, self.won_at, self.last_guess = {}, [], None, ""
-        self._consistent = None
+        # the answers given live in the world, where the one-question rule reads them
+        self.known = self.world["known"] = {}
+        self.wrong, self.won_at, self.last_guess = [], None, ""
         n = len(self.candidates)
         halvings = max(1, math.ceil(math.log2(n)))
         lo, hi = g["speed_turns"]
@@ -282,13 +281,8 @@ class TwentyQuestionsUser(AgendaUser):
         """Candidates that agree with every answer given and were not wrongly guessed."""
         if self.won_at is not None:
             return [self.target]
-        # answers and wrong guesses only accumulate, so their counts identify the state
-        key = (len(self.known), len(self.wrong))
-        if self._consistent is None or self._consistent[0] != key:
-            left = [c for c in self.candidates if c not in self.wrong
-                    and all(value(c, a) == v for a, v in self.known.items())]
-            self._consistent = (key, left)
-        return self._consistent[1]
+        return [c for c in self.candidates if c not in self.wrong
+                and all(value(c, a) == v for a, v in self.known.items())]
 
     def is_complete(self) -> bool:
         """The hidden entity was guessed."""
@@ -302,7 +296,8 @@ class TwentyQuestionsUser(AgendaUser):
     # -- language --------------------------------------------------------------------
     def say(self, act: str, rng: np.random.Generator, **slots: Any) -> str:
         """Like :meth:`AgendaUser.say`, with the hidden entity and last guess as slots."""
-        return super().say(act, rng, target=self.target, guess=self.last_guess, **slots)
+        slots.setdefault("guess", self.last_guess)
+        return super().say(act, rng, target=self.target, **slots)
 
     def opening(self, rng: np.random.Generator) -> str:
         """Invite the first question."""
@@ -315,8 +310,9 @@ class TwentyQuestionsUser(AgendaUser):
     # -- reactions ---------------------------------------------------------------------
     def react(self, a: ReplyAnalysis, reply: AgentReply,
               rng: np.random.Generator) -> tuple[list[str], bool]:
-        """Answer one property, judge one guess, or refuse."""
-        ask = parse_ask(reply.text)
+        """Answer one property, judge one guess, ask to rephrase, or refuse."""
+        assert a.meaning is not None
+        ask = read_ask(a.meaning, {p for p, v in self.known.items() if v == YES})
         if ask.kind == "attr":
             assert ask.name is not None
             attr = load_data()["attributes"][ask.name]
@@ -337,6 +333,10 @@ class TwentyQuestionsUser(AgendaUser):
             if ask.name not in self.candidates:
                 return [self.say("not_candidate", rng)], False
             return [self.say("wrong_guess", rng)], True
+        if ask.kind == "unsure":
+            return [self.say("unsure", rng, clarify=load_data()["clarify"][ask.name])], False
+        if ask.kind == "unclear_guess":
+            return [self.say("unclear_guess", rng, guess=ask.name)], False
         act = {"several": "several", "unknown": "dont_know",
                "statement": "not_a_question"}[ask.kind]
         return [self.say(act, rng)], False
@@ -347,11 +347,12 @@ class TwentyQuestionsUser(AgendaUser):
 _CAND_LINE = re.compile(r"^Candidates \(\d+\): (.*)$", re.MULTILINE)
 _ATTR_LINE = re.compile(r"^- ([a-z_]+): (.+\?)$", re.MULTILINE)
 _ROW_LINE = re.compile(r"^\* ([a-z][a-z -]*): (.*)$", re.MULTILINE)
-_GUESS = re.compile(r"^Is it the (.+)\?$")
+#: the expert's guess: an assertion, so that a negated guess names no candidate
+GUESS = "My guess is the {}."
+_GUESS = re.compile(r"^My guess is the (.+)\.$")
 _POLARITY = {"yes": YES, "yep": YES, "no": NO, "nope": NO, "sometimes": SOMETIMES}
 
 
-@lru_cache(maxsize=64)
 def parse_board(context: str) -> tuple[list[str], list[tuple[str, str]], dict[str, dict[str, str]]]:
     """Candidates, askable attributes ``(name, question)`` and the table read off the context."""
     m = _CAND_LINE.search(context)
@@ -380,14 +381,8 @@ class TwentyQuestionsExpert:
     candidate is left.
     """
 
-    def __init__(self) -> None:
-        self._seen = ""
-        self._state: dict[str, Any] = {}
-
     def reset(self) -> None:
-        """Forget the parse cache."""
-        self._seen = ""
-        self._state = {}
+        """Nothing to forget: every move is computed from the observation."""
 
     def act(self, observation: Mapping[str, Any]) -> str:
         """The next question or guess."""
@@ -397,7 +392,7 @@ class TwentyQuestionsExpert:
         left = [c for c in cands if c not in wrong and all(
             table.get(c, {}).get(a, NO) == v for a, v in known.items())]
         if len(left) == 1:
-            return f"Is it the {left[0]}?"
+            return GUESS.format(left[0])
         best, best_cost = None, float("inf")
         for name, question in attrs:
             if name in known:
@@ -412,20 +407,14 @@ class TwentyQuestionsExpert:
             if cost < best_cost:
                 best, best_cost = question, cost
         if best is None:
-            return f"Is it the {left[0] if left else cands[0]}?"
+            return GUESS.format(left[0] if left else cands[0])
         return best
 
     def _parse(self, history: str, attrs: list[tuple[str, str]]) -> dict[str, Any]:
-        seen = self._seen
-        if seen and history.startswith(seen) and history[len(seen):len(seen) + 1] in ("\n", ""):
-            new = history[len(seen) + 1:]
-        else:
-            self._state = {"known": {}, "wrong": set(), "pending": None}
-            new = history
-        self._seen = history
+        """The answers (``known``) and wrong guesses (``wrong``) of its own moves so far."""
         by_question = {q: a for a, q in attrs}
-        st = self._state
-        for line in new.split("\n"):
+        st: dict[str, Any] = {"known": {}, "wrong": set(), "pending": None}
+        for line in history.split("\n"):
             if line.startswith("Agent: "):
                 text = line[7:]
                 if text in by_question:
@@ -449,7 +438,7 @@ class TwentyQuestionsExpert:
 
 
 class TwentyQuestionsDomain(Domain):
-    """Knowledge base, parser, rule, player and expert of twenty questions."""
+    """Knowledge base, understanding data, rule, player and expert of twenty questions."""
 
     name = DOMAIN
     labels = {USER: "Player", AGENT: "Agent", SYSTEM: "System"}
@@ -476,9 +465,9 @@ class TwentyQuestionsDomain(Domain):
         """A fresh scripted guesser."""
         return TwentyQuestionsExpert()
 
-    def new_world(self, scenario: Scenario) -> dict[str, Any]:
-        """A copy of the game's state (JSON-shaped)."""
-        return json.loads(json.dumps(dict(scenario.world)))
+    def understanding(self) -> Mapping[str, Any]:
+        """Property phrases, exemplars and the knowledge base's entities (data)."""
+        return understanding()
 
     def render_context(self, scenario: Scenario, rules: RuleBook, tools: ToolSet) -> str:
         """Instructions, candidates, askable properties, the table and the rules."""
@@ -526,14 +515,14 @@ class TwentyQuestionsEnv(DialogueEnv):
     The context lists the candidates, the properties one may ask about (with a
     phrasing each) and what the player knows about every candidate. The agent asks
     yes/no questions, one property per reply, and the player answers truthfully from
-    the knowledge base ("Yes, it can fly.", "No, ...", "Sometimes ..."). The player's
-    language understanding is keyword-based per attribute (paraphrases, any word
-    order, any casing: "Is it able to fly?", "FLYING?", "Can it go airborne?"), reads
-    only the sentences with a question mark when there are any, and knows the
-    entities by name, alias and plural. A question about anything else gets "I don't
-    know"; several properties or entities in one reply get no answer at all. The
-    agent guesses by naming one candidate; at difficulties 0 and 1 one wrong guess is
-    forgiven and the next one loses, at difficulty 2 the first wrong guess loses, so
+    the knowledge base ("Yes, it can fly.", "No, ...", "Sometimes ..."). The player
+    reads the shared analysis of the reply (property phrases and exemplar questions are
+    data: "Is it something humans manufacture?"); a property it does not hold ("Is it
+    red?", "Does it have four legs?") gets "I'm not sure" and a hint, several properties
+    or candidates in one reply get no answer (one answered yes is context: "Is it a wild
+    animal?"). A guess names one candidate, asked or asserted ("Is it the frog?", "My
+    guess is the frog."), never negated ("It's not the frog"). At difficulties 0 and 1
+    one wrong guess is forgiven and the next one loses, at difficulty 2 the first loses, so
     naming candidates in turn rarely wins (2/20, 2/30, 1/40).
 
     ## Action space
