@@ -518,38 +518,28 @@ _LINE = re.compile(r"^(User|Assistant): (.*)$")
 
 @lru_cache(maxsize=64)
 def parse_catalogue(context: str) -> dict[str, Any]:
-    """The category noun, columns, column kinds and rows of the catalogue in a context."""
-    lines = context.split("\n")
+    """The category, its attributes, the columns and rows of the catalogue in a context."""
     noun = re.search(r"choose an? (\w+)", context)
-    out: dict[str, Any] = {"noun": noun.group(1) if noun else "item", "columns": [],
-                           "kinds": {}, "units": {}, "rows": [], "values": {}}
-    for i, line in enumerate(lines):
-        m = _CATALOGUE.match(line)
-        if m:
-            cols = [c.strip() for c in m.group(1).split("|")]
-            rows = [[c.strip() for c in row.split("|")] for row in lines[i + 1:]
-                    if row.count("|") == len(cols) - 1]
-            break
-    else:
+    category = next((k for k, v in load_data()["categories"].items()
+                     if noun and v["noun"] == noun.group(1)), None)
+    out: dict[str, Any] = {"category": category, "noun": noun.group(1) if noun else "item",
+                           "attrs": _attrs(category) if category else {}, "columns": [],
+                           "rows": [], "names": ()}
+    lines = context.split("\n")
+    start = next((i for i, line in enumerate(lines) if _CATALOGUE.match(line)), None)
+    if start is None or category is None:
         return out
+    cols = [c.strip() for c in _CATALOGUE.match(lines[start]).group(1).split("|")]
     out["columns"] = cols[1:]
-    for j, col in enumerate(cols[1:], start=1):
-        cells = [r[j] for r in rows]
-        if all(c in ("yes", "no") for c in cells):
-            out["kinds"][col] = "flag"
-        elif all(re.fullmatch(r"\$\d+", c) for c in cells):
-            out["kinds"][col], out["units"][col] = "max", "$"
-        elif all(re.fullmatch(r"\d+ \w+", c) for c in cells):
-            out["kinds"][col], out["units"][col] = "max", cells[0].split()[1]
-        else:
-            out["kinds"][col] = "cat"
-            out["values"][col] = sorted(set(cells), key=len, reverse=True)
-    for r in rows:
-        row: dict[str, Any] = {"name": r[0]}
-        for j, col in enumerate(cols[1:], start=1):
-            kind = out["kinds"][col]
-            row[col] = (r[j] == "yes" if kind == "flag" else
-                        int(re.sub(r"\D", "", r[j])) if kind == "max" else r[j])
+    for line in lines[start + 1:]:
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) != len(cols):
+            continue
+        row: dict[str, Any] = {"name": cells[0]}
+        for col, c in zip(cols[1:], cells[1:], strict=True):
+            kind = out["attrs"][col]["kind"]
+            row[col] = c == "yes" if kind == "flag" else \
+                int(re.sub(r"\D", "", c)) if kind == "max" else c
         out["rows"].append(row)
     out["names"] = tuple(r["name"] for r in out["rows"])
     return out
@@ -557,19 +547,19 @@ def parse_catalogue(context: str) -> dict[str, Any]:
 
 def _new_state() -> dict[str, Any]:
     return {"prefs": {}, "free": set(), "asked": set(), "pending": set(), "open_asked": False,
-            "rejected": set(), "recommended": 0, "accepted": False}
+            "rejected": set(), "recommended": 0}
 
 
 class RecommendationExpert:
     """A scripted recommender that acts from observations only.
 
     It asks what the user is looking for, then asks about every catalogue attribute the
-    answer left open (two per turn), reads the constraints from the user's answers, and
-    recommends the one item that satisfies all of them; after a rejection it adds the
-    stated reason and recommends the next fitting item, never a rejected one. What the
-    assistant's earlier replies asked and recommended is read with the domain's lexicon
-    (:func:`lexicon_for`), as the user reads them. :meth:`plan` decides, :meth:`say`
-    words the decision.
+    answer left open (:attr:`per_turn` per reply), reads the constraints from the user's
+    answers, and recommends the one item that satisfies all of them; after a rejection it
+    adds the stated reason and recommends the next fitting item, never a rejected one.
+    It reads the whole transcript at every turn; what the assistant asked and recommended
+    is read with the domain's lexicon (:func:`lexicon_for`), as the user reads it.
+    :meth:`plan` decides, :meth:`say` words the decision.
     """
 
     #: most attributes asked about in one reply
@@ -577,66 +567,40 @@ class RecommendationExpert:
 
     def __init__(self) -> None:
         self.templates = load_data()["expert_templates"]
-        self._seen = ""
         self._state: dict[str, Any] = _new_state()
 
     def reset(self) -> None:
-        """Forget the parse cache."""
-        self._seen = ""
+        """Forget the episode."""
         self._state = _new_state()
 
     def act(self, observation: Mapping[str, Any]) -> str:
         """The expert's reply to an observation."""
         cat = parse_catalogue(observation["context"])
-        history = observation["history"]
-        seen = self._seen
-        if seen and history.startswith(seen) and history[len(seen):len(seen) + 1] in ("\n", ""):
-            new = history[len(seen) + 1:]
-        else:
-            self._state = _new_state()
-            new = history
-        self._seen = history
-        for line in new.split("\n") if new else ():
+        self._state = _new_state()
+        for line in observation["history"].split("\n"):
             m = _LINE.match(line)
             if m:
                 self._consume(m.group(1), m.group(2), cat)
         return self.say(self.plan(cat), cat)
 
-    def _category(self, cat: Mapping[str, Any]) -> str | None:
-        for name, spec in load_data()["categories"].items():
-            if spec["noun"] == cat["noun"]:
-                return name
-        return None
-
     def _consume(self, who: str, text: str, cat: Mapping[str, Any]) -> None:
         st = self._state
-        category = self._category(cat)
-        attrs = _attrs(category) if category else {}
-        m = lexicon_for(cat.get("names", ())).analyze(text)
+        m = lexicon_for(cat["names"]).analyze(text)
         if who == "Assistant":
-            asked = m.requests
-            if "open" in asked:
-                st["open_asked"] = True
-            for col in cat["columns"]:
-                if col in attrs and col in asked:
-                    st["asked"].add(col)
-                    st["pending"].add(col)
+            st["open_asked"] = st["open_asked"] or "open" in m.requests
+            asked = m.requests & set(cat["columns"])
+            st["asked"] |= asked
+            st["pending"] |= asked
             o = offer(m)
-            if o.recommended or o.listed:
-                st["recommended"] += 1
+            st["recommended"] += bool(o.recommended or o.listed)
             return
         named = sorted(m.mentioned_values("item"))
-        if named and _ACCEPT.search(text):
-            st["accepted"] = True
-        elif named:
+        if named and not _ACCEPT.search(text):
             st["rejected"].update(named)
         for sent in sentences(text):
-            if _NEGATION.search(sent):
-                continue
-            st["prefs"].update(_prefs_in(sent, cat, named))
-        for col in st["pending"]:
-            if col not in st["prefs"]:
-                st["free"].add(col)
+            if not _NEGATION.search(sent):
+                st["prefs"].update(_prefs_in(sent, cat["attrs"], named))
+        st["free"] |= st["pending"] - set(st["prefs"])
         st["pending"] = set()
 
     def plan(self, cat: Mapping[str, Any]) -> tuple[str, Any]:
@@ -647,19 +611,13 @@ class RecommendationExpert:
             return "fallback", None
         if not st["open_asked"]:
             return "open", cat["noun"]
-        category = self._category(cat)
-        attrs = _attrs(category) if category else {}
-        unknown = [c for c in cat["columns"] if c not in st["prefs"] and c not in st["free"]
-                   and c not in st["asked"] and c in attrs]
+        unknown = [c for c in cat["columns"]
+                   if c not in st["prefs"] and c not in st["free"] and c not in st["asked"]]
         if unknown:
             return "ask", unknown[:self.per_turn]
-        prefs = st["prefs"]
-        ok = [r for r in cat["rows"] if r["name"] not in st["rejected"]]
-
-        def score(row: Mapping[str, Any]) -> int:
-            return sum(_satisfies(cat, col, row[col], want) for col, want in prefs.items())
-
-        best = max(ok, key=score) if ok else cat["rows"][0]
+        attrs = cat["attrs"]
+        ok = [r for r in cat["rows"] if r["name"] not in st["rejected"]] or cat["rows"][:1]
+        best = max(ok, key=lambda r: sum(fits(attrs[c], r[c], w) for c, w in st["prefs"].items()))
         return "recommend", best["name"]
 
     def say(self, move: tuple[str, Any], cat: Mapping[str, Any]) -> str:
@@ -670,44 +628,31 @@ class RecommendationExpert:
         if kind == "open":
             return self.templates["open"].format(noun=arg)
         if kind == "ask":
-            attrs = _attrs(self._category(cat) or "")
-            return " ".join(attrs[c]["expert_ask"] for c in arg)
+            return " ".join(cat["attrs"][c]["expert_ask"] for c in arg)
         variants = self.templates["recommend"]
         return variants[self._state["recommended"] % len(variants)].format(name=arg)
 
 
-def _satisfies(cat: Mapping[str, Any], col: str, value: Any, want: Any) -> bool:
-    kind = cat["kinds"][col]
-    if kind == "max":
-        return int(value) <= int(want)
-    if kind == "flag":
-        return bool(value)
-    return value == want
-
-
-def _prefs_in(sentence: str, cat: Mapping[str, Any], names: Sequence[str] = ()) -> dict[str, Any]:
-    """Constraints a (non-negated) user sentence states, against the catalogue's columns
-    (the item ``names`` the sentence mentions are left out)."""
+def _prefs_in(sentence: str, attrs: Mapping[str, Mapping[str, Any]],
+              names: Sequence[str] = ()) -> dict[str, Any]:
+    """Constraints a (non-negated) user sentence states (item ``names`` left out)."""
     text = f" {normalize(sentence)} "
     for name in names:
         text = text.replace(f" {normalize(name)} ", " ")
     out: dict[str, Any] = {}
-    for col in cat["columns"]:
-        kind = cat["kinds"][col]
-        if kind == "cat":
-            for v in cat["values"][col]:
-                if f" {normalize(v)} " in text:
-                    out[col] = v
-                    break
-        elif kind == "flag":
-            if f" {col} " in text:
-                out[col] = True
+    for key, a in attrs.items():
+        if a["kind"] == "cat":
+            found = [v for v in a["values"] if f" {normalize(v)} " in text]
+            if found:
+                out[key] = max(found, key=len)
+        elif a["kind"] == "flag":
+            if f" {key} " in text:
+                out[key] = True
         else:
-            unit = cat["units"][col]
-            pat = r"\$\s?(\d+)" if unit == "$" else rf"(\d+)\s*{re.escape(unit)}"
+            pat = r"\$\s?(\d+)" if a["unit"] == "$" else rf"(\d+)\s*{re.escape(a['unit'])}"
             m = re.search(pat, sentence)
             if m:
-                out[col] = int(m.group(1))
+                out[key] = int(m.group(1))
     return out
 
 

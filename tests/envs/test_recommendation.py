@@ -82,7 +82,7 @@ class HedgingExpert(RecommendationExpert):
             return super().say(move, cat)
         prefs = self._state["prefs"]
         rows = sorted(cat["rows"], key=lambda r: -sum(
-            fits({"kind": cat["kinds"][c]}, r[c], w) for c, w in prefs.items()))
+            fits(cat["attrs"][c], r[c], w) for c, w in prefs.items()))
         return "Good options: " + ", ".join(r["name"] for r in rows[:3]) + "."
 
 
@@ -108,7 +108,7 @@ class PreferenceStuffer:
     def act(self, obs):
         self.i += 1
         cat = parse_catalogue(obs["context"])
-        words = [v for vals in cat["values"].values() for v in vals] + cat["columns"]
+        words = [v for a in cat["attrs"].values() for v in a.get("values", ())] + cat["columns"]
         return " ".join(words[self.i % 3:]) + " great options cheap budget perfect"
 
 
