@@ -26,7 +26,7 @@ from dialog_gym.consistency import contradictions, default_kinds, prospective, r
 from dialog_gym.dialogue import AGENT
 from dialog_gym.error import ConfigError, DependencyNotInstalled
 from dialog_gym.scorers.base import ScoreInput, Scorer
-from dialog_gym.understanding import ASSERT, Analysis, Lexicon, Mention
+from dialog_gym.understanding import ASSERT, Analysis, Lexicon, Mention, _analyze, _merge
 
 #: Value types the scorer knows.
 TYPES = ("order_id", "tracking", "money", "date", "status", "carrier", "last4", "name",
@@ -122,15 +122,8 @@ def lexicon_for(facts: Mapping[str, Any] | None = None,
     if ids:
         data["ids"] = ids
     if understanding:
-        from dialog_gym.understanding import _merge
-
         data = _merge(dict(understanding), data)
     return _lexicon(json.dumps(data, sort_keys=True, default=str))
-
-
-@lru_cache(maxsize=8192)
-def _analyze_cached(lex: Lexicon, text: str) -> Analysis:
-    return lex.analyze(text)
 
 
 def extract(text: str, facts: Mapping[str, Any] | None = None,
@@ -142,10 +135,12 @@ def extract(text: str, facts: Mapping[str, Any] | None = None,
         >>> [(m.kind, m.value) for m in a.mentions]
         [('order_id', 'A1234'), ('carrier', 'ups'), ('money', 12.5)]
     """
-    return _analyze_cached(lexicon_for(facts, understanding), text)
+    return lexicon_for(facts, understanding).analyze(text)
 
 
-extract.cache_clear = _analyze_cached.cache_clear  # type: ignore[attr-defined]
+#: analyses are cached by the analyser (per lexicon and text); benchmarks that time a
+#: cold start empty that cache with ``extract.cache_clear()``
+extract.cache_clear = _analyze.cache_clear  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------- facts
@@ -453,7 +448,7 @@ class LogicConsistency(Scorer):
         lex = lexicon_for(x.facts, self.understanding, self.fact_types)
 
         def ana(text: str) -> Analysis:
-            return _analyze_cached(lex, text[:cut])
+            return lex.analyze(text[:cut])
 
         if x.analysis is not None:
             cur, prior = x.analysis, tuple(x.prior)

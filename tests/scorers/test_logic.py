@@ -258,3 +258,15 @@ def test_status_claims_are_asserted_and_not_prospective():
     hist = [Turn("agent", "Order C3141 is still being prepared.")]
     assert s("Order C3141 was delivered two days ago.", history=hist) == 0.5
     assert s("Order D1111 was delivered two days ago.", history=hist) == 1.0
+
+
+def test_self_contradiction_in_a_real_episode_is_caught():
+    """The env hands its analysis of each reply and of the earlier ones to the scorer."""
+    import dialog_gym  # noqa: F401
+
+    env = gym.make("Dialog-CustomerService-v0", reward={"logic_consistency": 1.0})
+    env.reset(seed=5)
+    _, _, term, trunc, info = env.step("Thanks for waiting. It arrives on Friday.")
+    assert info["scores"]["logic_consistency"] == 1.0 and not (term or trunc)
+    _, _, _, _, info = env.step("Yes, it arrives on Monday.")
+    assert info["scores"]["logic_consistency"] == 0.5
