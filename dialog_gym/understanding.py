@@ -368,7 +368,32 @@ def _digits(text: str) -> str:
     # "thirty-day": text2num reads a number word only when it stands alone
     spaced = re.sub(r"(?<=[a-z])-(?=(?:day|week|month|year|hour|minute)s?\b)", " ", text,
                     flags=re.IGNORECASE)
+    # spoken years ("nineteen eighty-four", "eighteen oh five"): text2num reads two numbers
+    spaced = _SPOKEN_YEAR.sub(_spoken_year, spaced)
     return alpha2digit(spaced, "en", threshold=2)
+
+
+_TEENS = ("ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen "
+          "nineteen").split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_UNITS = "one two three four five six seven eight nine".split()
+_SPOKEN_YEAR = re.compile(
+    r"(?<!\bat )\b(" + "|".join(_TEENS[1:]) + r")[ -]+(?:(" + "|".join(_TENS) + r")(?:[ -]+("
+    + "|".join(_UNITS) + r"))?|(" + "|".join(_TEENS) + r")|(?:oh|o)[ -]+(" + "|".join(_UNITS)
+    + r"))\b(?!\s*(?:[ap]\.?\s?m\b|o'clock|hours?\b|minutes?\b))", re.IGNORECASE)
+
+
+def _spoken_year(m: re.Match[str]) -> str:
+    """``"nineteen eighty-four"`` -> ``"1984"`` (a match of :data:`_SPOKEN_YEAR`)."""
+    g = [x.lower() if x else None for x in m.groups()]
+    hi = _TEENS.index(g[0]) + 10
+    if g[1]:
+        lo = 10 * (_TENS.index(g[1]) + 2) + (_UNITS.index(g[2]) + 1 if g[2] else 0)
+    elif g[3]:
+        lo = _TEENS.index(g[3]) + 10
+    else:
+        lo = _UNITS.index(g[4]) + 1
+    return str(hi * 100 + lo)
 
 
 class Lexicon:
@@ -389,6 +414,9 @@ class Lexicon:
         ``recommend_kind``: the entity kind that ``recommend`` acts name.
         ``exemplars``: ``"act"`` or ``"act:arg"`` -> example sentences.
         ``thresholds``: act -> cosine similarity above which an exemplar match counts.
+        ``proper_names``: ``true`` to mention capitalised words the lexicon does not know
+        as kind ``"name"`` (value: the lower-cased words), e.g. an invented person.
+        ``not_names``: capitalised words that are never names ("According", "Mayor").
     """
 
     def __init__(self, data: Mapping[str, Any]) -> None:
@@ -438,6 +466,9 @@ class Lexicon:
                 raise ConfigError(f"id format {kind!r} is not a valid regular expression "
                                   f"({e}): {pat!r}") from e
         self.recommend_kind = d.get("recommend_kind")
+        self.proper_names = bool(d.get("proper_names"))
+        self.not_names = frozenset(w.lower() for w in d.get("not_names", ())) | self.subjects \
+            | self.aux | self.wh | self.negation | frozenset(self.weekdays)
         self.thresholds: dict[str, float] = dict(d.get("thresholds", {}))
         self.exemplars: dict[str, list[str]] = {k: list(v) for k, v in
                                                 d.get("exemplars", {}).items() if v}
@@ -488,8 +519,9 @@ class Lexicon:
             pos = m.start()
             before = seg[start:pos].strip()
             after = seg[m.end():]
-            if not before:
-                continue
+            if not before or (m.group(0) == "," and pos > 0 and seg[pos - 1].isdigit()
+                              and after[:1].isdigit()):
+                continue  # nothing before, or a thousands separator ("8,719")
             after_toks = _tokens(after.lower())[:3]
             if not after_toks:
                 continue
@@ -783,6 +815,19 @@ def _mentions(lex: Lexicon, c: Clause, stems: list[str], cased: str) -> list[Men
             add(cs, ce, kind, value)
     for s, e, emo in _find_all(lex.emotions, stems):
         add(offsets[s][0], offsets[e - 1][1], "emotion", emo)
+    if lex.proper_names:  # runs of unknown capitalised words (not one clause-initial word)
+        run: list[int] = []
+        for i in [*range(len(offsets)), -1]:
+            if i >= 0:
+                w = re.sub(r"'s?$", "", cased[offsets[i][0]:offsets[i][1]])
+                if w[:1].isupper() and w.isalpha() and w.lower() not in lex.not_names \
+                        and free(*offsets[i]):
+                    run.append(i)
+                    continue
+            if run and run != [0]:
+                cs, ce = offsets[run[0]][0], offsets[run[-1]][1]
+                add(cs, ce, "name", re.sub(r"'s?$", "", norm[cs:ce]))
+            run = []
     # contrast scopes: from a marker to the next comma or the clause end
     scopes: list[tuple[int, int]] = []
     for s, _e, marker in _find_all(lex.contrast, stems):
