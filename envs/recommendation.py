@@ -77,8 +77,7 @@ def fits(attr: Mapping[str, Any], item_value: Any, wanted: Any) -> bool:
 
 
 def item_entities(names: Sequence[str]) -> dict[str, dict[str, list[str]]]:
-    """The catalogue's items as entities of the lexicon ("The Hidden Garden" also without
-    its article)."""
+    """Catalogue items as lexicon entities ("The Hidden Garden" also without "The")."""
     return {"item": {n: [n[4:]] if n.startswith("The ") else [] for n in names}}
 
 
@@ -94,29 +93,19 @@ def lexicon_for(names: Sequence[str]) -> Lexicon:
 
 @dataclass(frozen=True)
 class Offer:
-    """What a reply puts forward, read from its analysis.
+    """The items a reply recommends, lists and only asks about.
 
-    Attributes:
-        recommended: Items recommended (asserted, not negated, not in a contrast), in order.
-        listed: Items of clauses that put several items forward at once ("You could try
-            A, B or C", "Maybe A or B?"), where that clause recommends, asks, or the reply
-            recommends nothing else.
-        asked: Items named in a question or supposition only ("Would A work?"): not a
-            recommendation.
+    Recommended: asserted, not negated, not contrasted. Listed: several at once ("You could
+    try A, B or C", "Maybe A or B?"). Asked: only asked about ("Would A work?").
     """
 
     recommended: tuple[str, ...]
     listed: tuple[str, ...]
     asked: tuple[str, ...]
 
-    @property
-    def several(self) -> bool:
-        """More than one item put forward in one reply."""
-        return len(self.recommended) > 1 or bool(self.listed)
-
 
 def offer(m: Analysis) -> Offer:
-    """The items ``m`` recommends, lists or only asks about (see :class:`Offer`)."""
+    """The :class:`Offer` of ``m`` (lists: in a clause that recommends or asks, or alone)."""
     recommended = tuple(m.args("recommend"))
     rec_clauses = {a.clause for a in m.acts_of("recommend")}
     listed: list[str] = []
@@ -265,15 +254,6 @@ class RecommendationGenerator:
 # ============================================================================ rules
 
 
-def rejected_so_far(turns: Sequence[Any]) -> set[str]:
-    """Names the user has turned down, from the ``rejected`` labels of their turns."""
-    out: set[str] = set()
-    for t in turns:
-        if t.speaker == USER:
-            out.update(t.meta.get("rejected", ()))
-    return out
-
-
 class NoPushingRejected(Rule):
     """Do not recommend again an item the user has turned down.
 
@@ -294,9 +274,8 @@ class NoPushingRejected(Rule):
 
     def check(self, ctx: RuleContext) -> list[Violation]:
         """Compare the items the reply puts forward with the ones turned down."""
-        rejected = rejected_so_far(ctx.dialogue)
-        if not rejected or ctx.analysis is None:
-            return []
+        rejected = {n for t in ctx.dialogue if t.speaker == USER
+                    for n in t.meta.get("rejected", ())}
         o = offer(ctx.analysis)
         pushed = [n for n in dict.fromkeys((*o.recommended, *o.listed)) if n in rejected]
         if pushed:
@@ -307,22 +286,15 @@ class NoPushingRejected(Rule):
 
 # ============================================================================ simulator
 
-def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
 class RecommendationUser(AgendaUser):
     """The simulated user: wants one item that fits every preference, stated or not.
 
-    The user answers "what are you looking for?" with their stated preferences, answers a
-    question about one attribute with its constraint (or "no preference"), several such
-    questions in one reply each in turn, and accepts a recommended item only if it
-    satisfies every constraint, including the unstated ones. What the agent means is read
-    from the reply's analysis: the slots it asks for (``request`` acts of the domain's
-    slots), the item it recommends (``recommend`` acts: asserted, not negated, not a
-    contrasted item; "I would not recommend X" and "Would X work?" recommend nothing).
-    A turned-down item is answered with the reason (revealing an unstated constraint if
-    that is what it breaks) and labelled in ``Turn.meta["rejected"]`` for the
+    The user answers "what are you looking for?" with their stated preferences and each
+    question about an attribute (several in one reply too) with its constraint or "no
+    preference"; it accepts a recommended item (:func:`offer`: "I would not recommend X"
+    and "Would X work?" recommend nothing) only if it fits every constraint, including the
+    unstated ones. A turned-down item is answered with the reason (revealing an unstated
+    constraint if that is what it breaks) and labelled in ``Turn.meta["rejected"]`` for the
     :class:`NoPushingRejected` rule. Putting several items forward in one reply, or an
     item already turned down, also counts as a rejection; after :data:`MAX_REJECTIONS`
     the user leaves. The user refers back ("As I said: ...") only to what it said earlier
@@ -363,11 +335,6 @@ class RecommendationUser(AgendaUser):
         steps.append((("accepted", accepted), 0.6))
         self.milestones = [Milestone(name, w, pred) for (name, pred), w in steps]
 
-    @property
-    def revealed(self) -> set[str]:
-        """Constraints the user has told (a subset of :attr:`said`'s keys)."""
-        return {k for k in self.said if k in self.constraints}
-
     def is_complete(self) -> bool:
         """An item that fits everything was accepted."""
         return self.accepted is not None
@@ -378,38 +345,23 @@ class RecommendationUser(AgendaUser):
 
     # -- reading the reply ---------------------------------------------------------------
     def analyze(self, dialogue: Any, reply: AgentReply) -> ReplyAnalysis:
-        """The base labels, with the requests narrowed to this category's attributes.
-
-        A clause that asks about an attribute and uses an open phrase ("any preference on
-        the cuisine?") asks about that attribute only.
-        """
+        """Base labels; requests of this category, an attribute's over an open phrase."""
         a = super().analyze(dialogue, reply)
-        m = a.meaning
-        if m is None:
-            raise ValueError("RecommendationUser reads the environment's analysis of the "
-                             "reply (AgentReply.analysis)")
+        assert a.meaning is not None, "the user reads the env's analysis (AgentReply.analysis)"
         by_clause: dict[int, set[str]] = {}
-        for act in m.acts_of("request"):
+        for act in a.meaning.acts_of("request"):
             if act.arg == "open" or act.arg in self.attrs:
                 by_clause.setdefault(act.clause, set()).add(act.arg)
-        requests: set[str] = set()
-        for slots in by_clause.values():
-            requests |= slots - {"open"} if len(slots) > 1 else slots
-        a.requests = requests
+        a.requests = set().union(*(s - {"open"} if len(s) > 1 else s
+                                   for s in by_clause.values()))
         salad = len(a.tokens) >= 6 and function_word_ratio(a.tokens) < 0.15
-        a.stuffed = salad or len(requests) > self.max_requests
+        a.stuffed = salad or len(a.requests) > self.max_requests
         return a
 
     # -- language --------------------------------------------------------------------
-    def _value(self, key: str) -> str:
-        return str(self.constraints[key])
-
     def _want(self, key: str, rng: np.random.Generator) -> str:
         variants = self.attrs[key]["want"]
-        return variants[int(rng.integers(len(variants)))].format(value=self._value(key))
-
-    def _clause(self, key: str) -> str:
-        return self.attrs[key]["clause"].format(value=self._value(key))
+        return variants[int(rng.integers(len(variants)))].format(value=self.constraints[key])
 
     def opening(self, rng: np.random.Generator) -> str:
         """Ask for a recommendation (with one stated preference at difficulty 0)."""
@@ -433,9 +385,8 @@ class RecommendationUser(AgendaUser):
         """Judge the recommendation (if any), then answer the questions."""
         parts: list[str] = []
         useful = False
-        assert a.meaning is not None
-        o = offer(a.meaning)
-        if o.several:
+        o = offer(a.meaning)  # type: ignore[arg-type]
+        if len(o.recommended) > 1 or o.listed:
             self.rejections += 1
             self.mood -= 0.1
             parts.append(self.say("multi", rng))
@@ -483,8 +434,9 @@ class RecommendationUser(AgendaUser):
             if slot == "open":
                 todo = [k for k in self.stated if k not in self.said]
                 if todo:
-                    text = self.say("open_answer", rng,
-                                    clauses=_join([self._clause(k) for k in todo]))
+                    cl = [self.attrs[k]["clause"].format(value=self.constraints[k]) for k in todo]
+                    text = self.say("open_answer", rng, clauses=" and ".join(
+                        [", ".join(cl[:-1]), cl[-1]] if len(cl) > 1 else cl))
                     self.said.update(dict.fromkeys(todo, text))
                     useful = True
                     parts.append(text)
@@ -553,12 +505,10 @@ def _new_state() -> dict[str, Any]:
 class RecommendationExpert:
     """A scripted recommender that acts from observations only.
 
-    It asks what the user is looking for, then asks about every catalogue attribute the
-    answer left open (:attr:`per_turn` per reply), reads the constraints from the user's
-    answers, and recommends the one item that satisfies all of them; after a rejection it
-    adds the stated reason and recommends the next fitting item, never a rejected one.
-    It reads the whole transcript at every turn; what the assistant asked and recommended
-    is read with the domain's lexicon (:func:`lexicon_for`), as the user reads it.
+    It asks what the user is looking for, then about every attribute left open
+    (:attr:`per_turn` per reply), and recommends the item that fits every constraint the
+    user told, never a rejected one. It reads the whole transcript each turn, the
+    assistant's lines with the domain's lexicon (:func:`lexicon_for`) as the user does.
     :meth:`plan` decides, :meth:`say` words the decision.
     """
 
@@ -588,11 +538,9 @@ class RecommendationExpert:
         m = lexicon_for(cat["names"]).analyze(text)
         if who == "Assistant":
             st["open_asked"] = st["open_asked"] or "open" in m.requests
-            asked = m.requests & set(cat["columns"])
-            st["asked"] |= asked
-            st["pending"] |= asked
-            o = offer(m)
-            st["recommended"] += bool(o.recommended or o.listed)
+            st["asked"] |= m.requests & set(cat["columns"])
+            st["pending"] |= m.requests & set(cat["columns"])
+            st["recommended"] += bool(offer(m).recommended or offer(m).listed)
             return
         named = sorted(m.mentioned_values("item"))
         if named and not _ACCEPT.search(text):
@@ -604,8 +552,7 @@ class RecommendationExpert:
         st["pending"] = set()
 
     def plan(self, cat: Mapping[str, Any]) -> tuple[str, Any]:
-        """The next move: ``("fallback", None)``, ``("open", noun)``, ``("ask", [columns])``
-        (at most :attr:`per_turn`) or ``("recommend", name)``."""
+        """The next move: ``fallback``, ``open``, ``ask`` (columns) or ``recommend`` (name)."""
         st = self._state
         if not cat["rows"]:
             return "fallback", None
@@ -623,10 +570,8 @@ class RecommendationExpert:
     def say(self, move: tuple[str, Any], cat: Mapping[str, Any]) -> str:
         """The expert's wording of a move of :meth:`plan`."""
         kind, arg = move
-        if kind == "fallback":
-            return self.templates["fallback"]
-        if kind == "open":
-            return self.templates["open"].format(noun=arg)
+        if kind in ("fallback", "open"):
+            return self.templates[kind].format(noun=arg)
         if kind == "ask":
             return " ".join(cat["attrs"][c]["expert_ask"] for c in arg)
         variants = self.templates["recommend"]
@@ -687,10 +632,6 @@ class RecommendationDomain(Domain):
         """A fresh scripted recommender."""
         return RecommendationExpert()
 
-    def new_world(self, scenario: Scenario) -> dict[str, Any]:
-        """The catalogue (read-only during the episode, shared by reference)."""
-        return dict(scenario.world)
-
     def render_context(self, scenario: Scenario, rules: RuleBook, tools: ToolSet) -> str:
         """Role, procedure, rules and the catalogue table."""
         c = scenario.context
@@ -719,8 +660,7 @@ class RecommendationDomain(Domain):
         return item_entities(scenario.world["names"])
 
     def lexicon(self, scenario: Scenario) -> Lexicon:
-        """The domain's lexicon with the catalogue's items: the one the expert reads the
-        transcript with (:func:`lexicon_for`), so both share its analysis cache."""
+        """The lexicon with the catalogue's items, shared with the expert (:func:`lexicon_for`)."""
         return lexicon_for(scenario.world["names"])
 
     def facts(self, scenario: Scenario) -> Mapping[str, Any]:
