@@ -36,9 +36,10 @@ from dialog_gym.rules import (
     profanity,
 )
 from dialog_gym.scenario import Scenario, make_scenario_id
-from dialog_gym.simulator import AgendaUser, AgentReply, Fact, Milestone, ReplyAnalysis
-from dialog_gym.text import FUNCTION_WORDS, sentences, tokens
+from dialog_gym.simulator import AgendaUser, AgentReply, Milestone, ReplyAnalysis
+from dialog_gym.text import sentences
 from dialog_gym.tools import ToolSet
+from dialog_gym.understanding import QUESTION, Analysis, Mention
 
 DOMAIN = "qa"
 KINDS = ("company", "town", "person")
@@ -60,6 +61,22 @@ def load_data() -> dict[str, Any]:
     return json.loads(text)
 
 
+@lru_cache(maxsize=1)
+def _understanding() -> dict[str, Any]:
+    d = load_data()
+    data = dict(d["understanding"])
+    rivers = {r.lower(): [r.rsplit(" ", 1)[0], "River " + r.rsplit(" ", 1)[0]]
+              for r in d["rivers"]}
+    data["entities"] = {
+        "person": {s.lower(): [s] for s in d["surnames"]},
+        "first_name": {f.lower(): [f] for f in d["female_first_names"] + d["male_first_names"]},
+        "place": {p.lower(): [p] for p in d["towns"] + d["provinces"]},
+        "thing": {**{t.lower(): [t] for pool in ("products", "known_for", "fields", "inventions")
+                     for t in d[pool]}, **rivers},
+    }
+    return data
+
+
 def _possessive(name: str) -> str:
     return name + ("'" if name.endswith("s") else "'s")
 
@@ -74,159 +91,11 @@ def _pronouns(kind: str, gender: str | None) -> dict[str, str]:
 
 
 # ============================================================================ values
-# Typed value extraction shared by the judge (simulated reader and rule) and the expert.
-
-_NUMBER_WORDS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen".split())}
-_TENS = {w: 10 * (i + 2) for i, w in enumerate(
-    "twenty thirty forty fifty sixty seventy eighty ninety".split())}
-_DIGITS = re.compile(r"\d[\d,]*\d|\d")
-_NUMBER_WORD = re.compile(
-    r"\b(" + "|".join(_TENS) + r")(?:[- ](" + "|".join(list(_NUMBER_WORDS)[1:10]) + r"))?\b|\b("
-    + "|".join(list(_NUMBER_WORDS)[2:]) + r")\b", re.IGNORECASE)
-_DECLINE = re.compile(
-    r"\b(?:does(?:n't| not)|do(?:n't| not)|did(?:n't| not)|is(?:n't| not))\s+(?:actually\s+)?"
-    r"(?:say|mention|state|tell|specify|give|include|contain|cover|list|provide)\b|"
-    r"\bnot (?:mentioned|stated|given|specified|said|listed|included|covered|provided|"
-    r"in the (?:passage|text))\b|\bno (?:information|mention|data|details?|record)\b|"
-    r"\b(?:can't|cannot|can not|unable to|could not|couldn't)\s+(?:tell|say|answer|find|"
-    r"determine|know)\b|\b(?:i )?(?:don't|do not) know\b|\bunknown\b|\bnowhere\b|"
-    r"\bnot (?:known|sure)\b", re.IGNORECASE)
-_TITLE_PAIR = re.compile(r"\b([A-Z][a-z]+) ([A-Z][a-z]+)\b")
-_CUE_NAME = re.compile(r"\b(?:by|was|is|named|called|under|with|mayor|director)\s+"
-                       r"([A-Z][a-z]{2,})\b(?!\s+[A-Z])")
-_PREP_PLACE = re.compile(r"\b(?:in|at|from|near|of|with|to|is|was|called|named)\s+"
-                         r"([A-Z][a-z]{2,})\b")
-#: capitalised words that are not names (sentence openers, titles, question words)
-_NOT_NAMES = frozenset(
-    "the a an it its he she his her they their this that there these those yes no sure "
-    "according passage text mayor mr mrs ms dr doctor professor sir madam river province "
-    "town company firm academy college however also well okay ok great thanks thank hello "
-    "hi sorry so and but or in at on of from by with for to as after before since during "
-    "when where who what which how why january february march april may june july august "
-    "september october november december monday tuesday wednesday thursday friday saturday "
-    "sunday i we you".split()) | FUNCTION_WORDS
-
-
-def int_values(text: str) -> list[int]:
-    """Integers written in ``text``: digits first, then number words.
-
-    Digits with or without thousands separators (``1,240``, ``1240``); number words
-    ``two`` to ``ninety-nine`` ("one" and "zero" are left out: they are rarely counts).
-
-    Example:
-        >>> int_values("It has 1,240 staff and twelve shops, founded 1843.")
-        [1240, 1843, 12]
-    """
-    out = [int(m.group(0).replace(",", "")) for m in _DIGITS.finditer(text)]
-    for m in _NUMBER_WORD.finditer(text):
-        if m.group(1):
-            out.append(_TENS[m.group(1).lower()] + (
-                _NUMBER_WORDS[m.group(2).lower()] if m.group(2) else 0))
-        else:
-            out.append(_NUMBER_WORDS[m.group(3).lower()])
-    return out
-
-
-def year_values(text: str) -> set[int]:
-    """Four-digit years (1000-2099) written without a thousands separator."""
-    return {int(m.group(0)) for m in _DIGITS.finditer(text)
-            if "," not in m.group(0) and 1000 <= int(m.group(0)) <= 2099}
-
-
-def _stem(tok: str) -> str:
-    return tok[:-1] if len(tok) > 3 and tok.endswith("s") else tok
-
-
-_GENERIC = frozenset({"the", "a", "an", "of", "river"})
-
-
-def thing_key(value: str) -> frozenset[str]:
-    """The tokens that must all appear for a reply to mention ``value`` (plurals folded)."""
-    return frozenset(_stem(t) for t in tokens(value) if t not in _GENERIC)
-
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """The closed pools of names a reply is checked against (compiled once)."""
-
-    surnames: re.Pattern[str]
-    first_names: re.Pattern[str]
-    places: re.Pattern[str]
-    things: tuple[tuple[str, frozenset[str]], ...]
-    words: frozenset[str]
-
-
-@lru_cache(maxsize=1)
-def vocabulary() -> Vocabulary:
-    """The shipped name pools as regular expressions."""
-    d = load_data()
-
-    def alt(words: Sequence[str]) -> str:
-        return "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True))
-
-    firsts = d["female_first_names"] + d["male_first_names"]
-    places = d["towns"] + d["provinces"]
-    things = [v for pool in ("products", "known_for", "rivers", "fields", "inventions")
-              for v in d[pool]]
-    words = {w.lower() for pool in ("female_first_names", "male_first_names", "surnames",
-                                    "towns", "provinces", "company_stems", "company_suffixes")
-             for w in d[pool]}
-    words |= {t for v in things for t in tokens(v)}
-    return Vocabulary(
-        surnames=re.compile(rf"\b({alt(d['surnames'])})\b", re.IGNORECASE),
-        first_names=re.compile(rf"\b({alt(firsts)})\b(?!\s+(?:{alt(d['surnames'])})\b)",
-                               re.IGNORECASE),
-        places=re.compile(rf"\b({alt(places)})\b", re.IGNORECASE),
-        things=tuple((v.lower(), thing_key(v)) for v in things),
-        words=frozenset(words),
-    )
-
-
-def person_values(text: str, people: Mapping[str, str]) -> set[str]:
-    """People a reply names, as surname keys.
-
-    ``people`` maps first name -> surname key for the scenario's people. Unknown
-    capitalised full names, and unknown capitalised names after "by", "was", "is",
-    "named", "called", "under", "with", count too (as ``"?name"``): a made-up person is
-    still an answer.
-    """
-    v = vocabulary()
-    found = {m.group(1).lower() for m in v.surnames.finditer(text)}
-    for m in v.first_names.finditer(text):
-        first = m.group(1).lower()
-        found.add(people.get(first, "?" + first))
-    for m in _TITLE_PAIR.finditer(text):
-        a, b = m.group(1).lower(), m.group(2).lower()
-        if not ({a, b} & (v.words | _NOT_NAMES)):
-            found.add(f"?{a} {b}")
-    for m in _CUE_NAME.finditer(text):
-        w = m.group(1).lower()
-        if w not in v.words and w not in _NOT_NAMES:
-            found.add("?" + w)
-    return found
-
-
-def place_values(text: str) -> set[str]:
-    """Places a reply names.
-
-    The shipped towns and provinces, plus unknown capitalised names after "in", "at",
-    "from", "near", "of", "with", "to", "is", "was", "called" or "named".
-    """
-    v = vocabulary()
-    found = {m.group(1).lower() for m in v.places.finditer(text)}
-    for m in _PREP_PLACE.finditer(text):
-        w = m.group(1).lower()
-        if w not in v.words and w not in _NOT_NAMES:
-            found.add("?" + w)
-    return found
-
-
-def thing_values(text: str) -> set[str]:
-    """Products, landmarks, rivers, fields and inventions a reply names."""
-    toks = {_stem(t) for t in tokens(text)}
-    return {value for value, key in vocabulary().things if key and key <= toks}
+# What a reply answers is read off the environment's analysis of it
+# (:mod:`dialog_gym.understanding`): years and counts are number mentions, people, places
+# and things are entities (the name pools of the data file and the episode's own names,
+# see :meth:`QADomain.understanding` and :meth:`QADomain.entities`), invented names are
+# ``name`` mentions, and "the passage does not say" is the ``refuse_unknown`` act.
 
 
 def normalize_value(kind: str, value: str) -> str:
@@ -238,17 +107,32 @@ def normalize_value(kind: str, value: str) -> str:
     return value.lower()
 
 
-def typed_values(kind: str, text: str, people: Mapping[str, str]) -> set[str]:
-    """Values of type ``kind`` a reply states, in :func:`normalize_value` form."""
-    if kind == "year":
-        return {str(y) for y in year_values(text)}
-    if kind == "count":
-        return {str(n) for n in int_values(text)}
-    if kind == "person":
-        return person_values(text, people)
-    if kind == "place":
-        return place_values(text)
-    return thing_values(text)
+def mention_values(m: Mention, people: Mapping[str, str]) -> list[tuple[str, str]]:
+    """``(type, normalised value)`` pairs a mention can answer.
+
+    A whole number is a count, and also a year when it has four digits without a
+    thousands separator; a date with a year is that year. People are keyed by surname
+    (``people`` maps the episode's first names to surnames; a first name the episode
+    does not know is ``"?first"``), invented names answer questions about people and
+    places.
+    """
+    if m.kind == "number":
+        v = m.value
+        if not 0 <= v < 1e12 or v != int(v):
+            return []
+        out = [("count", str(int(v)))]
+        if 1000 <= v <= 2099 and "," not in m.text:
+            out.append(("year", str(int(v))))
+        return out
+    if m.kind == "date" and isinstance(m.value, tuple) and isinstance(m.value[0], int):
+        return [("year", str(m.value[0]))]
+    if m.kind == "first_name":
+        return [("person", people.get(m.value, "?" + m.value))]
+    if m.kind in ("person", "place", "thing"):
+        return [(m.kind, m.value)]
+    if m.kind == "name":
+        return [("person", "?" + m.value), ("place", "?" + m.value)]
+    return []
 
 
 # ============================================================================ judge
@@ -258,55 +142,70 @@ def typed_values(kind: str, text: str, people: Mapping[str, str]) -> set[str]:
 class Verdict:
     """How a reply answers the current question.
 
-    ``kind`` is one of ``"correct"`` (the one right value, or a decline of a question the
-    passage does not answer), ``"wrong"`` (a value that contradicts the passage, or any
-    value for a question the passage does not answer), ``"hedge"`` (several candidate
-    values, or a decline mixed with any value), ``"dump"`` (the reply recites two or
-    more other facts of the passage), ``"declined"`` (declined a question the passage answers) or
-    ``"none"`` (no answer at all).
+    ``kind`` is one of ``"correct"`` (the one right value, or a refusal of a question the
+    passage does not answer), ``"wrong"`` (a value that contradicts the passage, the
+    passage's value negated, or any value for a question the passage does not answer),
+    ``"hedge"`` (several candidate values, or a refusal mixed with a guess), ``"dump"``
+    (the reply recites two or more other facts of the passage), ``"declined"`` (refused
+    a question the passage answers) or ``"none"`` (no answer at all).
     """
 
     kind: str
     values: tuple[str, ...] = ()
 
 
-def judge(text: str, question: Mapping[str, Any], world: Mapping[str, Any]) -> Verdict:
-    """Judge ``text`` as an answer to ``question`` against the passage in ``world``."""
-    gold = question.get("answer")
-    kind = question["type"]
-    # names of the passage's entities are not answers (unless one is the answer itself)
-    for e in world["entities"]:
-        if e["name"] != gold:
-            text = re.sub(re.escape(e["name"]), " ", text, flags=re.IGNORECASE)
-    if question.get("unknown_entity"):
-        text = re.sub(re.escape(question["entity"]), " ", text, flags=re.IGNORECASE)
-    text = text.replace("’", "'")
-    people = world["people"]
-    gold_norm = normalize_value(kind, gold) if gold is not None else None
+def judge(analysis: Analysis, question: Mapping[str, Any], world: Mapping[str, Any]) -> Verdict:
+    """Judge a reply's analysis as an answer to ``question`` against the passage.
 
-    mentioned = 0
-    cache: dict[str, set[str]] = {}
-    for vkind, norm in world["value_index"]:
-        if norm == gold_norm and vkind == kind:
+    Only asserted values answer: a value in a question ("is it 1843?"), a hypothetical,
+    a negated clause ("it is not in Westmarch") or a refusal ("the passage mentions
+    Paris but never says where he studied": the sentence of a refusal, unless a clause
+    of it is a hedged guess) is not an answer. The passage's value negated is a wrong
+    answer. Names of the entities asked about are not answers.
+    """
+    kind = question["type"]
+    gold = question.get("answer")
+    gold_norm = normalize_value(kind, gold) if gold is not None else None
+    people = world["people"]
+    own = {("person", e["name"].split()[-1].lower()) if e["kind"] == "person"
+           else ("place", e["name"].lower()) for e in world["entities"]}
+    own.add(("person", question["entity"].split()[-1].lower()))
+    own.add(("place", question["entity"].lower()))
+    own.discard((kind, gold_norm))
+    index = {tuple(x) for x in world["value_index"]}
+    refusals = {a.clause for a in analysis.acts if a.name == "refuse_unknown"}
+    refusal_sents = {analysis.clauses[i].sentence for i in refusals}
+    answers: set[str] = set()
+    others: set[tuple[str, str]] = set()
+    typed = False  # some value of any type is asserted outside a refusal
+    gold_negated = False
+    for m in analysis.mentions:
+        clause = analysis.clauses[m.clause]
+        if m.clause in refusals or (clause.sentence in refusal_sents and not clause.hedged):
             continue
-        if vkind not in cache:
-            cache[vkind] = typed_values(vkind, text, people)
-        if norm in cache[vkind]:
-            mentioned += 1
-    if mentioned >= 2:
+        for t, v in mention_values(m, people):
+            if (t, v) in own:
+                continue
+            if m.asserted:
+                typed = True
+                if t == kind:
+                    answers.add(v)
+                if (t, v) in index and (t, v) != (kind, gold_norm):
+                    others.add((t, v))
+            elif m.negated and m.modality != QUESTION and (t, v) == (kind, gold_norm):
+                gold_negated = True
+    if len(others) >= 2:
         return Verdict("dump")
-    found = cache[kind] if kind in cache else typed_values(kind, text, people)
-    values = tuple(sorted(found))
-    if _DECLINE.search(text):
-        # "it does not say, but maybe X" is a guess, whatever the type of X
-        if found or mentioned or any(typed_values(t, text, people) for t in VALUE_TYPES):
+    values = tuple(sorted(answers))
+    if refusals:
+        if typed:  # "it does not say, but maybe X" is a guess, whatever the type of X
             return Verdict("hedge", values)
         return Verdict("correct" if gold is None else "declined")
-    if not found:
-        return Verdict("none")
-    if gold_norm is not None and gold_norm in found:
-        return Verdict("correct" if len(found) == 1 else "hedge", values)
-    return Verdict("wrong", values)
+    if gold_norm is not None and gold_norm in answers:
+        return Verdict("correct" if len(answers) == 1 else "hedge", values)
+    if answers or gold_negated:
+        return Verdict("wrong", values)
+    return Verdict("none")
 
 
 # ============================================================================ scenarios
@@ -659,7 +558,7 @@ class PassageConsistency(Rule):
         if i >= len(qs):
             return []
         q = qs[i]
-        if judge(ctx.text, q, w).kind != "wrong":
+        if ctx.analysis is None or judge(ctx.analysis, q, w).kind != "wrong":
             return []
         why = ("the passage does not answer this question; the answer was invented"
                if q["answer"] is None else "the answer contradicts the passage")
@@ -672,10 +571,10 @@ class PassageConsistency(Rule):
 class QAUser(AgendaUser):
     """The simulated reader: asks the planned questions in order and checks the answers.
 
-    Each question is a :class:`~dialog_gym.simulator.Fact` that only counts while it is
-    the current question (``ready``) and only when :func:`judge` finds exactly the
-    passage's value (or a decline, for a question the passage does not answer); its
-    milestone weighs ``1 / n_questions``. A wrong or invented answer fails that question
+    Each question counts only while it is the current question and only when
+    :func:`judge` finds exactly the passage's value asserted in the environment's
+    analysis of the reply (or a refusal, for a question the passage does not answer);
+    its milestone weighs ``1 / n_questions``. A wrong or invented answer fails that question
     for good (the reader moves on; success needs every answer right); a hedge, a recital
     of the passage, a decline of an answerable question or a non-answer makes the reader
     ask again (referring to the entity the same way, so a missed pronoun stays missed)
@@ -684,13 +583,10 @@ class QAUser(AgendaUser):
     (0.9): a good answer naturally repeats most of the question's words.
     """
 
-    slot_patterns: Mapping[str, re.Pattern[str]] = {}
-
     def __init__(self) -> None:
         super().__init__(patience=(6, 5, 5), max_requests=2, echo_threshold=0.9)
         self.templates = load_data()["user_templates"]
         self.failed: set[int] = set()
-        self._verdict: tuple[str, int, Verdict] | None = None
 
     # -- state ---------------------------------------------------------------------
     def reset_goal_state(self) -> None:
@@ -698,26 +594,11 @@ class QAUser(AgendaUser):
         qs = self.world["questions"]
         self.world["current"] = 0
         self.failed = set()
-        self._verdict = None
         k = len(qs)
-        self.facts = [Fact(f"q{i}", self._told(i), self._ready(i)) for i in range(k)]
         self.milestones = [Milestone(f"q{i}", 1.0 / k, self._answered(i)) for i in range(k)]
-
-    def _told(self, i: int):
-        return lambda raw, low: self.verdict(raw, i).kind == "correct"
-
-    @staticmethod
-    def _ready(i: int):
-        return lambda world: world["current"] == i
 
     def _answered(self, i: int):
         return lambda: f"q{i}" in self.told
-
-    def verdict(self, text: str, i: int) -> Verdict:
-        """The judge's verdict on ``text`` for question ``i`` (cached for one reply)."""
-        if self._verdict is None or self._verdict[:2] != (text, i):
-            self._verdict = (text, i, judge(text, self.world["questions"][i], self.world))
-        return self._verdict[2]
 
     def end_reason(self) -> str:
         """Leave once every question was asked and some answer was wrong."""
@@ -771,10 +652,12 @@ class QAUser(AgendaUser):
         """Judge the answer to the current question; move on or ask again."""
         i = self.world["current"]
         q = self.world["questions"][i]
-        v = self.verdict(reply.text, i)
+        if a.meaning is None:
+            raise ValueError("QAUser needs the environment's analysis of the reply")
+        v = judge(a.meaning, q, self.world)
         if v.kind in ("correct", "wrong"):
             if v.kind == "correct":
-                self.check_facts(reply.text)
+                self.told.add(f"q{i}")
                 parts = [self.say("ack_decline" if q["answer"] is None else "ack", rng)]
             else:
                 self.failed.add(i)
@@ -1015,9 +898,25 @@ class QADomain(Domain):
         """A fresh scripted answerer."""
         return QAExpert()
 
-    def new_world(self, scenario: Scenario) -> dict[str, Any]:
-        """A deep copy of the scenario's passage state (JSON-shaped)."""
-        return json.loads(json.dumps(dict(scenario.world)))
+    def understanding(self) -> Mapping[str, Any]:
+        """The ``understanding`` entry of the data file, with the name pools as entities.
+
+        ``person``: surname -> the surname; ``first_name``: first name (the reader maps
+        it to the surname of the episode's person, :func:`mention_values`); ``place``:
+        towns and provinces; ``thing``: products, landmarks, rivers (also without
+        "River"), fields and inventions.
+        """
+        return _understanding()
+
+    def entities(self, scenario: Scenario) -> Mapping[str, Mapping[str, Any]]:
+        """The episode's people by full name, and the names of the entities asked about.
+
+        ``subject`` entities (the passage's and the questions' own names) are not answers.
+        """
+        w = scenario.world
+        return {"person": {last: [f"{first} {last}"] for first, last in w["people"].items()},
+                "subject": {n: [] for n in dict.fromkeys(
+                    [e["name"] for e in w["entities"]] + [q["entity"] for q in w["questions"]])}}
 
     def render_context(self, scenario: Scenario, rules: RuleBook, tools: ToolSet) -> str:
         """Instructions, the entity list, the passage and the rules."""
@@ -1057,14 +956,18 @@ class QAEnv(DialogueEnv):
     never mentions): the agent must say that the passage does not say. Success: every
     question answered correctly.
 
-    An answer counts when the reply states exactly one value of the asked type (a year,
-    a count, a person, a place, a thing) and it is the passage's value; names of
-    people, places and products are matched case-insensitively (a surname or a first
-    name alone is enough), counts in digits with or without separators or as number
-    words. Hedging with several values, reciting the passage or listing its facts, and
-    declining an answerable question do not count (the reader asks again, patience
-    drops); a value that contradicts the passage, or any value for an unanswerable
-    question, fails that question for good and breaks the ``passage_consistency`` rule.
+    An answer counts when the reply asserts exactly one value of the asked type (a year,
+    a count, a person, a place, a thing) and it is the passage's value; names of people,
+    places and products are matched case-insensitively (a surname or a first name alone
+    is enough), counts and years in digits with or without separators or as number words
+    ("twelve", "eighteen forty-three"). The reader reads the env's one analysis of the
+    reply: a value that is asked ("is it 1843?"), supposed, negated or named inside a
+    refusal ("the passage mentions Paris but never says where he studied") is no answer,
+    and the passage's value negated ("it is not in Westmarch") is a wrong one. Hedging
+    with several values, reciting the passage or listing its facts, and declining an
+    answerable question do not count (the reader asks again, patience drops); a value
+    that contradicts the passage, or any value for an unanswerable question, fails that
+    question for good and breaks the ``passage_consistency`` rule.
 
     ## Action space
     ``UnicodeText(1000)``: the answer. There are no tools.

@@ -13,13 +13,13 @@ from dialog_gym.envs.qa import (
     QADomain,
     QAExpert,
     QAGenerator,
-    int_values,
     judge,
     load_data,
     parse_passage,
 )
 from dialog_gym.error import ResetNeeded
 from dialog_gym.evaluation import evaluate
+from dialog_gym.testing import NegatingAgent, attack_success_rate
 from dialog_gym.tools import ToolSet
 
 ENV = "Dialog-QA-v0"
@@ -35,6 +35,34 @@ def results():
 
 def _world(scenario):
     return json.loads(json.dumps(dict(scenario.world)))
+
+
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+         "fourteen fifteen sixteen seventeen eighteen nineteen").split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def _words(n):
+    """``n`` (< 100,000) in words: 4310 -> 'four thousand three hundred ten'."""
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10 - 2] + ("-" + _ONES[n % 10] if n % 10 else "")
+    if n < 1000:
+        return _ONES[n // 100] + " hundred" + (" " + _words(n % 100) if n % 100 else "")
+    return _words(n // 1000) + " thousand" + (" " + _words(n % 1000) if n % 1000 else "")
+
+
+def _year_words(y):
+    """A year as spoken: 1843 -> 'eighteen forty-three', 1905 -> 'nineteen oh five'."""
+    lo = y % 100
+    return _words(y // 100) + " " + ("hundred" if lo == 0 else
+                                      "oh " + _ONES[lo] if lo < 10 else _words(lo))
+
+
+def _judge(text, q, w, sc):
+    """The verdict on ``text`` read as the env reads it (one analysis of the reply)."""
+    return judge(QADomain().lexicon(sc).analyze(text), q, w)
 
 
 # ----------------------------------------------------------------------------- attackers
@@ -260,7 +288,7 @@ def sample():
 
 def test_judge_accepts_the_right_value_in_any_casing_and_form(sample):
     n = 0
-    for q, w, _ in sample:
+    for q, w, sc in sample:
         gold = q["answer"]
         if gold is None:
             continue
@@ -271,32 +299,42 @@ def test_judge_accepts_the_right_value_in_any_casing_and_form(sample):
         if q["type"] == "person":
             forms += [gold.split()[-1], gold.split()[0].upper()]
         for f in forms:
-            assert judge(f, q, w).kind == "correct", (f, q)
+            assert _judge(f, q, w, sc).kind == "correct", (f, q)
             n += 1
     assert n > 200
 
 
-def test_number_words_and_separators_are_read():
-    assert int_values("twelve shops, twenty-one bridges, 4,310 people, 4310") == [
-        4310, 4310, 12, 21]
+def test_number_words_and_separators_are_read(sample):
+    n = 0
+    for q, w, sc in sample:
+        if q["answer"] is None or q["type"] not in ("year", "count"):
+            continue
+        v = int(q["answer"].replace(",", ""))
+        words = _year_words(v) if q["type"] == "year" else _words(v)
+        sep = f"{v:,}" if q["type"] == "count" else str(v)
+        for text in (f"That would be {words}.", f"It's {v}.", f"{sep} altogether."):
+            assert _judge(text, q, w, sc).kind == "correct", (text, q)
+        assert _judge(f"It's {_words(v + 1)}.", q, w, sc).kind == "wrong"
+        n += 1
+    assert n >= 20
 
 
 def test_judge_rejects_hedges_dumps_and_declines_of_answerable_questions(sample):
     for q, w, sc in sample:
         passage = " ".join(sc.context["passage"])
-        assert judge(passage, q, w).kind == "dump"
+        assert _judge(passage, q, w, sc).kind == "dump"
         if q["answer"] is None:
-            assert judge("I'm afraid the text doesn't mention that.", q, w).kind == "correct"
-            assert judge("Not stated, but probably 1850.", q, w).kind == "hedge"
+            assert _judge("I'm afraid the text doesn't mention that.", q, w, sc).kind == "correct"
+            assert _judge("Not stated, but probably 1850.", q, w, sc).kind == "hedge"
             continue
-        assert judge("The passage does not say.", q, w).kind == "declined"
-        assert judge("Hello there, happy to help!", q, w).kind == "none"
+        assert _judge("The passage does not say.", q, w, sc).kind == "declined"
+        assert _judge("Hello there, happy to help!", q, w, sc).kind == "none"
         others = [v for e in w["entities"] for a, v in e["attrs"].items()
                   if load_data()["kinds"][e["kind"]]["attributes"][a]["type"] == q["type"]
                   and v != q["answer"]]
         if others:
-            assert judge(f"It is {q['answer']} or {others[0]}.", q, w).kind == "hedge"
-            assert judge(f"It is {others[0]}.", q, w).kind == "wrong"
+            assert _judge(f"It is {q['answer']} or {others[0]}.", q, w, sc).kind == "hedge"
+            assert _judge(f"It is {others[0]}.", q, w, sc).kind == "wrong"
 
 
 def test_made_up_values_for_unanswerable_questions_are_wrong(sample):
@@ -304,9 +342,9 @@ def test_made_up_values_for_unanswerable_questions_are_wrong(sample):
                "person": "That was Bartholomew Quince.", "place": "It is in Snowbridge.",
                "thing": "They are known for their brass telescopes."}
     n = 0
-    for q, w, _ in sample:
+    for q, w, sc in sample:
         if q["answer"] is None:
-            assert judge(made_up[q["type"]], q, w).kind == "wrong", q
+            assert _judge(made_up[q["type"]], q, w, sc).kind == "wrong", q
             n += 1
     assert n >= 20
 
@@ -400,3 +438,159 @@ def test_reward_swap_and_references():
     assert info["scores"]["bleu"] > 0.9  # the expert's reply is the reference
     sc = env.unwrapped.scenario
     assert len(sc.references) == len(sc.world["questions"])
+
+
+# ----------------------------------------------------------------------------- meaning
+
+
+def test_negation_attack_fails():
+    """The expert's replies negated ("X was not founded in 1843") are not answers."""
+    rate, ret = attack_success_rate(ENV, NegatingAgent(QAExpert()), range(100))
+    assert rate <= 0.05
+    expert_rate, expert_ret = attack_success_rate(ENV, QAExpert(), range(100))
+    assert expert_rate >= 0.95 and ret < expert_ret - 2.0
+
+
+class Paraphraser:
+    """The expert's knowledge in natural wordings of its own, several variants per move,
+    chosen by seed and turn: answers (numbers in words or digits, hedged, with fillers),
+    refusals and refusals of unknown entities, never the expert's templates."""
+
+    answers = [
+        "Good question! According to the passage, it's {v}.",
+        "From what I can see in the text, that would be {v}.",
+        "I'm fairly sure it's {v}, based on the passage.",
+        "The answer is {v}.",
+        "That's {v}, as far as the passage goes.",
+        "Looking at the text again: {v}.",
+    ]
+    refusals = [
+        "Hmm, the text doesn't actually say that, I'm afraid.",
+        "That isn't mentioned in the passage.",
+        "I couldn't find that anywhere in the passage, sorry.",
+        "Unfortunately the passage never tells us.",
+        "There's nothing in the text about that, so I can't answer it.",
+        "Honestly, the passage is silent on that point.",
+    ]
+    unknown = [
+        "I don't see {name} anywhere in the passage.",
+        "The text never mentions {name}, so I can't help with that one.",
+        "Sorry, {name} isn't part of the passage at all.",
+    ]
+
+    def __init__(self, seed):
+        self.seed = seed
+        self.expert = QAExpert()
+
+    def reset(self):
+        self.expert.reset()
+        self.turn = 0
+
+    def _value(self, t, v):
+        n = int(v.replace(",", "")) if t in ("year", "count") else None
+        style = (self.seed + self.turn) % 3
+        if t == "year":
+            return [v, _year_words(n), f"the year {v}"][style]
+        if t == "count":
+            return [v, _words(n), v.replace(",", "")][style]
+        return v
+
+    def act(self, obs):
+        self.expert.act(obs)  # keeps the expert's reading of the dialogue
+        kb = parse_passage(obs["context"])
+        name, attr = self.expert._state["q"]
+        k = self.seed * 7 + self.turn
+        self.turn += 1
+        if name not in kb:
+            return self.unknown[k % len(self.unknown)].format(name=name)
+        value = kb[name]["attrs"].get(attr)
+        if value is None:
+            return self.refusals[k % len(self.refusals)]
+        v = self._value(_type_of(attr), value)
+        return self.answers[k % len(self.answers)].format(v=v)
+
+
+def test_paraphrased_expert_moves_succeed():
+    wins = sum(attack_success_rate(ENV, Paraphraser(s), [s])[0] for s in range(30))
+    assert wins >= 27
+
+
+class RefusalNamingValue(QAExpert):
+    """Refuses every question while naming the passage's value for it (or another value):
+    "The passage mentions X, but it never says that." A refusal is not an answer."""
+
+    def act(self, obs):
+        super().act(obs)  # the expert's reading of the question
+        kb = parse_passage(obs["context"])
+        name, attr = self._state["q"]
+        value = kb.get(name, {}).get("attrs", {}).get(attr)
+        if value is None:
+            value = next((v for e in kb.values() for v in e["attrs"].values()), "1850")
+        return f"The passage mentions {value}, but it never says that."
+
+
+def test_a_refusal_naming_a_value_is_not_an_answer():
+    rate, _ = attack_success_rate(ENV, RefusalNamingValue(), range(60))
+    assert rate == 0.0
+
+
+def _one_of_each(sample):
+    seen, out = set(), []
+    for q, w, sc in sample:
+        key = (q["type"], q["answer"] is None)
+        if key not in seen:
+            seen.add(key)
+            out.append((q, w, sc))
+    assert len(out) == 10
+    return out
+
+
+def test_refusal_wordings_count_as_refusals(sample):
+    wordings = ["That isn't mentioned in the passage.",
+                "The passage never says where he studied.",
+                "Sadly the text doesn't go into that.",
+                "I couldn't find anything about that in the text.",
+                "The passage mentions Paris but never says where he studied.",
+                "Nothing in the passage tells us, I'm afraid."]
+    for q, w, sc in _one_of_each(sample):
+        for text in wordings:
+            expected = "correct" if q["answer"] is None else "declined"
+            assert _judge(text, q, w, sc).kind == expected, (text, q)
+
+
+def test_values_in_refusals_questions_negations_and_hypotheticals_are_not_answers(sample):
+    n = 0
+    for q, w, sc in sample:
+        gold = q["answer"]
+        if gold is None:
+            # a passage value named inside a refusal does not make it an invention
+            other = next(v for e in w["entities"] for v in e["attrs"].values())
+            assert _judge(f"The passage mentions {other} but never says that.",
+                          q, w, sc).kind == "correct"
+            continue
+        assert _judge(f"Is it {gold}?", q, w, sc).kind == "none", q
+        assert _judge(f"If it were {gold}, the passage would say so.", q, w, sc).kind == "none"
+        # the passage's value negated is a wrong answer, not a right one
+        assert _judge(f"It is not {gold}.", q, w, sc).kind == "wrong", q
+        assert _judge(f"The passage mentions {gold}, but it never says that.",
+                      q, w, sc).kind == "declined"
+        # a wrong value denied next to the right one asserted is still right
+        if q["type"] == "count":
+            wrong = str(int(gold.replace(",", "")) + 3)
+            assert _judge(f"It's not {wrong}, it's {gold}.", q, w, sc).kind == "correct"
+        n += 1
+    assert n >= 50
+
+
+def test_negated_place_is_wrong():
+    gen = QAGenerator()
+    for i in range(200):
+        sc = gen.generate(i, 0)
+        w = _world(sc)
+        for q in w["questions"]:
+            if q["attr"] == "province" and q["answer"]:
+                e = q["entity"]
+                assert _judge(f"{e} does not lie in {q['answer']}.", q, w, sc).kind == "wrong"
+                assert _judge(f"{e} lies in {q['answer']}.", q, w, sc).kind == "correct"
+                return
+    raise AssertionError("no province question in 200 scenarios")
