@@ -48,7 +48,7 @@ def _lexicon():
     return env.unwrapped.lexicon
 
 
-def parse_ask(text, known_yes=()):
+def player_reads(text, known_yes=()):
     """What the player reads in ``text`` (the env's analysis, read like the player does)."""
     return read_ask(_lexicon().analyze(text), set(known_yes))
 
@@ -143,7 +143,7 @@ def test_knowledge_base_size_and_identifiability():
     assert len(vectors) == len(ents)  # every entity can be told apart by questions
     for name, a in attrs.items():
         assert a["question"].endswith("?") and a["yes"] and a["no"]
-        assert parse_ask(a["question"]) == Ask("attr", name)
+        assert player_reads(a["question"]) == Ask("attr", name)
     for e in ents.values():
         assert set(e["yes"]) <= set(attrs) and set(e["sometimes"]) <= set(attrs)
 
@@ -151,12 +151,12 @@ def test_knowledge_base_size_and_identifiability():
 def test_entity_names_never_read_as_properties():
     for name, e in KB["entities"].items():
         for alias in e["aliases"]:
-            assert parse_ask(f"Is it the {alias}?") == Ask("guess", name), alias
-            assert parse_ask(f"IS IT THE {alias.upper()}?") == Ask("guess", name), alias
+            assert player_reads(f"Is it the {alias}?") == Ask("guess", name), alias
+            assert player_reads(f"IS IT THE {alias.upper()}?") == Ask("guess", name), alias
     for plural, name in [("horses", "horse"), ("roses", "rose"), ("potatoes", "potato"),
                          ("buses", "bus"), ("knives", "knife"), ("butterflies", "butterfly"),
                          ("mice", "mouse"), ("cacti", "cactus"), ("dogs", "dog")]:
-        assert parse_ask(f"My guess: {plural}!") == Ask("guess", name), plural
+        assert player_reads(f"My guess: {plural}!") == Ask("guess", name), plural
 
 
 # ----------------------------------------------------------------------------- NLU
@@ -208,14 +208,14 @@ def test_entity_names_never_read_as_properties():
     ("Hello there!", Ask("statement")),
 ])
 def test_question_understanding(text, expected):
-    assert parse_ask(text) == expected
+    assert player_reads(text) == expected
 
 
 def test_a_known_category_is_context_not_a_second_question():
-    assert parse_ask("Is it a wild animal?", {"animal"}) == Ask("attr", "wild")
-    assert parse_ask("Is it a large animal?", {"animal"}) == Ask("attr", "large")
-    assert parse_ask("Is it an animal?", {"animal"}) == Ask("attr", "animal")  # asked again
-    assert parse_ask("Is it a flying insect?", {"animal"}) == Ask("several")
+    assert player_reads("Is it a wild animal?", {"animal"}) == Ask("attr", "wild")
+    assert player_reads("Is it a large animal?", {"animal"}) == Ask("attr", "large")
+    assert player_reads("Is it an animal?", {"animal"}) == Ask("attr", "animal")  # asked again
+    assert player_reads("Is it a flying insect?", {"animal"}) == Ask("several")
 
 
 def test_the_player_does_not_answer_a_neighbour_property():
@@ -400,10 +400,10 @@ class Paraphraser(TwentyQuestionsExpert):
 def test_every_paraphrase_reads_as_its_property():
     for name, texts in PARAPHRASES.items():
         for t in texts:
-            assert parse_ask(t) == Ask("attr", name), t
+            assert player_reads(t) == Ask("attr", name), t
     assert set(PARAPHRASES) == set(KB["attributes"])
     for g in GUESSES:
-        assert parse_ask(g.format("oak tree")) == Ask("guess", "oak tree"), g
+        assert player_reads(g.format("oak tree")) == Ask("guess", "oak tree"), g
 
 
 def test_paraphrased_expert_wins_most_games():
