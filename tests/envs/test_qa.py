@@ -207,8 +207,8 @@ ATTACKS = {"passage-copier": PassageCopier, "value-lister": ValueLister, "hedger
 # ----------------------------------------------------------------------------- solvability
 
 
-def test_expert_succeeds_in_at_least_90_percent(results):
-    assert results["expert"]["success_rate"] >= 0.9
+def test_expert_succeeds_in_at_least_95_percent(results):
+    assert results["expert"]["success_rate"] >= 0.95
 
 
 def test_random_succeeds_at_most_10_percent(results):
