@@ -326,15 +326,20 @@ class PhraseIndex:
         i = 0
         while i < len(stems):
             best = None
+            ties: list[tuple[int, int, Any]] = []  # one phrase, several payloads ("when")
             for pat, payload in self._first.get(stems[i], ()):
                 end = self._match(pat, stems, i)
                 if end:
                     if best is None or end > best[1]:
                         best = (i, end, payload)
+                        ties = []
+                    elif end == best[1] and payload != best[2]:
+                        ties.append((i, end, payload))
                     if overlap:
                         out.append((i, end, payload))
             if best is not None and not overlap:
                 out.append(best)
+                out.extend(ties)
                 i = best[1]
             else:
                 i += 1
@@ -437,6 +442,9 @@ class Lexicon:
         self.indirect = frozenset(d.get("indirect_question", ()))
         self.contrast = PhraseIndex((p, p) for p in d.get("contrast", ()))
         self.breaks = frozenset(d.get("clause_breaks", ()))
+        #: tags that turn a statement into a question ("..., right?"): their own clause
+        self.tag_questions = frozenset(" ".join(_tokens(t.lower()))
+                                       for t in d.get("tag_questions", ()))
         self.subjects = frozenset(d.get("subjects", ()))
         acts = d.get("acts", {})
         self.cues = PhraseIndex((cue, name) for name, spec in acts.items()
@@ -530,7 +538,10 @@ class Lexicon:
             before_toks = _tokens(before.lower())
             cut = False
             if m.group(0).strip() == ",":
-                if len(before_toks) == 1 and before_toks[0] not in self.subjects | self.wh:
+                if after.rstrip().endswith("?") and " ".join(
+                        _tokens(after.lower())) in self.tag_questions and len(before_toks) > 1:
+                    cut = True  # "So that's Friday at 2 pm, correct?": a statement and a tag
+                elif len(before_toks) == 1 and before_toks[0] not in self.subjects | self.wh:
                     cut = True  # "No, ...", "Sorry, ...", "Yes, ..."
                 elif first == "not":
                     cut = True  # "it's the toad, not the frog"
