@@ -15,10 +15,11 @@ look-up in an LRU cache of earlier texts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,32 @@ import numpy as np
 from dialog_gym.error import DependencyNotInstalled
 
 DEFAULT_MODEL = "embedded:all-MiniLM-L6-v2"
+
+#: Batches up to this many texts are encoded on one CPU thread (see :func:`_few_threads`).
+SMALL_BATCH = 8
+
+
+@contextlib.contextmanager
+def _few_threads(small: bool) -> Iterator[None]:
+    """Encode a small batch on one torch CPU thread, then restore the thread count.
+
+    A simulated user encodes a clause or two per step: on such tiny matrices torch's
+    thread pool costs more than it saves, and on a busy machine its threads wait for
+    cores (measured on 2 loaded cores: ~1.5 s per call with the default threads, ~60 ms
+    with one).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if not small or before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
 
 def default_model_path() -> str:
     """Filesystem path of the embedded all-MiniLM-L6-v2 model."""
@@ -98,8 +125,10 @@ class Encoder:
             keys = list(missing)
             self.misses += len(keys)
             self.calls += 1
-            vecs = self.model.encode(keys, batch_size=self.batch_size, convert_to_numpy=True,
-                                     normalize_embeddings=True, show_progress_bar=False)
+            with _few_threads(len(keys) <= SMALL_BATCH):
+                vecs = self.model.encode(keys, batch_size=self.batch_size,
+                                         convert_to_numpy=True, normalize_embeddings=True,
+                                         show_progress_bar=False)
             vecs = np.asarray(vecs, dtype=np.float32)
             with self._lock:
                 for t, v in zip(keys, vecs, strict=True):
