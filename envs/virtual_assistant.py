@@ -157,7 +157,6 @@ def fmt_number(x: float) -> str:
     return "0" if s in ("-0", "") else s
 
 
-@lru_cache(maxsize=8192)
 def forecast(seed: str, city: str, day: str) -> tuple[str, int, int]:
     """The seeded forecast ``(condition, high, low)`` in °C for ``city`` on ``day``."""
     base = dict(load_data()["cities"])[city]
@@ -1035,7 +1034,6 @@ def parse_conversion(text: str) -> tuple[float, str, str] | None:
     return None
 
 
-@lru_cache(maxsize=256)
 def _parse_context(context: str) -> tuple[str, tuple[str, ...]]:
     today = re.search(r"Today is \w+, (\d{4}-\d\d-\d\d)", context)
     cities = re.search(r"Weather forecasts are available for: ([^(\n]+?) \(", context)
@@ -1064,12 +1062,10 @@ class VirtualAssistantExpert:
 
     def __init__(self) -> None:
         self.templates = load_data()["expert_templates"]
-        self._seen = ""
         self._state: dict[str, Any] = _new_state()
 
     def reset(self) -> None:
-        """Forget the parse cache."""
-        self._seen = ""
+        """Nothing to forget: every reply is decided from the observation alone."""
         self._state = _new_state()
 
     def act(self, observation: Mapping[str, Any]) -> str:
@@ -1079,14 +1075,8 @@ class VirtualAssistantExpert:
         return self._decide(st, date.fromisoformat(today))
 
     def _parse(self, history: str, today: date, cities: tuple[str, ...]) -> dict[str, Any]:
-        seen = self._seen
-        if seen and history.startswith(seen) and history[len(seen):len(seen) + 1] in ("\n", ""):
-            new = history[len(seen) + 1:]
-        else:
-            self._state = _new_state()
-            new = history
-        self._seen = history
-        for line in new.split("\n") if new else ():
+        self._state = _new_state()
+        for line in history.split("\n"):
             m = _LINE.match(line)
             if m:
                 self._consume(self._state, m.group(1), m.group(2), today, cities)
@@ -1260,10 +1250,6 @@ class VirtualAssistantDomain(Domain):
     def make_expert(self) -> VirtualAssistantExpert:
         """A fresh scripted assistant."""
         return VirtualAssistantExpert()
-
-    def new_world(self, scenario: Scenario) -> dict[str, Any]:
-        """A deep copy of the scenario's account state (JSON-shaped, copied by value)."""
-        return json.loads(json.dumps(dict(scenario.world)))
 
     def render_context(self, scenario: Scenario, rules: RuleBook, tools: ToolSet) -> str:
         """Role, date, covered cities, procedure, rules and tools."""
