@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from dialog_gym.consistency import contradictions, default_kinds, prospective, root
-from dialog_gym.dialogue import AGENT
+from dialog_gym.consistency import contradictions, default_kinds, prospective, root, same_value
+from dialog_gym.dialogue import AGENT, Turn
 from dialog_gym.error import ConfigError, DependencyNotInstalled
 from dialog_gym.scorers.base import ScoreInput, Scorer
 from dialog_gym.understanding import ASSERT, Analysis, Lexicon, Mention, _analyze, _merge
@@ -35,9 +35,11 @@ TYPES = ("order_id", "tracking", "money", "date", "status", "carrier", "last4", 
 #: the context or what the user / tools said.
 _GROUNDED_TYPES = ("order_id", "tracking", "money", "date", "carrier", "last4", "name",
                    "email", "zip")
-#: Types a negated clause denies ("the refund is not $20"); ids and names in a negated
-#: clause only say what it is about ("order H7148 has not shipped").
-_DENIABLE = ("money", "date", "carrier")
+#: Types a negated clause denies ("it is not with FedEx", and statuses: "has not
+#: shipped"). Ids, names, amounts and dates in a negated clause mostly say what it is
+#: about or when ("order H7148 has not shipped", "I can't refund $31.72 without a
+#: receipt", "nothing on your calendar on 4 September"): they are not denied.
+_DENIABLE = ("carrier",)
 #: Types recognised by the format of the facts' values when the scorer analyses itself.
 _SHAPED_TYPES = ("order_id", "tracking", "zip")
 #: Order lifecycle; a positive claim of a later stage contradicts an earlier truth.
@@ -346,7 +348,8 @@ class LogicConsistency(Scorer):
        days the user said, such as "tomorrow" or "next Monday", are resolved against
        ``facts["today"]`` or "Today is ..." in the context). An invented order id,
        amount, date or tracking number is a contradiction, and so is a denied true
-       amount, date or carrier ("it was not delivered on 2026-04-07" when it was).
+       carrier ("it is not with FedEx" when it is; amounts and dates in a negated clause
+       are rarely what it denies, so they are not checked as denials).
     2. **Status**: a status claim (or denial) about the facts' order, or about an order a
        tool reported on, must be compatible with its true status (``shipped`` is true of
        a delivered order, ``delivered`` is not of a shipped one; ``status_transitions``
@@ -357,8 +360,9 @@ class LogicConsistency(Scorer):
        ``history``): a value that conflicts with one the agent asserted or denied
        earlier about the same thing — another weekday or date, time, amount, quantity,
        status of the same order, carrier, tracking number, or another name — is a
-       contradiction, unless it is an explicit correction ("sorry, I meant Monday") or
-       the facts back the new value.
+       contradiction, unless it is an explicit correction ("sorry, I meant Monday",
+       "I've updated it: ..."), the facts back the new value, or the user (or a tool)
+       said the new value after the earlier reply (the agent follows an update).
 
     ``score = (1 - penalty) ** n_contradictions``, times ``1 - nli_weight * p`` when an
     NLI cross-encoder is given (``p``: its largest contradiction probability of the
@@ -494,7 +498,8 @@ class LogicConsistency(Scorer):
 
         for m in cur.mentions:
             c = cur.clauses[m.clause]
-            claimed = m.asserted and not c.doubted and not m.contrasted
+            # (a value in a contrast, "refunds over $100", is still stated: grounded)
+            claimed = m.asserted and not c.doubted
             denied = (m.negated and not c.doubted and c.modality == ASSERT
                       and not m.contrasted)
             t = m.kind
@@ -521,7 +526,7 @@ class LogicConsistency(Scorer):
                                                        for v in f.values[t]):
                     wrong(t, "not " + _fmt(t, value), _fmt(t, value),
                           f"{t} {_fmt(t, value)} is true, the reply denies it")
-            elif t == "status" and not prospective(cur, m):
+            elif t == "status" and not m.contrasted and not prospective(cur, m):
                 order = _order_at(cur, m)
                 truth_now = truth.get(order) if order is not None else truth.get(None)
                 if truth_now is not None and not status_compatible(
@@ -536,7 +541,21 @@ class LogicConsistency(Scorer):
                     wrong("name", n, known, f"name {n} matches no fact ({known}) and nothing "
                           "the user or tools said")
         if self.check_history and prior:
-            out.extend(self._self_check(cur, prior, names, flagged, f, today))
+            out.extend(self._self_check(cur, prior, names, flagged, f, today,
+                                        self._said_since(x.history, len(prior), ana)))
+        return out
+
+    @staticmethod
+    def _said_since(history: Sequence[Turn], n_prior: int,
+                    ana: Any) -> list[list[Mention]]:
+        """``out[i]``: mentions of the turns of other speakers after the agent's reply
+        ``i`` (of ``n_prior``; all of them where ``history`` holds fewer agent turns)."""
+        agent_at = [i for i, t in enumerate(history) if t.speaker == AGENT]
+        out = []
+        for i in range(n_prior):
+            start = agent_at[i] + 1 if i < len(agent_at) and len(agent_at) == n_prior else 0
+            out.append([m for t in history[start:] if t.speaker != AGENT and t.text
+                        for m in ana(t.text).mentions])
         return out
 
     def _compatible(self, kind: str, new: Any, old: Any) -> bool | None:
@@ -548,7 +567,8 @@ class LogicConsistency(Scorer):
 
     def _self_check(self, cur: Analysis, prior: Sequence[Analysis], names: Sequence[str],
                     flagged: set[tuple[str, str]], f: _Facts,
-                    today: tuple[int, int, int] | None) -> list[Contradiction]:
+                    today: tuple[int, int, int] | None,
+                    said_since: Sequence[Sequence[Mention]]) -> list[Contradiction]:
         out = []
         found = contradictions(cur, prior, kinds=(*default_kinds(), *_SELF_KINDS),
                                single_valued=_STATES, compatible=self._compatible,
@@ -560,6 +580,10 @@ class LogicConsistency(Scorer):
             if not c.negated and any(_match(c.kind, c.said, v)
                                      for v in f.values.get(c.kind, ())):
                 continue  # the facts back the new value
+            if not c.negated and any(
+                    same_value(c.kind, c.said, m.kind, m.value) is True
+                    for m in said_since[c.earlier.turn]):
+                continue  # the user (or a tool) gave the new value since: an update
             earlier = ("not " if not c.earlier.positive else "") + _fmt(c.earlier.kind,
                                                                        c.earlier.value)
             out.append(Contradiction("self", c.kind, said, earlier, c.message))

@@ -232,16 +232,22 @@ def test_new_value_backed_by_the_facts_is_a_correction():
 @pytest.mark.parametrize("reply, expected", [
     ("Your refund of $31.72 is on its way.", 1.0),
     ("Your refund of $37.12 is on its way.", 0.5),  # asserted wrong value
-    ("The refund is not $31.72.", 0.5),  # the true value denied
     ("The refund is not $37.12; it is $31.72.", 1.0),  # a wrong value denied
     ("Is the refund $37.12?", 1.0),  # asked, not asserted
     ("If the refund were $37.12 we would need approval.", 1.0),  # hypothetical
+    ("I don't think the refund is $37.12.", 1.0),  # doubted
     ("It was delivered on 2026-04-07.", 1.0),
-    ("It was not delivered on 2026-04-07.", 0.5),
     ("It was delivered on 2026-04-09.", 0.5),
+    # amounts and dates in a negated clause are not what it denies
+    ("I can't refund $31.72 without a receipt.", 1.0),
+    ("You have nothing else on your calendar on 2026-04-07.", 1.0),
+    # a carrier is: the true one denied is a wrong fact
+    ("It is with FedEx.", 1.0),
+    ("It is not with FedEx.", 0.5),
+    ("It is with DHL.", 0.5),
 ])
 def test_fact_checks_go_through_asserted_mentions(reply, expected):
-    facts = {"item_price": 31.72, "delivered": "2026-04-07"}
+    facts = {"item_price": 31.72, "delivered": "2026-04-07", "carrier": "FedEx"}
     assert LogicConsistency()(reply, facts=facts) == expected
 
 
@@ -270,3 +276,17 @@ def test_self_contradiction_in_a_real_episode_is_caught():
     assert info["scores"]["logic_consistency"] == 1.0 and not (term or trunc)
     _, _, _, _, info = env.step("Yes, it arrives on Monday.")
     assert info["scores"]["logic_consistency"] == 0.5
+
+
+def test_a_value_the_user_gave_since_is_an_update_not_a_contradiction():
+    s = LogicConsistency()
+    hist = [Turn("user", "Remind me at 3:45 pm."),
+            Turn("agent", "Just to confirm: a reminder at 3:45 pm."),
+            Turn("user", "No, make it 7:45 pm.")]
+    assert s("Okay: the reminder is at 7:45 pm.", history=hist) == 1.0
+    assert s("Okay: the reminder is at 8:45 pm.", history=hist) == 0.5
+    # the user said it only before the earlier reply: the change is the agent's own
+    hist2 = [Turn("user", "Remind me at 7:45 pm, or 3:45 pm, whichever."),
+             Turn("agent", "Just to confirm: a reminder at 3:45 pm."),
+             Turn("user", "Fine.")]
+    assert s("Okay: the reminder is at 7:45 pm.", history=hist2) == 0.5
