@@ -60,6 +60,7 @@ def test_contradictions_found(prior, reply):
     (["It arrives on Friday."], "Correction: it arrives on Monday."),
     (["It arrives on Friday."], "My mistake. It arrives on Monday."),
     (["It arrives on Friday."], "Actually, it arrives on Monday."),
+    (["It arrives on Friday."], "Okay, I've updated it: it arrives on Monday."),
     (["It arrives on Friday.", "Sorry, I meant Monday."], "It arrives on Monday."),
     # not assertions
     (["It arrives on Friday."], "Does it arrive on Monday for you?"),
