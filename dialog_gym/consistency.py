@@ -176,8 +176,10 @@ def _data() -> tuple[PhraseIndex, frozenset[str], dict[str, str], tuple[str, ...
 
 
 def prospective(a: Analysis, m: Mention) -> bool:
-    """Whether a prospective word (data: *will*, *could*, *once*, ...) stands in the three
-    words before ``m``: "will be delivered" predicts a state, it does not claim it.
+    """Whether a prospective word (*will*, *could*, *once*, ...) stands just before ``m``.
+
+    The words are data (``consistency.prospective``), looked for among the three words
+    before the mention: "will be delivered" predicts a state, it does not claim it.
 
     Example:
         >>> from dialog_gym.understanding import Lexicon
@@ -231,11 +233,14 @@ def _is_cue_clause(c: Clause) -> bool:
 
 def _subjects(a: Analysis, c: Clause,
               stop: frozenset[str]) -> list[tuple[int, tuple[tuple[str, str | None, int], ...]]]:
-    """``(segment start offset, ((root, kind of the entity it names or None, offset), ...))`` of
-    the clause's segments, in order. Value words (numbers, dates, money, ...) are left
+    """The subject words of each segment of a clause, in order.
+
+    Each segment is ``(start offset, ((root, kind of the entity it names or None,
+    offset), ...))``. Value words (numbers, dates, money, ...) are left
     out; words of an entity mention are kept with its kind (a claim of that kind drops
     them: "processing" is the value, not the subject, of a status claim); ids count as
-    ``#ID``."""
+    ``#ID``.
+    """
     ms = a.clause_mentions(c.index)
     # (a date's text may run on past it: months, digits and ordinals are stop words)
     values = [(m.start, m.start + len(m.text)) for m in ms
@@ -335,8 +340,10 @@ def claims(a: Analysis, turn: int = 0, kinds: Collection[str] | None = None,
 
 
 def _day(kind: str, value: Any, today: dt.date | None) -> tuple[str, Any]:
-    """A day value in a comparable form: ``("date", date)``, ``("md", (m, d))``,
-    ``("weekday", n)`` or ``("relative", n)``."""
+    """A day value in a comparable form.
+
+    One of ``("date", date)``, ``("md", (m, d))``, ``("weekday", n)``, ``("relative", n)``.
+    """
     if kind == "weekday":
         return ("weekday", int(value))
     if isinstance(value, tuple) and value and value[0] == "relative":
@@ -374,8 +381,10 @@ def same_value(kind: str, new: Any, old_kind: str, old: Any,
     Example:
         >>> same_value("weekday", 4, "date", (2026, 7, 27))  # 2026-07-27 is a Monday
         False
-        >>> same_value("money", 45.0, "money", 45.001), same_value("weekday", 4, "date", (None, 7, 31))
-        (True, None)
+        >>> same_value("money", 45.0, "money", 45.001)
+        True
+        >>> print(same_value("weekday", 4, "date", (None, 7, 31)))  # no year: unknown
+        None
     """
     if kind in _DAY_KINDS and old_kind in _DAY_KINDS:
         return _same_day(_day(kind, new, today), _day(old_kind, old, today))

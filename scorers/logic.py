@@ -310,8 +310,10 @@ def _order_at(a: Analysis, m: Mention) -> str | None:
 
 
 def _in_days(today: tuple[int, int, int], a: Analysis) -> list[tuple[int, int, int]]:
-    """Days that relative expressions of ``a`` name, given ``today``: "tomorrow", "in 3
-    days", "in two weeks", "(next) Monday" (the next such weekday after today)."""
+    """Days that relative expressions of ``a`` name, given ``today``.
+
+    "tomorrow", "in 3 days", "in two weeks", "(next) Monday" (the next such weekday).
+    """
     base = dt.date(*today)
     out = []
     for m in a.mentions:
@@ -548,8 +550,11 @@ class LogicConsistency(Scorer):
     @staticmethod
     def _said_since(history: Sequence[Turn], n_prior: int,
                     ana: Any) -> list[list[Mention]]:
-        """``out[i]``: mentions of the turns of other speakers after the agent's reply
-        ``i`` (of ``n_prior``; all of them where ``history`` holds fewer agent turns)."""
+        """Mentions of other speakers' turns after each of the agent's replies.
+
+        ``out[i]`` for reply ``i`` of ``n_prior`` (every other speaker's turn when the
+        agent turns of ``history`` do not line up with the ``n_prior`` replies).
+        """
         agent_at = [i for i, t in enumerate(history) if t.speaker == AGENT]
         out = []
         for i in range(n_prior):
