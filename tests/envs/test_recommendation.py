@@ -327,7 +327,9 @@ RECOMMEND = ["I'd go with {name}.", "Honestly, {name} is your best bet.",
              "My pick would be {name}: it ticks every box.",
              "{name} looks like the perfect fit for you.",
              "You'd probably love {name}, it checks all your boxes.",
-             "Rather than {o1}, I'd recommend {name}."]
+             "Rather than {o1}, I'd recommend {name}.",
+             "You can't go wrong with {name}.",
+             "{o1} and {o2} miss something you need, so {name} is your best bet."]
 
 
 class Paraphraser(RecommendationExpert):
@@ -418,6 +420,9 @@ def test_contrasted_items_are_not_put_forward():
     assert o.recommended == ("Green Orchid",) and not o.listed
     o = offer(lex.analyze("You could try Green Orchid, Blue Lotus or Casa Luna."))
     assert o.listed == ("Green Orchid", "Blue Lotus", "Casa Luna")
+    o = offer(lex.analyze("Blue Lotus and Casa Luna are both too pricey, so Green Orchid is "
+                          "your best bet."))
+    assert o.recommended == ("Green Orchid",) and not o.listed
     o = offer(lex.analyze("Would Green Orchid work?"))
     assert o.asked == ("Green Orchid",) and not o.recommended
 
