@@ -548,8 +548,8 @@ class Lexicon:
                 elif first in self.breaks and len(after_toks) > 1 and (
                         after_toks[1].split("'")[0] in self.subjects  # "so you're"
                         or first in ("but", "however", "whereas", "although", "though",
-                                     "yet")):
-                    cut = True
+                                     "yet", "so")):
+                    cut = True  # "A and B are too pricey, so C is your best bet"
                 elif base in self.subjects and base not in ("the", "what", "which",
                                                             "who", "this", "these",
                                                             "those", "is", "are", "was",
