@@ -33,7 +33,7 @@ from dialog_gym.rules import (
 )
 from dialog_gym.scenario import Scenario, make_scenario_id
 from dialog_gym.simulator import AgendaUser, AgentReply, Milestone, ReplyAnalysis
-from dialog_gym.text import function_word_ratio, normalize, sentences
+from dialog_gym.text import function_word_ratio, normalize, sentences, tokens
 from dialog_gym.tools import ToolSet
 from dialog_gym.understanding import QUESTION, Analysis, Lexicon
 
@@ -354,7 +354,9 @@ class RecommendationUser(AgendaUser):
                 by_clause.setdefault(act.clause, set()).add(act.arg)
         a.requests = set().union(*(s - {"open"} if len(s) > 1 else s
                                    for s in by_clause.values()))
-        salad = len(a.tokens) >= 6 and function_word_ratio(a.tokens) < 0.15
+        names = {t for x in a.meaning.of_kind("item") for t in tokens(x.text)}
+        words = tuple(t for t in a.tokens if t not in names)  # item names are not a salad
+        salad = len(words) >= 6 and function_word_ratio(words) < 0.15
         a.stuffed = salad or len(a.requests) > self.max_requests
         return a
 

@@ -466,3 +466,14 @@ def test_user_refers_back_only_to_what_it_said():
                     assert said and any(said[0] in e for e in earlier), t.text
             earlier.append(t.text)
     assert refs >= 30
+
+
+def test_a_terse_pick_with_a_long_name_is_not_a_word_salad():
+    env = gym.make(ENV)
+    for seed in range(50):
+        obs, _ = env.reset(seed=seed)
+        target = env.unwrapped.scenario.goal["target"]
+        if target.startswith("The "):
+            break
+    obs, r, term, trunc, info = env.step(f"I'd recommend {target} (option 1).")
+    assert not info["user"]["stuffed"] and info["success"]
