@@ -344,7 +344,7 @@ class DialogueEnv(gym.Env[Observation, str]):
         for r in results:
             self.dialogue.append(Turn(SYSTEM, r.render(), {"tool": r.name, "ok": r.ok}))
         reply = AgentReply(action, text, tuple(calls), tuple(results), tuple(violations),
-                           analysis)
+                           analysis, tuple(self._analyses))
         reaction = self.user.respond(self.dialogue, reply, self.np_random)
         if reaction.turn is not None:
             self.dialogue.append(reaction.turn)

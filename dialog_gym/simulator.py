@@ -23,19 +23,19 @@ templates with the environment's RNG, so it varies by seed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from dialog_gym.consistency import contradictions
 from dialog_gym.dialogue import USER, Dialogue, Turn
 from dialog_gym.rules import Violation
 from dialog_gym.scenario import Scenario
-from dialog_gym.text import caseless, function_word_ratio, sentences, tokens
+from dialog_gym.text import function_word_ratio, tokens
 from dialog_gym.tools import ToolCall, ToolResult
-from dialog_gym.understanding import Analysis
+from dialog_gym.understanding import Analysis, Lexicon
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class AgentReply:
         violations: Rule violations of this reply.
         analysis: The reply's :class:`~dialog_gym.understanding.Analysis` (what it
             means), computed once by the environment.
+        prior: The analyses of the agent's earlier replies in the episode, oldest first.
     """
 
     raw: str
@@ -58,6 +59,7 @@ class AgentReply:
     results: tuple[ToolResult, ...] = ()
     violations: tuple[Violation, ...] = ()
     analysis: Analysis | None = None
+    prior: tuple[Analysis, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,20 +133,10 @@ class Milestone:
 
 # ----------------------------------------------------------------------------- analysis
 
-# (the phrases share one leading \b, tested once per position: same matches, faster)
-_REQUEST_CUE = re.compile(
-    r"\?|\b(?:(?:could|can|would|will) you\b|please\b|may i (?:have|get|ask)\b|"
-    r"(?:i|we)(?:'ll| will)? need\b|let me (?:have|know)\b|what(?:'s| is| was)\b|"
-    r"which\b|(?:provide|share|confirm|tell me|send me|give me)\b)",
-    re.IGNORECASE,
-)
-_EMPATHY = re.compile(
-    r"\b(?:sorry|apologi[sz]e|apologies|understand|frustrat\w*|inconvenien\w*|"
-    r"i can help|happy to help|glad to help|thank you for your patience)\b",
-    re.IGNORECASE,
-)
-_REQUEST_CUE_SEARCH = caseless(_REQUEST_CUE).search
-_EMPATHY_SEARCH = caseless(_EMPATHY).search
+#: the user's words when the agent contradicts itself and the domain has no
+#: ``react_contradiction`` template
+_CONTRADICTION = ("Wait, that's not what you told me before.",
+                  "Hold on, earlier you said something different.")
 
 
 @dataclass
@@ -166,6 +158,8 @@ class ReplyAnalysis:
     calls_failed: int = 0
     #: the environment's analysis of the reply (acts, mentions, polarity)
     meaning: Analysis | None = None
+    #: what the reply asserts against the agent's own earlier replies
+    contradictions: list[Any] = field(default_factory=list)
 
     @property
     def lower(self) -> str:
@@ -185,32 +179,8 @@ class ReplyAnalysis:
         """The boolean labels and requested slots, for ``info``."""
         return {"empty": self.empty, "echo": self.echo, "repeat": self.repeat,
                 "stuffed": self.stuffed, "rude": self.rude, "empathy": self.empathy,
-                "requests": sorted(self.requests)}
-
-
-def detect_requests(text: str, slot_patterns: Mapping[str, re.Pattern[str]]) -> set[str]:
-    """Slots the text asks the user for.
-
-    A slot is requested when a sentence that reads as a request (a question mark or a
-    request phrase such as "could you", "please", "what is") mentions it.
-    """
-    found: set[str] = set()
-    # A cue in a sentence is a cue in the whole text (sentences end at white space, which
-    # is a word boundary like the ends of a string), so text without one asks nothing.
-    if not _REQUEST_CUE_SEARCH(text):
-        return found
-    searches = None
-    for sent in sentences(text):
-        low = sent.lower()  # lower-cased once for all the patterns (see CaselessPattern)
-        if not _REQUEST_CUE_SEARCH(sent, low):
-            continue
-        if searches is None:
-            # = pat.search(sent), faster on ASCII text
-            searches = [(slot, caseless(pat).search) for slot, pat in slot_patterns.items()]
-        for slot, search in searches:
-            if slot not in found and search(sent, low):
-                found.add(slot)
-    return found
+                "requests": sorted(self.requests),
+                "contradictions": [c.message for c in self.contradictions]}
 
 
 def echo_score(reply_tokens: Sequence[str], user_tokens: Sequence[str]) -> float:
@@ -225,10 +195,14 @@ def echo_score(reply_tokens: Sequence[str], user_tokens: Sequence[str]) -> float
 class AgendaUser:
     """Base class of agenda-based simulated users (see the module docstring).
 
-    Subclasses set :attr:`slot_patterns` and :attr:`templates` and implement
-    :meth:`opening`, :meth:`restate` and :meth:`react`. Goal progress comes from
-    :attr:`milestones` (set in :meth:`reset_goal_state`): the potential is the summed
-    weight of the milestones reached so far, and a milestone once reached stays reached,
+    Subclasses set :attr:`templates` and implement :meth:`opening`, :meth:`restate` and
+    :meth:`react`, which reads what the reply means from ``a.meaning`` (the env's
+    :class:`~dialog_gym.understanding.Analysis`: requested slots, acts, asserted and
+    denied values; the domain declares what can be understood as data, see
+    :meth:`dialog_gym.domain.Domain.understanding`). No subclass parses the reply.
+    Goal progress comes from :attr:`milestones` (set in :meth:`reset_goal_state`): the
+    potential is the summed weight of the milestones reached so far, and a milestone once
+    reached stays reached,
     so progress never decreases. :attr:`facts` lists what the user must be told;
     :meth:`check_facts` marks the ones a reply tells. Override :meth:`is_complete` to add
     conditions (e.g. no unwanted side effects).
@@ -242,10 +216,11 @@ class AgendaUser:
             above which a reply counts as an echo.
     """
 
-    #: slot name -> regex that recognises a mention of the slot in a request sentence
-    slot_patterns: Mapping[str, re.Pattern[str]] = {}
     #: act name -> wording variants (``str.format`` fields filled from slots)
     templates: Mapping[str, Sequence[str]] = {}
+    #: entity kinds that hold one value at a time (an order's status): two different
+    #: asserted values about the same thing contradict (see :mod:`dialog_gym.consistency`)
+    single_valued: tuple[str, ...] = ("status",)
 
     def __init__(self, patience: int | Sequence[int] = (10, 8, 6), max_requests: int = 2,
                  echo_threshold: float = 0.7) -> None:
@@ -297,6 +272,13 @@ class AgendaUser:
         if a.rude:
             self.mood -= 0.5
             prefix.append(self.say("react_rude", rng))
+        if a.contradictions and not a.degenerate:
+            # the agent contradicts what it told the user earlier ("It arrives on Friday."
+            # ... "It arrives on Monday."): the user notices, and trusts it less
+            self.mood -= 0.25
+            prefix.append(self.say("react_contradiction", rng)
+                          if "react_contradiction" in self.templates else
+                          _CONTRADICTION[self.turns % len(_CONTRADICTION)])
         other = [v for v in a.violations if v.rule_id not in ("politeness", "no_profanity")]
         self.mood -= 0.15 * sum(1 for v in other if v.rule_id != "no_repetition")
         if a.empathy and self.mood < 0.2 and not self.acknowledged and not a.degenerate:
@@ -352,11 +334,9 @@ class AgendaUser:
         """Label the reply: requests, degenerate patterns, politeness, violations."""
         toks = tokens(reply.text)
         meaning = reply.analysis
-        if meaning is not None and not self.slot_patterns:
-            requests = meaning.requests  # the domain declares its slots as data
-        else:
-            requests = detect_requests(reply.text, self.slot_patterns)
-        a = ReplyAnalysis(text=reply.text, tokens=toks, requests=requests,
+        if meaning is None:  # called outside an env: the core lexicon (no domain slots)
+            meaning = Lexicon.from_data().analyze(reply.text)
+        a = ReplyAnalysis(text=reply.text, tokens=toks, requests=meaning.requests,
                           violations=reply.violations, meaning=meaning)
         if reply.results:
             a.calls_ok = sum(r.ok for r in reply.results)
@@ -366,10 +346,10 @@ class AgendaUser:
         a.rude = bool(ids & {"politeness", "no_profanity"})
         a.repeat = "no_repetition" in ids
         a.empty = not toks and a.calls_ok == 0
-        if meaning is not None:
-            a.empathy = meaning.has("apologize") or meaning.has("empathize")
-        else:
-            a.empathy = bool(_EMPATHY_SEARCH(reply.text, a.lower))
+        a.empathy = meaning.has("apologize") or meaning.has("empathize")
+        if reply.prior:
+            a.contradictions = contradictions(meaning, reply.prior,
+                                              single_valued=self.single_valued)
         last_user = None
         for t in reversed(dialogue):
             if t.speaker == USER:

@@ -244,8 +244,6 @@ class TwentyQuestionsUser(AgendaUser):
     guess, and one more than the spares ends the game (reason ``"out_of_guesses"``).
     """
 
-    slot_patterns: Mapping[str, re.Pattern[str]] = {}
-
     def __init__(self) -> None:
         super().__init__(patience=(6, 6, 5), max_requests=2, echo_threshold=0.8)
         self.templates = load_data()["user_templates"]
