@@ -345,15 +345,16 @@ class RecommendationUser(AgendaUser):
 
     # -- reading the reply ---------------------------------------------------------------
     def analyze(self, dialogue: Any, reply: AgentReply) -> ReplyAnalysis:
-        """Base labels; requests of this category, an attribute's over an open phrase."""
+        """Base labels; requests of this category (a sentence naming attributes asks those)."""
         a = super().analyze(dialogue, reply)
         assert a.meaning is not None, "the user reads the env's analysis (AgentReply.analysis)"
-        by_clause: dict[int, set[str]] = {}
+        by_sentence: dict[int, set[str]] = {}
         for act in a.meaning.acts_of("request"):
             if act.arg == "open" or act.arg in self.attrs:
-                by_clause.setdefault(act.clause, set()).add(act.arg)
+                sent = a.meaning.clauses[act.clause].sentence
+                by_sentence.setdefault(sent, set()).add(act.arg)
         a.requests = set().union(*(s - {"open"} if len(s) > 1 else s
-                                   for s in by_clause.values()))
+                                   for s in by_sentence.values()))
         names = {t for x in a.meaning.of_kind("item") for t in tokens(x.text)}
         words = tuple(t for t in a.tokens if t not in names)  # item names are not a salad
         salad = len(words) >= 6 and function_word_ratio(words) < 0.15

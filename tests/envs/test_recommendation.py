@@ -477,3 +477,17 @@ def test_a_terse_pick_with_a_long_name_is_not_a_word_salad():
             break
     obs, r, term, trunc, info = env.step(f"I'd recommend {target} (option 1).")
     assert not info["user"]["stuffed"] and info["success"]
+
+
+def test_an_umbrella_question_naming_needs_asks_those_needs():
+    env, g = _play_to_level(1, seed=2)
+    keys = g["stated"][:1] + g["hidden"][:2]
+    words = {"cuisine": "cuisine", "area": "neighbourhood", "price": "budget",
+             "vegetarian": "dietary needs", "outdoor": "outdoor seating",
+             "wheelchair": "wheelchair access", "genre": "genre", "language": "language",
+             "runtime": "running time", "family": "kids", "service": "streaming service",
+             "pets": "pets", "parking": "parking", "breakfast": "breakfast"}
+    obs, r, term, trunc, info = env.step(
+        "Could you share a bit more about your preferences: "
+        + ", ".join(words[k] for k in keys) + "?")
+    assert not info["user"]["stuffed"] and set(info["user"]["requests"]) == set(keys)
