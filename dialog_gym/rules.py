@@ -21,7 +21,7 @@ from typing import Any
 
 from dialog_gym.dialogue import AGENT, USER, Dialogue
 from dialog_gym.error import ConfigError
-from dialog_gym.text import CaselessPattern, card_numbers, jaccard, normalize, tokens
+from dialog_gym.text import card_numbers, jaccard, normalize, tokens
 from dialog_gym.tools import ToolCall
 from dialog_gym.understanding import Analysis
 
@@ -177,7 +177,7 @@ class ForbiddenContent(Rule):
             raise ConfigError("ForbiddenContent needs at least one pattern")
         self.id = rule_id
         self.regex = re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE)
-        self._search = CaselessPattern(self.regex).search  # same matches, faster
+        self._search = self.regex.search
         self.penalty = penalty
         self.severe = severe
         self.description = description or f"Forbidden content ({rule_id})."

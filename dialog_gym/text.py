@@ -5,18 +5,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Any
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
-#: = _WORD on lower-cased ASCII text, where "[^\W_]" is "[a-z0-9]" (a simpler test)
-_ASCII_LOWER_WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
-# = r"(?<=[.!?])\s+|\n+" (the same matches): starting with "\s" lets the regex engine skip
-# quickly to whitespace instead of trying both alternatives at every position
-_SENT = re.compile(r"\s(?:(?<=[.!?]\s)\s*|(?<=\n)\n*)")
-_MONEY = re.compile(
-    r"(?:[$€£]\s?(\d{1,6}(?:,\d{3})*(?:\.\d{1,2})?)|(\d{1,6}(?:\.\d{2}))\s?(?:dollars|usd|\$))",
-    re.IGNORECASE,
-)
+_SENT = re.compile(r"(?<=[.!?])\s+|\n+")
 
 FUNCTION_WORDS = frozenset(
     """a an the and or but if so of to in on at for with from by about as into over after
@@ -31,10 +22,6 @@ FUNCTION_WORDS = frozenset(
 @lru_cache(maxsize=8192)
 def tokens(text: str) -> tuple[str, ...]:
     """Lower-cased word tokens (Unicode letters and digits; apostrophes kept inside words)."""
-    if text.isascii():
-        # Fast path, same result: for ASCII text lower-casing first changes neither the
-        # length nor which characters are word characters, and there is no "’" to map.
-        return tuple(_ASCII_LOWER_WORD.findall(text.lower()))
     return tuple(m.group(0).lower().replace("’", "'") for m in _WORD.finditer(text))
 
 
@@ -61,21 +48,6 @@ def function_word_ratio(toks: tuple[str, ...]) -> float:
     if not toks:
         return 0.0
     return sum(map(FUNCTION_WORDS.__contains__, toks)) / len(toks)
-
-
-def money_values(text: str) -> list[float]:
-    """Amounts written as ``$12.50``, ``€7``, ``12.50 dollars``."""
-    return list(_money_values(text))  # a new list each call: callers may change it
-
-
-@lru_cache(maxsize=1024)
-def _money_values(text: str) -> tuple[float, ...]:
-    # cached: a reply's amounts are read by several checks (facts told, wrong facts)
-    out = []
-    for m in _MONEY.finditer(text):
-        raw = (m.group(1) or m.group(2)).replace(",", "")
-        out.append(round(float(raw), 2))
-    return tuple(out)
 
 
 def luhn_ok(digits: str) -> bool:
@@ -111,94 +83,7 @@ def card_numbers(text: str) -> list[str]:
     return found
 
 
-# ---------------------------------------------------------------- case-insensitive search
-#: escapes whose meaning does not depend on letter case (word, space, digit classes and
-#: boundaries; an escaped non-alphanumeric character is the character itself)
-_CASE_NEUTRAL_ESCAPES = frozenset("bBwWsSdD")
-#: "(?" not opening a plain group or a look-around: inline flags, named groups, ...
-_SPECIAL_GROUP = re.compile(r"\(\?(?![:=!]|<[=!])")
-
-
-def _lowercase_safe(pattern: str) -> bool:
-    r"""Whether ``pattern`` may be matched case-sensitively against lower-cased ASCII text.
-
-    True when the pattern is ASCII with no upper-case letter, no inline flag or named
-    group (``(?i)``, ``(?P<...>)``), no escape naming a character by code (``\x41``) and
-    no class range other than lower-case-letter or digit ranges (``[0-a]`` would span
-    upper-case letters). Such a pattern matches ASCII text with ``re.IGNORECASE`` exactly
-    as its plain form matches the lower-cased text.
-    """
-    if not pattern.isascii() or _SPECIAL_GROUP.search(pattern):
-        return False
-    in_class, i = False, 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\":
-            nxt = pattern[i + 1:i + 2]
-            if nxt.isalnum() and nxt not in _CASE_NEUTRAL_ESCAPES:
-                return False
-            i += 2
-            continue
-        if c.isupper():
-            return False
-        if c == "[" and not in_class:
-            in_class = True
-            i += 1
-            if pattern[i:i + 1] == "^":
-                i += 1
-            i += pattern[i:i + 1] == "]"  # a leading "]" is a literal
-            continue
-        if c == "]" and in_class:
-            in_class = False
-        elif c == "-" and in_class and pattern[i + 1:i + 2] != "]" and pattern[i - 1] != "[":
-            lo, hi = pattern[i - 1], pattern[i + 1:i + 2]
-            if not ((lo.islower() and hi.islower()) or (lo.isdigit() and hi.isdigit())):
-                return False
-        i += 1
-    return True
-
-
-class CaselessPattern:
-    """An ``re.IGNORECASE`` pattern whose :meth:`search` is faster on ASCII text.
-
-    Python's ``re`` matches case-insensitive patterns several times slower than plain
-    ones. When the pattern is written in lower case (see :func:`_lowercase_safe`), a plain
-    copy searched in ``text.lower()`` finds the same match for ASCII text (lower-casing
-    ASCII keeps every position and word boundary); the case-insensitive pattern is then
-    run at that one position only, so :meth:`search` returns exactly the ``Match`` that
-    ``pattern.search(text)`` returns. Other patterns and non-ASCII text use the
-    case-insensitive pattern directly.
-
-    Args:
-        pattern: A compiled pattern (without ``re.IGNORECASE`` it is used as it is).
-    """
-
-    def __init__(self, pattern: re.Pattern[str]) -> None:
-        self.regex = pattern
-        self._plain = None
-        if pattern.flags & re.IGNORECASE and _lowercase_safe(pattern.pattern):
-            self._plain = re.compile(pattern.pattern, pattern.flags & ~re.IGNORECASE)
-
-    def search(self, text: str, lower: str | None = None) -> re.Match[str] | None:
-        """``self.regex.search(text)``, computed faster where it can be.
-
-        ``lower`` may pass ``text.lower()`` where the caller has it already (it saves
-        lower-casing the text again when several patterns search the same text).
-        """
-        if self._plain is None or not text.isascii():
-            return self.regex.search(text)
-        m = self._plain.search(text.lower() if lower is None else lower)
-        return None if m is None else self.regex.search(text, m.start())
-
-
-@lru_cache(maxsize=256)
-def caseless(pattern: re.Pattern[str]) -> CaselessPattern:
-    """The (cached) :class:`CaselessPattern` of a compiled pattern."""
-    return CaselessPattern(pattern)
-
-
 # ---------------------------------------------------------------- scorer helpers
-# (added for the scorer library; the functions above keep their behaviour)
 
 #: CJK ideographs, kana and hangul: scripts written without spaces between words.
 CJK_CHAR = re.compile(
@@ -312,30 +197,6 @@ def time_values(text: str) -> list[str]:
         found.append((m.start(), "00:00" if m.group(1).lower() == "midnight" else "12:00"))
     found.sort(key=lambda p: p[0])
     return [v for _, v in found]
-
-
-#: Types that :func:`copy_json` returns as they are (no call needed to decide).
-_JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
-
-
-def copy_json(obj: Any) -> Any:
-    """Deep copy of JSON-shaped data (dicts, lists, scalars); faster than ``copy.deepcopy``.
-
-    Dicts and lists (subclasses included) are copied as plain dicts and lists; anything
-    else is shared with the original.
-    """
-    if isinstance(obj, dict):
-        # a C-level shallow copy into a plain dict, then only the nested containers are
-        # replaced: one recursive call per container, none per leaf (same keys, order
-        # and values)
-        out = dict(obj)
-        for k, v in obj.items():
-            if type(v) not in _JSON_LEAVES:
-                out[k] = copy_json(v)
-        return out
-    if isinstance(obj, list):
-        return [v if type(v) in _JSON_LEAVES else copy_json(v) for v in obj]
-    return obj
 
 
 def longest_common_run(a: tuple[str, ...] | list[str], b: tuple[str, ...] | list[str]) -> int:
