@@ -691,8 +691,10 @@ def prefetch(items: Iterable[tuple[Lexicon, str]]) -> int:
 
 
 def _open_question(lex: Lexicon, act: Act) -> bool:
-    """A ``question`` act about no known property, in a domain with question exemplars
-    (the clause stays open for semantic matching: "Is it something humans manufacture?")."""
+    """A ``question`` act about no known property, in a domain with question exemplars.
+
+    Such a clause stays open for semantic matching ("Is it something humans manufacture?").
+    """
     return act.name == "question" and act.arg is None and any(
         k.startswith("question:") for k in lex.exemplars)
 
