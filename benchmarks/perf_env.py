@@ -59,20 +59,22 @@ def seeds_with_warmup(episodes: int, warmup: int = WARMUP) -> list[int]:
     return [*range(episodes, episodes + warmup), *range(episodes)]
 
 
-def bench_single(episodes: int, reward=None, policy_like: bool = False) -> dict:
+def bench_single(episodes: int, reward=None, policy_like: bool = False, env_id: str = ENV_ID,
+                 warmup: int = WARMUP) -> dict:
     """Single-env steps/s with the expert's replies or (``policy_like``) seeded variants of
     them (see :func:`bench_vector`): those are not the env's own expert reference, fail
-    some tool calls and make longer episodes, as a learning policy's replies do."""
+    some tool calls and make longer episodes, as a learning policy's replies do. Also the
+    share of replies whose analysis needed the sentence encoder."""
     from perf_scorers import _variant
 
     kwargs = {} if reward is None else {"reward": reward}
-    env = gym.make(ENV_ID, **kwargs)
-    agent = make_agent("expert", env_id=ENV_ID)
+    env = gym.make(env_id, **kwargs)
+    agent = make_agent("expert", env_id=env_id)
     rng = np.random.default_rng(0)
-    steps, timed = 0, 0.0
-    for seed in seeds_with_warmup(episodes):
+    steps, timed, encoded = 0, 0.0, 0
+    for seed in seeds_with_warmup(episodes, warmup):
         if seed == 0:
-            steps, timed = 0, 0.0
+            steps, timed, encoded = 0, 0.0, 0
         t = time.perf_counter()
         obs, _ = env.reset(seed=seed)
         timed += time.perf_counter() - t
@@ -83,11 +85,14 @@ def bench_single(episodes: int, reward=None, policy_like: bool = False) -> dict:
             if policy_like:
                 action = _variant(action, rng)
             t = time.perf_counter()
-            obs, r, term, trunc, _ = env.step(action)
+            obs, r, term, trunc, info = env.step(action)
             timed += time.perf_counter() - t
             steps += 1
+            encoded += info.get("understanding", {}).get("encoded_clauses", 0) > 0
             done = term or trunc
-    return {"steps": steps, "episodes": episodes, "seconds": timed, "steps_per_s": steps / timed}
+    env.close()
+    return {"steps": steps, "episodes": episodes, "seconds": timed, "steps_per_s": steps / timed,
+            "encoder_share": encoded / max(1, steps)}
 
 
 def bench_vector(num_envs: int, steps: int, mode: str = "sync", reward=None,
@@ -285,36 +290,10 @@ def bench_suite(episodes: int, policy_like: bool) -> dict:
     """Every registered env with its default reward: steps/s, and the share of replies
     whose analysis needed the sentence encoder (``info["understanding"]``), with the
     expert's replies or (``policy_like``) seeded variants of them."""
-    from perf_scorers import _variant
-
     out = {}
     for env_id in dialog_gym.env_ids():
-        env = gym.make(env_id)
-        agent = make_agent("expert", env_id=env_id)
-        rng = np.random.default_rng(0)
-        steps, timed, encoded = 0, 0.0, 0
-        for seed in seeds_with_warmup(episodes, warmup=3):
-            if seed == 0:
-                steps, timed, encoded = 0, 0.0, 0
-            t = time.perf_counter()
-            obs, _ = env.reset(seed=seed)
-            timed += time.perf_counter() - t
-            agent.reset()
-            done = False
-            while not done:
-                action = agent.act(obs)
-                if policy_like:
-                    action = _variant(action, rng)
-                t = time.perf_counter()
-                obs, r, term, trunc, info = env.step(action)
-                timed += time.perf_counter() - t
-                steps += 1
-                encoded += info.get("understanding", {}).get("encoded_clauses", 0) > 0
-                done = term or trunc
-        env.close()
-        out[env_id] = {"steps": steps, "episodes": episodes, "seconds": timed,
-                       "steps_per_s": steps / timed, "encoder_share": encoded / max(1, steps),
-                       "meets_target": steps / timed >= SUITE_TARGET}
+        r = bench_single(episodes, policy_like=policy_like, env_id=env_id, warmup=3)
+        out[env_id] = dict(r, meets_target=r["steps_per_s"] >= SUITE_TARGET)
     return out
 
 
