@@ -63,6 +63,29 @@ def test_different_seeds_give_different_scenarios(env_id):
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
+def test_generator_is_deterministic_by_index_and_indices_differ(env_id):
+    gen = gym.make(env_id).unwrapped.generator
+    for level in gen.difficulties:
+        assert gen.generate(5, level) == gen.generate(5, level)
+        assert gen.generate(5, level) != gen.generate(6, level)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_user_wording_varies_by_seed(env_id):
+    env = gym.make(env_id)
+    openings = {env.reset(seed=s)[0]["history"] for s in range(40)}
+    assert len(openings) >= 3  # several wordings (domains test their own variety further)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_check_domain_passes(env_id):
+    from dialog_gym.testing import check_domain
+
+    figures = check_domain(env_id, episodes=20)
+    assert figures["expert"][0] >= 0.9
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
 def test_vector_env_sync_steps(env_id):
     envs = gym.make_vec(env_id, num_envs=3, vectorization_mode="sync")
     obs, info = envs.reset(seed=0)
