@@ -202,20 +202,31 @@ class NegatingAgent:
         return negate_reply(self.agent.act(observation))
 
 
-def attack_success_rate(env_id: str, agent: Any,
-                        seeds: range | list[int]) -> tuple[float, float]:
-    """``(success rate, mean return)`` of ``agent`` over one episode per seed."""
+def attack_success_rate(env_id: str, agent: Any, seeds: range | list[int], *,
+                        cycle_difficulty: bool = False) -> tuple[float, float]:
+    """``(success rate, mean return)`` of ``agent`` over one episode per seed.
+
+    Args:
+        env_id: The env.
+        agent: An agent, or a callable ``seed -> agent`` for a fresh one per episode.
+        seeds: One episode per seed.
+        cycle_difficulty: Play seed ``s`` at difficulty ``s % n_levels`` (every level).
+    """
     import gymnasium as gym
 
     env = gym.make(env_id)
+    levels = env.unwrapped.generator.difficulties
     wins, total = 0, 0.0
     for seed in seeds:
-        obs, _ = env.reset(seed=int(seed))
-        agent.reset()
+        options = {"difficulty": levels[int(seed) % len(levels)]} if cycle_difficulty else None
+        obs, _ = env.reset(seed=int(seed), options=options)
+        fresh = isinstance(agent, type) or not hasattr(agent, "act")
+        player = agent(int(seed)) if fresh else agent
+        player.reset()
         done = False
         info: dict[str, Any] = {}
         while not done:
-            obs, r, term, trunc, info = env.step(agent.act(obs))
+            obs, r, term, trunc, info = env.step(player.act(obs))
             total += float(r)
             done = term or trunc
         wins += bool(info.get("success"))

@@ -171,11 +171,6 @@ def test_difficulty_controls_unstated_needs():
     assert not any(GEN.generate(i, 1).goal["opening"] for i in range(20))
 
 
-def test_scenarios_are_deterministic_by_index():
-    assert GEN.generate(5, 2) == GEN.generate(5, 2)
-    assert GEN.generate(5, 2) != GEN.generate(6, 2)
-
-
 def test_wording_varies_by_seed():
     env = gym.make(ENV)
     openings = {env.reset(seed=s)[0]["history"] for s in range(40)}
@@ -361,17 +356,9 @@ class Paraphraser(RecommendationExpert):
 
 
 def test_paraphrased_expert_succeeds():
-    env = gym.make(ENV)
-    wins = 0
-    for seed in range(30):
-        obs, _ = env.reset(seed=seed, options={"difficulty": seed % 3})
-        agent = Paraphraser()
-        done = False
-        while not done:
-            obs, r, term, trunc, info = env.step(agent.act(obs))
-            done = term or trunc
-        wins += bool(info["success"])
-    assert wins >= 27, wins
+    rate, _ = attack_success_rate(ENV, lambda seed: Paraphraser(), range(30),
+                                  cycle_difficulty=True)
+    assert rate >= 0.9, rate
 
 
 def _play_to_level(level=2, seed=0):

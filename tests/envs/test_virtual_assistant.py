@@ -318,11 +318,6 @@ def test_difficulty_controls_missing_slots_and_corrections():
     assert 0.3 < c1 < 0.7 and c2 == 1.0
 
 
-def test_scenarios_are_deterministic_by_index():
-    assert GEN.generate(77, 1) == GEN.generate(77, 1)
-    assert GEN.generate(77, 1) != GEN.generate(78, 1)
-
-
 def test_wording_varies_by_seed():
     env = gym.make(ENV, difficulty=1)
     openings = {env.reset(seed=s)[0]["history"] for s in range(40)}
@@ -552,18 +547,8 @@ class Paraphraser(VirtualAssistantExpert):
 
 
 def test_paraphrased_expert_succeeds():
-    env = gym.make(ENV)
-    wins = 0
-    for seed in range(30):
-        agent = Paraphraser(seed)
-        obs, _ = env.reset(seed=seed, options={"difficulty": seed % 3})
-        agent.reset()
-        done = False
-        while not done:
-            obs, r, term, trunc, info = env.step(agent.act(obs))
-            done = term or trunc
-        wins += bool(info["success"])
-    assert wins >= 27, wins
+    rate, _ = attack_success_rate(ENV, Paraphraser, range(30), cycle_difficulty=True)
+    assert rate >= 0.9, rate
 
 
 def _find(kind, pred=lambda g: True, difficulty=0):
