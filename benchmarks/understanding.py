@@ -168,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calibrate", action="store_true",
                     help="search exemplar thresholds on the tune split and print them")
     ap.add_argument("--min-f1", type=float, default=0.90)
+    ap.add_argument("--out", default=str(RESULTS), help="JSON results (held-out split)")
     args = ap.parse_args(argv)
     if args.calibrate:
         calibrate()
@@ -177,9 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no labelled sets under {DATA}", file=sys.stderr)
         return 1
     if args.split == "heldout":
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=1, default=str) + "\n")
-        print(f"\nwrote {RESULTS}")
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1, default=str) + "\n")
+        print(f"\nwrote {out}")
     low = [n for n, r in results.items() if r["micro"]["f1"] < args.min_f1]
     if low:
         print(f"below F1 {args.min_f1}: {', '.join(low)}")
