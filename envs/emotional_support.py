@@ -116,10 +116,13 @@ def _negations(toks: Sequence[str]) -> int:
 
 
 def said(a: Analysis, m: Mention) -> bool:
-    """``m`` is said, not denied or supposed: its clause is not hypothetical or doubted,
-    and any negation in it belongs to the mention's own phrase ("no warning", "not a big
-    deal", "you haven't told them"), so "I won't tell you to cheer up" does not say *cheer
-    up* and "losing your job is not a big thing" does not reflect the job loss."""
+    """``m`` is said, not denied or supposed.
+
+    Its clause is not hypothetical or doubted, and any negation in it belongs to the
+    mention's own phrase ("no warning", "not a big deal", "you haven't told them"), so "I
+    won't tell you to cheer up" does not say *cheer up* and "losing your job is not a big
+    thing" does not reflect the job loss.
+    """
     c = a.clause_of(m)
     if c.modality == HYPOTHETICAL or c.doubted:
         return False
@@ -127,9 +130,11 @@ def said(a: Analysis, m: Mention) -> bool:
 
 
 def _grammatical(a: Analysis, c: Clause) -> bool:
-    """Part of a sentence, not a keyword or a word list: its sentence has five or more
-    words and a share of function words, and the clause does not string three or more
-    items with commas, "and" or "or" and few function words."""
+    """Part of a sentence, not a keyword or a word list.
+
+    Its sentence has five or more words and a share of function words, and the clause
+    does not string three or more items with commas, "and" or "or" and few function words.
+    """
     sent = [t for x in a.clauses if x.sentence == c.sentence for t in x.tokens]
     toks = c.tokens
     listed = c.text.count(",") + toks.count("and") + toks.count("or") >= 3
@@ -291,8 +296,10 @@ def detail_entities(problem: str, slots: tuple[tuple[str, str], ...]
 
 def details_named(a: Analysis, clause: int, problem: str,
                   numbers: Mapping[str, frozenset[float]]) -> set[str]:
-    """Details of ``problem`` that clause ``clause`` names: its ``detail`` entities, or a
-    number of a detail (``numbers``, from :func:`detail_entities`) in digits or words.
+    """Details of ``problem`` that clause ``clause`` names.
+
+    Its ``detail`` entities, or a number of a detail (``numbers``, from
+    :func:`detail_entities`) in digits or words.
 
     A negation may be part of what is reflected ("you never had a chance to prepare",
     "not knowing what will happen"), so polarity does not decide here; denied and
@@ -1103,8 +1110,11 @@ class EmotionalSupportDomain(Domain):
         ])
 
     def understanding(self) -> Mapping[str, Any]:
-        """Emotions, suggestion kinds, open-question words, the phrase entities the rules
-        read and the hotline id format (the data's ``understanding`` entry)."""
+        """The data's ``understanding`` entry.
+
+        Emotions, suggestion kinds, open-question words, the phrase entities the rules
+        read and the hotline id format.
+        """
         return load_data()["understanding"]
 
     def entities(self, scenario: Scenario) -> Mapping[str, Mapping[str, Any]]:
