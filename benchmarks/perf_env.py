@@ -290,6 +290,11 @@ def bench_suite(episodes: int, policy_like: bool) -> dict:
     """Every registered env with its default reward: steps/s, and the share of replies
     whose analysis needed the sentence encoder (``info["understanding"]``), with the
     expert's replies or (``policy_like``) seeded variants of them."""
+    from dialog_gym.embedding import get_encoder
+
+    # loading the sentence encoder is a once-per-process cost, not a step cost (as the
+    # warm-up episodes); the clauses it encodes during the timed episodes are counted
+    get_encoder().encode(["warm-up"])
     out = {}
     for env_id in dialog_gym.env_ids():
         r = bench_single(episodes, policy_like=policy_like, env_id=env_id, warmup=3)
