@@ -50,3 +50,9 @@ __all__ = [
 ]
 
 register_envs()
+# Environment plugins (entry-point group ``dialog_gym.envs``) are registered here too, so
+# that ``import dialog_gym; gym.make(plugin_id)`` works in any process (spawned workers
+# included) as for the built-in ids; a plugin that fails to load is warned about.
+from dialog_gym.registration import _plugin_envs  # noqa: E402
+
+_plugin_envs()

@@ -120,7 +120,8 @@ def _plugin_envs() -> tuple[str, ...]:
 
     A plugin's entry point is what ``gym.register`` takes, ``"module:Class"``; the class's
     ``max_episode_steps`` attribute (default 20) is the turn limit. A plugin that fails to
-    load is named in a warning and skipped. Called on first listing, never at import.
+    load is named in a warning and skipped. Called when ``dialog_gym`` is imported, so
+    that ``gym.make`` of a plugin id works in every process, as for the built-ins.
     """
     import warnings
     from importlib.metadata import entry_points

@@ -70,3 +70,12 @@ def test_plain_gym_register_makes_a_dialogue_env_a_dialog_gym_env(plugin_install
 def test_check_domain_names_the_failed_check():
     with pytest.raises(DomainCheckError, match=r"\[registered\].*authoring_envs"):
         check_domain("Nope-v0")
+
+
+def test_a_fresh_process_makes_the_plugin_after_import(plugin_installed):
+    """Leaderboard workers are spawned processes: import dialog_gym must register it."""
+    code = ("import gymnasium as gym, dialog_gym; env = gym.make('Example-CoffeeOrder-v0'); "
+            "print(env.spec.max_episode_steps)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "8"
