@@ -68,6 +68,16 @@ def luhn_ok(digits: str) -> bool:
 _CARD = re.compile(r"(?<![\w.])\d(?:[\s.\-/_·,]{0,3}\d){12,18}(?!\w)")
 
 
+def card_spans(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, digits)`` of every full payment card number in ``text``."""
+    found = []
+    for m in _CARD.finditer(text):
+        digits = re.sub(r"\D", "", m.group(0))
+        if 13 <= len(digits) <= 19 and luhn_ok(digits):
+            found.append((m.start(), m.end(), digits))
+    return found
+
+
 def card_numbers(text: str) -> list[str]:
     """Full payment card numbers (13-19 Luhn-valid digits, in any separator format).
 
@@ -75,12 +85,7 @@ def card_numbers(text: str) -> list[str]:
         >>> card_numbers("Card 4030.7480.8741.3035, or 4030-7480 8741/3035.")
         ['4030748087413035', '4030748087413035']
     """
-    found = []
-    for m in _CARD.finditer(text):
-        digits = re.sub(r"\D", "", m.group(0))
-        if 13 <= len(digits) <= 19 and luhn_ok(digits):
-            found.append(digits)
-    return found
+    return [digits for _, _, digits in card_spans(text)]
 
 
 # ---------------------------------------------------------------- scorer helpers
@@ -175,6 +180,26 @@ _CLOCK_24 = re.compile(r"(?<![\d:.])([01]?\d|2[0-3]):([0-5]\d)(?![\d:])(?!\s*[ap
 _CLOCK_WORD = re.compile(r"\b(noon|midday|midnight)\b", re.IGNORECASE)
 
 
+def time_spans(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, "HH:MM")`` of every clock time in ``text``, in order.
+
+    See :func:`time_values` for the formats understood.
+    """
+    found: list[tuple[int, int, str]] = []
+    for m in _CLOCK_12.finditer(text):
+        h, mi = int(m.group(1)), int(m.group(2) or 0)
+        if 1 <= h <= 12:
+            h = h % 12 + (12 if m.group(3).lower() == "p" else 0)
+            found.append((m.start(), m.end(), f"{h:02d}:{mi:02d}"))
+    for m in _CLOCK_24.finditer(text):
+        found.append((m.start(), m.end(), f"{int(m.group(1)):02d}:{m.group(2)}"))
+    for m in _CLOCK_WORD.finditer(text):
+        found.append((m.start(), m.end(),
+                      "00:00" if m.group(1).lower() == "midnight" else "12:00"))
+    found.sort(key=lambda p: p[0])
+    return found
+
+
 def time_values(text: str) -> list[str]:
     """Clock times written in ``text``, as ``"HH:MM"`` (24-hour), in order of appearance.
 
@@ -185,18 +210,7 @@ def time_values(text: str) -> list[str]:
         >>> time_values("Lunch at 12:30 pm, call at 9am, gym at 18:15 or noon.")
         ['12:30', '09:00', '18:15', '12:00']
     """
-    found: list[tuple[int, str]] = []
-    for m in _CLOCK_12.finditer(text):
-        h, mi = int(m.group(1)), int(m.group(2) or 0)
-        if 1 <= h <= 12:
-            h = h % 12 + (12 if m.group(3).lower() == "p" else 0)
-            found.append((m.start(), f"{h:02d}:{mi:02d}"))
-    for m in _CLOCK_24.finditer(text):
-        found.append((m.start(), f"{int(m.group(1)):02d}:{m.group(2)}"))
-    for m in _CLOCK_WORD.finditer(text):
-        found.append((m.start(), "00:00" if m.group(1).lower() == "midnight" else "12:00"))
-    found.sort(key=lambda p: p[0])
-    return [v for _, v in found]
+    return [v for _, _, v in time_spans(text)]
 
 
 def longest_common_run(a: tuple[str, ...] | list[str], b: tuple[str, ...] | list[str]) -> int:

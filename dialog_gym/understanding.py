@@ -60,7 +60,7 @@ import numpy as np
 from dialog_gym.error import ConfigError
 from dialog_gym.text import _DMY as _DATE_DMY
 from dialog_gym.text import _MDY as _DATE_MDY
-from dialog_gym.text import date_spans, luhn_ok
+from dialog_gym.text import card_spans, date_spans, time_spans
 
 # ---------------------------------------------------------------------------- data model
 
@@ -351,13 +351,9 @@ _MONEY = re.compile(
     r"(?:(?:usd|us\$|\$|€|£|eur|gbp)\s?(\d{1,7}(?:,\d{3})*(?:\.\d{1,2})?)"
     r"|(\d{1,7}(?:,\d{3})*(?:\.\d{1,2})?)\s?(?:dollars?|bucks|usd|euros?|eur|pounds? sterling|"
     r"gbp|\$)(?:\s+and\s+(\d{1,2})\s+cents?)?)(?![\w.]\d)")
-_CARD = re.compile(r"(?<![\w.])\d(?:[ \t.\-/_·,]{0,2}\d){12,18}(?![\w])")
 _ISO_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?:st|nd|rd|th)?(?![\w])|"
                      r"(?<![\w.])-?\.\d+(?![\w])")
-_CLOCK_12 = re.compile(r"(?<![\d:.])(\d{1,2})(?::([0-5]\d))?\s*([ap])\.?\s?m\b\.?")
-_CLOCK_24 = re.compile(r"(?<![\d:.])([01]?\d|2[0-3]):([0-5]\d)(?![\d:])(?!\s*[ap]\.?\s?m\b)")
-_CLOCK_WORD = re.compile(r"\b(noon|midday|midnight)\b")
 _SENT_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
 
 
@@ -759,10 +755,9 @@ def _mentions(lex: Lexicon, c: Clause, stems: list[str], cased: str) -> list[Men
         for m in pat.finditer(norm):
             if free(m.start(), m.end()):
                 add(m.start(), m.end(), kind, m.group(0).upper())
-    for m in _CARD.finditer(norm):
-        digits = re.sub(r"\D", "", m.group(0))
-        if 13 <= len(digits) <= 19 and luhn_ok(digits) and free(m.start(), m.end()):
-            add(m.start(), m.end(), "card", digits)
+    for start, end, digits in card_spans(norm):
+        if free(start, end):
+            add(start, end, "card", digits)
     for m in _MONEY.finditer(norm):
         if not free(m.start(), m.end()):
             continue
@@ -776,17 +771,9 @@ def _mentions(lex: Lexicon, c: Clause, stems: list[str], cased: str) -> list[Men
                    if (m := pat.match(cased, start))), default=start + 1)
         if free(start, start + 1):
             add(start, end, "date", value)
-    for m in _CLOCK_12.finditer(norm):
-        h, mi = int(m.group(1)), int(m.group(2) or 0)
-        if 1 <= h <= 12 and free(m.start(), m.end()):
-            h = h % 12 + (12 if m.group(3) == "p" else 0)
-            add(m.start(), m.end(), "time", f"{h:02d}:{mi:02d}")
-    for m in _CLOCK_24.finditer(norm):
-        if free(m.start(), m.end()):
-            add(m.start(), m.end(), "time", f"{int(m.group(1)):02d}:{m.group(2)}")
-    for m in _CLOCK_WORD.finditer(norm):
-        if free(m.start(), m.end()):
-            add(m.start(), m.end(), "time", "00:00" if m.group(1) == "midnight" else "12:00")
+    for start, end, hhmm in time_spans(norm):
+        if free(start, end):
+            add(start, end, "time", hhmm)
     # token-level mentions need token offsets
     offsets = [m.span() for m in _TOKEN.finditer(norm)]
     for s, e, v in _find_all(lex.relative, stems):
