@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,11 +15,12 @@ from gymnasium import spaces
 from dialog_gym.dialogue import AGENT, SYSTEM, Dialogue, Turn
 from dialog_gym.domain import Domain
 from dialog_gym.error import ConfigError, ResetNeeded, ScenarioError
+from dialog_gym.messages import assistant_message, system_message, tool_message, user_message
 from dialog_gym.rules import Rule, RuleBook, RuleContext, Violation
 from dialog_gym.scenario import Scenario, ScenarioSampler, make_sampler, parse_scenario_id
 from dialog_gym.simulator import AgentReply, Reaction
-from dialog_gym.spaces import UnicodeText
-from dialog_gym.tools import ToolResult
+from dialog_gym.spaces import ChatMessages, UnicodeText
+from dialog_gym.tools import ParsedReply, ToolResult, ToolSet
 
 #: Largest value of the ``turn`` observation (turn counts above it are clipped).
 MAX_TURN_INDEX = 255
@@ -41,22 +43,31 @@ class PendingStep:
     progress_delta: float
 
 
-class DialogueEnv(gym.Env[Observation, str]):
+class DialogueEnv(gym.Env[Observation, Any]):
     """A multi-turn dialogue with a simulated user, for one :class:`~dialog_gym.domain.Domain`.
 
     Subclasses in ``dialog_gym.envs`` set :attr:`domain_cls` and document the domain in
     their class docstring. The mechanics (identical for every domain):
 
-    **Observation**: ``Dict(context=Text, history=Text, turn=Discrete)``. ``context`` is
-    the scenario as the agent may see it (role, persona, mood, policy, rules, tools);
-    ``history`` is the transcript, one ``Label: text`` line per turn, ending with the
-    newest user turn (the oldest lines are dropped past ``max_history_chars``); ``turn``
-    counts agent replies so far.
+    **Observation**: ``Dict(context=Text, history=Text, turn=Discrete,
+    messages=ChatMessages)``. ``messages`` is the episode as OpenAI chat messages
+    (system context, user, assistant with ``tool_calls``, tool results with
+    ``tool_call_id``; append-only, each with its ``source``: see
+    :mod:`dialog_gym.messages`). ``context`` and ``history`` are the same as text, for
+    text agents: ``context`` is the scenario as the agent may see it (role, persona, mood,
+    policy, rules, tools); ``history`` is the transcript, one ``Label: text`` line per
+    turn, ending with the newest user turn (the oldest lines are dropped past
+    ``max_history_chars``); ``turn`` counts agent replies so far.
 
-    **Action**: a ``str`` (``UnicodeText(max_reply_chars)``). A non-str raises
-    ``TypeError``; a longer str is cut to the limit and ``info["action_truncated"]`` is
-    True; an empty reply is legal (and makes no progress). Tool calls are written inline
-    (see :mod:`dialog_gym.tools`).
+    **Action**: a ``str`` (``UnicodeText(max_reply_chars)``) or an OpenAI assistant
+    message ``{"role": "assistant", "content": str, "tool_calls": [...]}``. Tool calls
+    may be OpenAI ``tool_calls``, Hermes ``<tool_call>{...}</tool_call>`` text or inline
+    ``[name key=value]`` calls (see :mod:`dialog_gym.tools`); the same calls give the same
+    results in every form, and malformed calls become error tool results. The tools'
+    JSON schemas are :attr:`tool_schemas` (also ``info["tool_schemas"]`` at reset). Any
+    other type raises ``TypeError``; a longer reply is cut to the limit and
+    ``info["action_truncated"]`` is True; an empty reply is legal (and makes no
+    progress).
 
     **Step**: parse tool calls -> check rules (a violation may block a call or, if
     severe, end the episode) -> run the remaining calls against the scenario's world ->
@@ -92,6 +103,9 @@ class DialogueEnv(gym.Env[Observation, str]):
         difficulty: Fixed difficulty level, or ``None`` to mix levels by scenario.
         max_reply_chars: Longest accepted reply.
         max_history_chars: Longest rendered history.
+        max_context_chars: Longest rendered context.
+        max_messages_chars: Longest JSON text of ``obs["messages"]`` when flattened or
+            in AsyncVectorEnv's shared memory.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 1}
@@ -109,6 +123,7 @@ class DialogueEnv(gym.Env[Observation, str]):
         max_reply_chars: int = 1000,
         max_history_chars: int = 16000,
         max_context_chars: int = 8000,
+        max_messages_chars: int = 65536,
     ) -> None:
         from dialog_gym.scorers import Scorer, WeightedSum
 
@@ -157,7 +172,8 @@ class DialogueEnv(gym.Env[Observation, str]):
 
         for name, value in (("max_reply_chars", max_reply_chars),
                             ("max_history_chars", max_history_chars),
-                            ("max_context_chars", max_context_chars)):
+                            ("max_context_chars", max_context_chars),
+                            ("max_messages_chars", max_messages_chars)):
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")
         self.max_reply_chars = max_reply_chars
@@ -168,7 +184,11 @@ class DialogueEnv(gym.Env[Observation, str]):
             "context": UnicodeText(max_context_chars),
             "history": UnicodeText(max_history_chars),
             "turn": spaces.Discrete(MAX_TURN_INDEX + 1),
+            "messages": ChatMessages(max_messages_chars),
         })
+        #: The env's tools as OpenAI Chat Completions function schemas (``[]`` if none);
+        #: ``self.tools.schemas("responses" | "mcp")`` gives the other views.
+        self.tool_schemas: list[dict[str, Any]] = self.tools.schemas() if self.tools else []
 
         self.user = domain.make_user()
         self._expert = domain.make_expert() if self._needs_references else None
@@ -187,6 +207,7 @@ class DialogueEnv(gym.Env[Observation, str]):
         self._violation_count = 0
         self._score_sums: dict[str, float] = {}
         self._obs: Observation | None = None
+        self._messages: list[dict[str, Any]] = []
         self._sample_index: int | None = None
 
     # ---------------------------------------------------------------- gymnasium API
@@ -246,6 +267,7 @@ class DialogueEnv(gym.Env[Observation, str]):
         self._analyses: list[Any] = []
         opening = self.user.start(self.scenario, self.world, self.np_random)
         self.dialogue.append(opening)
+        self._messages = [system_message(self._context), user_message(opening.text)]
         if self._expert is not None:
             self._expert.reset()
         self._turn = 0
@@ -259,7 +281,7 @@ class DialogueEnv(gym.Env[Observation, str]):
         self._score_sums = {}
         self._obs = self._observation()
         info = {"scenario_id": self.scenario.id, "difficulty": self.scenario.difficulty,
-                "sampling_weight": weight}
+                "sampling_weight": weight, "tool_schemas": copy.deepcopy(self.tool_schemas)}
         if self.render_mode == "human":
             self.render()
         return self._obs, info
@@ -284,12 +306,51 @@ class DialogueEnv(gym.Env[Observation, str]):
         """Nothing to release; safe to call twice."""
 
     # ---------------------------------------------------------------- two-phase step
-    def heard_text(self, action: str) -> str:
+    def heard_text(self, action: str | Mapping[str, Any]) -> str:
         """What the user hears of ``action``: the reply without its tool calls."""
-        action = action[: self.max_reply_chars]
-        return self.tools.parse(action).text if self.tools else action
+        return self.parse_action(action)[1].text
 
-    def step_begin(self, action: str) -> PendingStep:
+    def parse_action(self, action: Any) -> tuple[str, ParsedReply, bool]:
+        """``(raw, parsed, truncated)`` of an action in any accepted form.
+
+        ``raw`` is the reply as the transcript records it: a plain string as given (cut
+        to ``max_reply_chars``); for a message dict or Hermes text, the spoken text
+        followed by the calls in inline syntax, so the same calls read the same.
+        """
+        if isinstance(action, Mapping):
+            role = action.get("role", "assistant")
+            if role != "assistant":
+                raise TypeError(f"an action message must have role 'assistant', got {role!r}")
+            content = action.get("content")
+            content = "" if content is None else content
+            if not isinstance(content, str):
+                from dialog_gym.tools import _content_text
+
+                content = _content_text(content)
+            truncated = len(content) > self.max_reply_chars
+            message = {**action, "content": content[: self.max_reply_chars]}
+            if self.tools:
+                parsed = self.tools.parse_message(message)
+            else:
+                # no tools: the content is all speech; any tool call is an error result
+                calls = ToolSet().parse_message({"tool_calls": action.get("tool_calls")}).calls
+                parsed = ParsedReply(message["content"], message["content"], tuple(calls))
+            return _canonical(parsed), parsed, truncated
+        if not isinstance(action, str):
+            raise TypeError(
+                f"action must be a str (the agent's reply) or an assistant message dict, "
+                f"got {type(action).__name__}: {action!r:.80}"
+            )
+        truncated = len(action) > self.max_reply_chars
+        action = action[: self.max_reply_chars]
+        if not self.tools:
+            return action, ParsedReply(action, action, ()), truncated
+        parsed = self.tools.parse(action)
+        if "<tool_call>" in action:
+            return _canonical(parsed), parsed, truncated
+        return action, parsed, truncated
+
+    def step_begin(self, action: str | Mapping[str, Any]) -> PendingStep:
         """Everything of :meth:`step` except scoring (used to batch scorers across envs)."""
         if not self._started:
             raise ResetNeeded("step() called before reset(); call env.reset() first")
@@ -298,14 +359,7 @@ class DialogueEnv(gym.Env[Observation, str]):
                 "step() called after the episode ended (terminated); call env.reset() to "
                 "start a new one"
             )
-        if not isinstance(action, str):
-            raise TypeError(
-                f"action must be a str (the agent's reply), got {type(action).__name__}: "
-                f"{action!r:.80}"
-            )
-        truncated_action = len(action) > self.max_reply_chars
-        if truncated_action:
-            action = action[: self.max_reply_chars]
+        action, parsed, truncated_action = self.parse_action(action)
         assert self.scenario is not None and self._obs is not None
 
         reference: tuple[str, ...] = ()
@@ -315,15 +369,7 @@ class DialogueEnv(gym.Env[Observation, str]):
             parsed_ref = self.tools.parse(ref) if self.tools else None
             reference = (parsed_ref.text if parsed_ref else ref,)
         history = tuple(self.dialogue)
-
-        if not self.tools:
-            parsed = None
-        elif parsed_ref is not None and parsed_ref.raw == action:
-            parsed = parsed_ref  # the reply is the expert's own (parsing is deterministic)
-        else:
-            parsed = self.tools.parse(action)
-        text = parsed.text if parsed else action
-        calls = parsed.calls if parsed else ()
+        text, calls = parsed.text, parsed.calls
         analysis = self.lexicon.analyze(text)
         ctx = RuleContext(self.dialogue, action, text, calls, self.world, analysis)
         violations = self.rulebook.check(ctx)
@@ -341,13 +387,17 @@ class DialogueEnv(gym.Env[Observation, str]):
                 results.append(self.tools.execute(call, self.world))
 
         self.dialogue.append(Turn(AGENT, action))
-        for r in results:
+        ids = [c.id or f"call_{self._turn + 1}_{i}" for i, c in enumerate(calls)]
+        self._messages.append(assistant_message(text, calls, ids))
+        for r, call_id in zip(results, ids, strict=True):
             self.dialogue.append(Turn(SYSTEM, r.render(), {"tool": r.name, "ok": r.ok}))
+            self._messages.append(tool_message(r, call_id))
         reply = AgentReply(action, text, tuple(calls), tuple(results), tuple(violations),
                            analysis, tuple(self._analyses))
         reaction = self.user.respond(self.dialogue, reply, self.np_random)
         if reaction.turn is not None:
             self.dialogue.append(reaction.turn)
+            self._messages.append(user_message(reaction.turn.text))
         terminated = bool(reaction.done or severe)
         success = bool(reaction.success and not severe)
         progress = max(self._potential, min(1.0, float(reaction.progress)))
@@ -431,7 +481,21 @@ class DialogueEnv(gym.Env[Observation, str]):
             "context": self._context,
             "history": self.dialogue.render(self.max_history_chars),
             "turn": min(self._turn, MAX_TURN_INDEX),
+            # a copy: observations kept by the caller must not change with later steps
+            "messages": copy.deepcopy(self._messages),
         }
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The episode so far as chat messages (a copy; see :mod:`dialog_gym.messages`)."""
+        return copy.deepcopy(self._messages)
+
+
+def _canonical(parsed: ParsedReply) -> str:
+    """The spoken text followed by the calls in inline syntax (the transcript's form)."""
+    parts = [parsed.text] if parsed.text else []
+    parts += [c.render() if c.error is None else c.source for c in parsed.calls]
+    return " ".join(parts)
 
 
 def _understanding_info(analysis: Any) -> dict[str, Any]:

@@ -1,12 +1,15 @@
-"""Gymnasium spaces for free text.
+"""Gymnasium spaces for free text and chat messages.
 
 ``gymnasium.spaces.Text`` only admits a fixed character set (62 alphanumerics by
 default). Dialogue is any Unicode, so :class:`UnicodeText` accepts every ``str`` up to a
 length bound and samples printable text from a broad character set.
+:class:`ChatMessages` holds a conversation as OpenAI chat-message dicts
+(:mod:`dialog_gym.messages`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -74,6 +77,60 @@ class UnicodeText(spaces.Text):
         return hash((type(self), self.min_length, self.max_length))
 
 
+class ChatMessages(spaces.Space[list]):
+    """A list of OpenAI chat-message dicts (see :mod:`dialog_gym.messages`).
+
+    ``contains`` checks the structure (roles, string contents, tool-call ids). Flattened
+    and in AsyncVectorEnv's shared memory, a list is its JSON text, at most
+    ``max_json_chars`` characters.
+
+    Args:
+        max_json_chars: Longest JSON encoding kept in shared memory or flattened.
+        seed: Seed of the sampling RNG.
+    """
+
+    def __init__(self, max_json_chars: int = 65536, *, seed: int | None = None) -> None:
+        super().__init__(None, None, seed)
+        self.max_json_chars = max_json_chars
+        self._text = UnicodeText(max_json_chars)
+
+    @property
+    def is_np_flattenable(self) -> bool:
+        """Flattens to the code points of its JSON text."""
+        return True
+
+    def contains(self, x: Any) -> bool:
+        """True for a well-formed list of chat messages."""
+        from dialog_gym.messages import validate
+
+        return validate(x) is None
+
+    def sample(self, mask: Any = None, probability: Any = None) -> list[dict[str, Any]]:
+        """A system message and a user message of random printable text."""
+        words = UnicodeText(80, seed=int(self.np_random.integers(2**31)))
+        return [{"role": "system", "content": words.sample(), "source": "env"},
+                {"role": "user", "content": words.sample(), "source": "user_simulator"}]
+
+    def to_json(self, x: list[dict[str, Any]]) -> str:
+        """The JSON text of a message list (raises if over ``max_json_chars``)."""
+        text = json.dumps(x, ensure_ascii=False)
+        if len(text) > self.max_json_chars:
+            raise ValueError(
+                f"the messages take {len(text)} JSON characters, more than this space's "
+                f"max_json_chars={self.max_json_chars}; make the env with a larger "
+                "max_messages_chars")
+        return text
+
+    def __repr__(self) -> str:
+        return f"ChatMessages({self.max_json_chars})"
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, ChatMessages) and self.max_json_chars == other.max_json_chars
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.max_json_chars))
+
+
 # --- flattening and shared memory ------------------------------------------------------
 # Gymnasium flattens Text as indices into its character set; any Unicode needs code
 # points instead. These registrations make UnicodeText work with ``flatten``/``unflatten``
@@ -117,6 +174,36 @@ def _register_flattening() -> None:
             (n, space.max_length))
         return SharedTextBatch(data, lambda row: _unflatten(space, row))
 
+
+    @sutils.flatten.register(ChatMessages)
+    def _flatten_messages(space: ChatMessages, x: list) -> np.ndarray:
+        return _flatten(space._text, space.to_json(x))
+
+    @sutils.unflatten.register(ChatMessages)
+    def _unflatten_messages(space: ChatMessages, x: np.ndarray) -> list:
+        return json.loads(_unflatten(space._text, x))
+
+    @sutils.flatten_space.register(ChatMessages)
+    def _flatten_messages_space(space: ChatMessages) -> spaces.Box:
+        return _flatten_space(space._text)
+
+    @shm.create_shared_memory.register(ChatMessages)
+    def _create_messages(space: ChatMessages, n: int = 1, ctx: Any = None) -> Any:
+        if ctx is None:
+            return shm.create_shared_memory(space._text, n=n)
+        return shm.create_shared_memory(space._text, n=n, ctx=ctx)
+
+    @shm.write_to_shared_memory.register(ChatMessages)
+    def _write_messages(space: ChatMessages, index: int, values: list,
+                        shared_memory: Any) -> None:
+        _write(space._text, index, space.to_json(values), shared_memory)
+
+    @shm.read_from_shared_memory.register(ChatMessages)
+    def _read_messages(space: ChatMessages, shared_memory: Any, n: int = 1
+                       ) -> SharedTextBatch:
+        data = np.frombuffer(shared_memory.get_obj(), dtype=np.int32).reshape(
+            (n, space.max_json_chars))
+        return SharedTextBatch(data, lambda row: json.loads(_unflatten(space._text, row)))
 
 class SharedTextBatch(Sequence[str]):
     """A live view of a batch of strings in AsyncVectorEnv's shared memory.

@@ -1,6 +1,16 @@
-r"""Inline tool calls: one syntax for every environment.
+r"""Tool calls: one set of tools per environment, three ways to call them.
 
-An agent changes the world by writing tool calls inside its reply::
+An agent changes the world by calling tools. Three forms carry the same calls, and give
+identical results (every form is validated by the same code, :meth:`ToolSet.make_call`):
+
+1. **OpenAI tool calls**: ``env.step({"role": "assistant", "content": "...",
+   "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "refund",
+   "arguments": '{"order": "A1234", "amount": 49.99}'}}]})`` (``arguments`` as a JSON
+   string or a dict; several calls per turn). The schemas of the tools are
+   :meth:`ToolSet.schemas` (``env.unwrapped.tool_schemas``).
+2. **Hermes-style text**: ``<tool_call>{"name": "refund", "arguments": {...}}</tool_call>``
+   inside a plain-string reply (what many open chat models emit).
+3. **Inline calls** inside a plain-string reply::
 
     I've refunded the blender. [refund order=A1234 amount=49.99]
     [change_address order=B2231 address="12 Elm Street, Springfield 40231"]
@@ -12,11 +22,12 @@ a bracket counts as a call when its first word is a known tool or it holds a ``k
 argument. The calls are removed from what the simulated user hears; their results are
 shown to the agent in the next observation as ``System:`` lines. Malformed calls (unknown
 tool, missing or unknown argument, bad value) produce an error result with the fix, never
-an exception.
+an exception (the same holds for JSON calls: bad JSON, an unknown tool, a wrong type).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +39,8 @@ _BRACKET = re.compile(r"\[([^\[\]]*)\]")
 _HEAD = re.compile(r"\s*([a-z][a-z0-9_]*)(?=\s|$)")
 _ARG = re.compile(r'\s+([a-z][a-z0-9_]*)=(?:"((?:[^"\\]|\\.)*)"|([^\s"]+))')
 _SPACES = re.compile(r"[ \t]{2,}")
+_HERMES = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.DOTALL)
+_JSON_TYPES = {str: "string", float: "number", int: "integer"}
 
 
 @dataclass(frozen=True)
@@ -41,12 +54,17 @@ class ToolParam:
 
 @dataclass(frozen=True)
 class ToolCall:
-    """A parsed call (or a malformed one, with ``error`` set)."""
+    """A parsed call (or a malformed one, with ``error`` set).
+
+    ``id`` is the ``tool_call_id`` the result answers: the one the agent gave in an
+    OpenAI tool call, else ``None`` (the env then numbers the call).
+    """
 
     name: str
     args: Mapping[str, Any]
     source: str
     error: str | None = None
+    id: str | None = None
 
     def render(self) -> str:
         """The call in canonical syntax."""
@@ -92,6 +110,18 @@ class Tool:
             args.append(a if p.required else f"({a})")
         return "[" + " ".join([self.name, *args]) + "]"
 
+    def schema(self) -> dict[str, Any]:
+        """The tool as an OpenAI Chat Completions function schema."""
+        props = {k: {"type": _JSON_TYPES[p.type], **({"description": p.doc} if p.doc else {})}
+                 for k, p in self.params.items()}
+        return {"type": "function", "function": {
+            "name": self.name,
+            "description": self.doc,
+            "parameters": {"type": "object", "properties": props,
+                           "required": [k for k, p in self.params.items() if p.required],
+                           "additionalProperties": False},
+        }}
+
 
 @dataclass(frozen=True)
 class ParsedReply:
@@ -128,7 +158,110 @@ class ToolSet:
         return frozenset(n for n, t in self.tools.items() if t.writes)
 
     def parse(self, reply: str) -> ParsedReply:
-        """Split ``reply`` into spoken text and tool calls (malformed calls carry ``error``)."""
+        """Split ``reply`` into spoken text and tool calls (malformed calls carry ``error``).
+
+        Understands Hermes ``<tool_call>{...}</tool_call>`` blocks and inline
+        ``[name key=value]`` calls, in order of appearance.
+        """
+        if "<tool_call>" in reply:
+            return self._parse_hermes(reply)
+        return self._parse_inline(reply)
+
+    def parse_message(self, message: Mapping[str, Any]) -> ParsedReply:
+        """Split an OpenAI assistant message into spoken text and tool calls.
+
+        ``content`` is parsed as a string reply (it may hold Hermes or inline calls);
+        each entry of ``tool_calls`` (``{"id", "type": "function", "function": {"name",
+        "arguments"}}``, or the flat ``{"name", "arguments"}``) follows. Malformed entries
+        become calls with ``error`` set, never exceptions.
+        """
+        content = message.get("content")
+        if content is None:
+            content = ""
+        elif not isinstance(content, str):
+            content = _content_text(content)
+        parsed = self.parse(content)
+        raw_calls = message.get("tool_calls") or []
+        if not isinstance(raw_calls, list | tuple):
+            raw_calls = [raw_calls]
+        calls = list(parsed.calls)
+        for entry in raw_calls:
+            calls.append(self._from_openai(entry))
+        return ParsedReply(parsed.raw, parsed.text, tuple(calls))
+
+    def _from_openai(self, entry: Any) -> ToolCall:
+        source = _dumps(entry)
+        if not isinstance(entry, Mapping):
+            return ToolCall("?", {}, source, error=(
+                "a tool call must be an object {\"type\": \"function\", \"function\": "
+                f"{{\"name\": ..., \"arguments\": {{...}}}}}}, got {type(entry).__name__}"))
+        call_id = entry.get("id")
+        call_id = str(call_id) if call_id is not None else None
+        fn = entry.get("function", entry)
+        if not isinstance(fn, Mapping):
+            return ToolCall("?", {}, source, error="tool call 'function' must be an object",
+                            id=call_id)
+        return self._from_json(fn.get("name"), fn.get("arguments", fn.get("parameters")),
+                               source, call_id)
+
+    def _from_json(self, name: Any, arguments: Any, source: str,
+                   call_id: str | None = None) -> ToolCall:
+        if not isinstance(name, str) or not name:
+            return ToolCall("?", {}, source, id=call_id, error=(
+                f"tool call without a name; available tools: {', '.join(sorted(self.tools))}"))
+        if arguments is None:
+            arguments = {}
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments) if arguments.strip() else {}
+            except json.JSONDecodeError as e:
+                return ToolCall(name, {}, source, id=call_id, error=(
+                    f"arguments of {name} are not valid JSON ({e.msg} at char {e.pos}); "
+                    f"expected an object like {self._example(name)}"))
+        if not isinstance(arguments, Mapping):
+            return ToolCall(name, {}, source, id=call_id, error=(
+                f"arguments of {name} must be a JSON object, got {type(arguments).__name__}; "
+                f"e.g. {self._example(name)}"))
+        return self.make_call(name, arguments, source, call_id)
+
+    def _example(self, name: str) -> str:
+        tool = self.tools.get(name)
+        if tool is None:
+            return "{}"
+        return "{" + ", ".join(f'"{k}": <{_JSON_TYPES[p.type]}>' for k, p in tool.params.items()) \
+            + "}"
+
+    def _parse_hermes(self, reply: str) -> ParsedReply:
+        calls: list[ToolCall] = []
+        pieces, last = [], 0
+        for m in _HERMES.finditer(reply):
+            pieces.append(reply[last:m.start()])
+            last = m.end()
+            body = m.group(1).strip()
+            if not m.group(0).endswith("</tool_call>"):
+                calls.append(ToolCall("?", {}, m.group(0), error=(
+                    "unclosed <tool_call>: write <tool_call>{\"name\": ..., \"arguments\": "
+                    "{...}}</tool_call>")))
+                continue
+            try:
+                obj = json.loads(body)
+            except json.JSONDecodeError as e:
+                calls.append(ToolCall("?", {}, m.group(0), error=(
+                    f"<tool_call> does not hold valid JSON ({e.msg} at char {e.pos}); write "
+                    '<tool_call>{"name": ..., "arguments": {...}}</tool_call>')))
+                continue
+            if not isinstance(obj, Mapping):
+                calls.append(ToolCall("?", {}, m.group(0), error=(
+                    '<tool_call> must hold an object {"name": ..., "arguments": {...}}')))
+                continue
+            calls.append(self._from_json(obj.get("name"), obj.get("arguments",
+                                                                  obj.get("parameters")),
+                                         m.group(0)))
+        pieces.append(reply[last:])
+        rest = self._parse_inline(_SPACES.sub(" ", "".join(pieces)).strip())
+        return ParsedReply(reply, rest.text, tuple(calls) + rest.calls)
+
+    def _parse_inline(self, reply: str) -> ParsedReply:
         if "[" not in reply:
             return ParsedReply(reply, reply, ())
         calls: list[ToolCall] = []
@@ -157,10 +290,7 @@ class ToolSet:
     def _parse_call(self, name: str, rest: str, source: str) -> ToolCall:
         tool = self.tools.get(name)
         if tool is None:
-            return ToolCall(name, {}, source, error=(
-                f"unknown tool {name!r}; available: {', '.join(sorted(self.tools))}."
-                + did_you_mean(name, self.tools)
-            ))
+            return self.make_call(name, {}, source)
         args: dict[str, Any] = {}
         pos = 0
         while pos < len(rest):
@@ -174,34 +304,76 @@ class ToolSet:
                     f'spaces, e.g. {tool.usage()}'
                 ))
             key = m.group(1)
-            value = m.group(2).replace('\\"', '"') if m.group(2) is not None else m.group(3)
-            if key not in tool.params:
-                return ToolCall(name, args, source, error=(
-                    f"unknown argument {key!r} for {name}; usage: {tool.usage()}."
-                    + did_you_mean(key, tool.params)
-                ))
             if key in args:
                 return ToolCall(name, args, source, error=f"argument {key!r} given twice")
+            args[key] = m.group(2).replace('\\"', '"') if m.group(2) is not None else m.group(3)
+            pos = m.end()
+        return self.make_call(name, args, source)
+
+    def make_call(self, name: str, args: Mapping[str, Any], source: str,
+                  call_id: str | None = None) -> ToolCall:
+        """Validate a call, whatever form carried it: tool, argument names, types.
+
+        ``args`` values may be strings (inline syntax) or JSON values; both are coerced
+        the same way, so equal calls give equal results in every form.
+        """
+        tool = self.tools.get(name)
+        if tool is None and not self.tools:
+            return ToolCall(name, {}, source, id=call_id,
+                            error="this environment has no tools; reply in words")
+        if tool is None:
+            return ToolCall(name, {}, source, id=call_id, error=(
+                f"unknown tool {name!r}; available: {', '.join(sorted(self.tools))}."
+                + did_you_mean(name, self.tools)
+            ))
+        out: dict[str, Any] = {}
+        for key, value in args.items():
+            if key not in tool.params:
+                return ToolCall(name, out, source, id=call_id, error=(
+                    f"unknown argument {key!r} for {name}; usage: {tool.usage()}."
+                    + did_you_mean(str(key), tool.params)
+                ))
+            typ = tool.params[key].type
             try:
-                args[key] = _coerce(value, tool.params[key].type)
+                if isinstance(value, bool) or not isinstance(value, str | int | float):
+                    raise ValueError("not a scalar")
+                out[key] = _coerce(str(value), typ)
             except ValueError:
-                return ToolCall(name, args, source, error=(
-                    f"argument {key}={value!r} is not a valid {tool.params[key].type.__name__}; "
+                return ToolCall(name, out, source, id=call_id, error=(
+                    f"argument {key}={value!r} is not a valid {typ.__name__}; "
                     f"usage: {tool.usage()}"
                 ))
-            pos = m.end()
-        missing = [k for k, p in tool.params.items() if p.required and k not in args]
+        missing = [k for k, p in tool.params.items() if p.required and k not in out]
         if missing:
-            return ToolCall(name, args, source, error=(
+            return ToolCall(name, out, source, id=call_id, error=(
                 f"missing argument(s) {', '.join(missing)}; usage: {tool.usage()}"
             ))
-        return ToolCall(name, args, source)
+        return ToolCall(name, out, source, id=call_id)
 
     def execute(self, call: ToolCall, world: MutableMapping[str, Any]) -> ToolResult:
         """Run a parsed call against ``world``; errors become ``ok=False`` results."""
         if call.error is not None:
             return ToolResult(call.name, False, call.error)
         return self.tools[call.name].handler(world, call.args)
+
+    def schemas(self, format: str = "chat") -> list[dict[str, Any]]:
+        """The tools as JSON schemas, from one definition.
+
+        Args:
+            format: ``"chat"`` (OpenAI Chat Completions ``{"type": "function",
+                "function": {...}}``), ``"responses"`` (OpenAI Responses API, flat) or
+                ``"mcp"`` (MCP ``tools/list`` entries with ``inputSchema``).
+        """
+        chat = [t.schema() for t in self.tools.values()]
+        if format == "chat":
+            return chat
+        if format == "responses":
+            return [{"type": "function", **c["function"]} for c in chat]
+        if format == "mcp":
+            return [{"name": c["function"]["name"], "description": c["function"]["description"],
+                     "inputSchema": c["function"]["parameters"]} for c in chat]
+        raise ConfigError(f"unknown schema format {format!r}; expected 'chat', 'responses' "
+                          "or 'mcp'")
 
     def describe(self) -> str:
         """Documentation of the syntax and every tool, for the agent's context."""
@@ -211,12 +383,27 @@ class ToolSet:
 
     def _build_describe(self) -> str:
         lines = [
-            "Tools: write calls inline in your reply as [name key=value ...] (quote values "
-            'with spaces: key="two words"); results appear as System lines next turn.'
+            "Tools: call them as function calls, or write them inline in your reply as "
+            '[name key=value ...] (quote values with spaces: key="two words"); results '
+            "appear as System lines next turn."
         ]
         for t in self.tools.values():
             lines.append(f"- {t.usage()}: {t.doc}")
         return "\n".join(lines)
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _content_text(content: Any) -> str:
+    """The text of an OpenAI content value (a string or a list of ``{"type": "text"}`` parts)."""
+    if isinstance(content, list | tuple):
+        return "".join(p.get("text", "") if isinstance(p, Mapping) else str(p) for p in content)
+    return str(content)
 
 
 def _coerce(value: str, typ: type) -> Any:
@@ -231,5 +418,8 @@ def _coerce(value: str, typ: type) -> Any:
             raise ValueError("not finite")
         return round(f, 2)
     if typ is int:
-        return int(value)
+        f = float(value)
+        if not f.is_integer():
+            raise ValueError("not an integer")
+        return int(f)
     raise ValueError(f"unsupported type {typ}")

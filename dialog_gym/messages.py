@@ -1,0 +1,121 @@
+"""The conversation as OpenAI chat messages.
+
+Every env exposes its episode as ``obs["messages"]``: a list of chat-message dicts in the
+format chat templates and trainers consume (``apply_chat_template(messages, tools=...)``,
+TRL, OpenEnv, verifiers):
+
+- ``{"role": "system", "content": <context>, "source": "env"}``: the scenario as the
+  agent may see it (role, persona, policy, rules, tools), first and only once;
+- ``{"role": "user", "content": ..., "source": "user_simulator"}``: the simulated user;
+- ``{"role": "assistant", "content": ..., "tool_calls": [...], "source": "agent"}``: the
+  agent's reply as the user heard it, its calls as OpenAI tool calls (``tool_calls`` only
+  when there are calls; ``arguments`` a JSON string, as the OpenAI API returns them);
+- ``{"role": "tool", "tool_call_id": ..., "name": ..., "content": <JSON>, "source":
+  "tool"}``: one per call, ``content`` being ``{"ok": bool, "message": str}`` plus
+  ``"data"`` when the tool returns structured data.
+
+The list is **append-only**: the messages of one observation are a prefix of the next
+one's, so a trainer that tokenises turn by turn never re-renders earlier turns.
+``source`` tells who produced a message, so trainers can mask simulator and tool tokens
+out of the loss; :func:`plain` drops it for APIs that reject unknown keys.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from dialog_gym.tools import ToolCall, ToolResult
+
+#: ``source`` of each kind of message.
+ENV, USER_SIMULATOR, AGENT, TOOL = "env", "user_simulator", "agent", "tool"
+ROLES = ("system", "user", "assistant", "tool")
+
+
+def system_message(context: str) -> dict[str, Any]:
+    """The context as the first message."""
+    return {"role": "system", "content": context, "source": ENV}
+
+
+def user_message(text: str) -> dict[str, Any]:
+    """A simulated user's turn."""
+    return {"role": "user", "content": text, "source": USER_SIMULATOR}
+
+
+def assistant_message(text: str, calls: Sequence[ToolCall], ids: Sequence[str]
+                      ) -> dict[str, Any]:
+    """The agent's turn: what the user heard and its tool calls (with their ids)."""
+    msg: dict[str, Any] = {"role": "assistant", "content": text, "source": AGENT}
+    if calls:
+        msg["tool_calls"] = [
+            {"id": i, "type": "function",
+             "function": {"name": c.name, "arguments": json.dumps(dict(c.args),
+                                                                   ensure_ascii=False)}}
+            for c, i in zip(calls, ids, strict=True)
+        ]
+    return msg
+
+
+def tool_message(result: ToolResult, call_id: str) -> dict[str, Any]:
+    """The result of one call, answering ``call_id``."""
+    payload: dict[str, Any] = {"ok": result.ok, "message": result.message}
+    if result.data:
+        payload["data"] = dict(result.data)
+    return {"role": "tool", "tool_call_id": call_id, "name": result.name,
+            "content": json.dumps(payload, ensure_ascii=False, default=str), "source": TOOL}
+
+
+def tool_payload(message: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``{"ok", "message", "data"}`` object of a tool message (``data`` defaults to {})."""
+    if message.get("role") != "tool":
+        raise ValueError(f"not a tool message: role={message.get('role')!r}")
+    payload = json.loads(message["content"])
+    payload.setdefault("data", {})
+    return payload
+
+
+def plain(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The messages without dialog-gym's ``source`` key (pure OpenAI format)."""
+    return [{k: v for k, v in m.items() if k != "source"} for m in messages]
+
+
+def render_text(messages: Iterable[Mapping[str, Any]]) -> str:
+    """A plain-text transcript of messages (``role: content`` lines; calls as JSON)."""
+    lines = []
+    for m in messages:
+        content = m.get("content") or ""
+        if m.get("tool_calls"):
+            calls = " ".join(json.dumps({"name": c["function"]["name"],
+                                         "arguments": json.loads(c["function"]["arguments"])},
+                                        ensure_ascii=False) for c in m["tool_calls"])
+            content = f"{content} {calls}".strip()
+        lines.append(f"{m['role']}: {content}")
+    return "\n".join(lines)
+
+
+def validate(messages: Any) -> str | None:
+    """Why ``messages`` is not a well-formed chat-message list, or ``None`` if it is."""
+    if not isinstance(messages, list):
+        return f"messages must be a list, got {type(messages).__name__}"
+    for i, m in enumerate(messages):
+        if not isinstance(m, Mapping):
+            return f"message {i} is a {type(m).__name__}, not a dict"
+        role = m.get("role")
+        if role not in ROLES:
+            return f"message {i} has role {role!r}; expected one of {ROLES}"
+        content = m.get("content")
+        if not isinstance(content, str) and not (role == "assistant" and content is None):
+            return f"message {i} ({role}) has content of type {type(content).__name__}"
+        if role == "tool" and not isinstance(m.get("tool_call_id"), str):
+            return f"message {i} (tool) has no tool_call_id"
+        calls = m.get("tool_calls")
+        if calls is not None:
+            if role != "assistant" or not isinstance(calls, list):
+                return f"message {i} ({role}) has malformed tool_calls"
+            for c in calls:
+                fn = c.get("function") if isinstance(c, Mapping) else None
+                if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str) \
+                        or not isinstance(c.get("id"), str):
+                    return f"message {i} has a malformed tool call {c!r:.80}"
+    return None
