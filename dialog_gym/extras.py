@@ -13,6 +13,9 @@ peers and integrations are extras; a feature used without its extra raises
 | ``multiagent`` | pettingzoo | ``dialog_gym.multiagent`` |
 | ``ray`` | ray | ``dialog-gym leaderboard --backend ray`` |
 | ``plots`` | matplotlib | leaderboard and benchmark plots |
+| ``trl`` | trl, transformers, datasets | ``dialog_gym.integrations.trl`` |
+| ``openenv`` | openenv-core | ``dialog_gym.integrations.openenv`` |
+| ``verifiers`` | verifiers | ``dialog_gym.integrations.verifiers`` |
 | ``bench`` | textarena, trl | the speed benchmarks' peers |
 | ``dev`` | pytest, ruff, hypothesis and every extra above | the test suite |
 | ``all`` | everything | |
@@ -36,7 +39,10 @@ OPTIONAL = {
     "ray": ("ray", "ray"),
     "matplotlib": ("plots", "matplotlib"),
     "textarena": ("bench", "textarena"),
-    "trl": ("bench", "trl"),
+    "trl": ("trl", "trl"),
+    "datasets": ("trl", "datasets"),
+    "openenv": ("openenv", "openenv-core"),
+    "verifiers": ("verifiers", "verifiers"),
 }
 
 
