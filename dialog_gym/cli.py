@@ -114,7 +114,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.difficulty is not None:
         env_kwargs["difficulty"] = args.difficulty
     result = evaluate(agent, args.env, episodes=args.episodes, seed=args.seed,
-                      env_kwargs=env_kwargs)
+                      env_kwargs=env_kwargs, save_trajectories=args.save_trajectories,
+                      trajectory_metadata={"agent": args.agent})
     result["agent"] = args.agent
     if not args.records:
         result.pop("records")
@@ -130,6 +131,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"  violations    {result['mean_violations']:.2f} per episode")
         for k, v in result["scores"].items():
             print(f"  {k:<13} {v:.3f} per episode")
+        if args.save_trajectories:
+            print(f"  trajectories  {args.save_trajectories}")
     return 0
 
 
@@ -226,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--difficulty", type=int, default=None)
     e.add_argument("--json", action="store_true", help="print JSON")
     e.add_argument("--records", action="store_true", help="include per-episode records")
+    e.add_argument("--save-trajectories", metavar="FILE.jsonl", default=None,
+                   help="write every episode as chat messages with tools and per-turn "
+                        "rewards, one JSON line each")
     e.set_defaults(fn=cmd_evaluate)
 
     pl = sub.add_parser("play", help="play an environment as the agent, in the terminal")

@@ -74,6 +74,9 @@ class LeaderboardConfig:
         train_env_kwargs: ``gym.make`` keyword arguments of the training envs, passed to
             ``quick_train(..., env_kwargs=...)`` (default :data:`TRAIN_ENV_KWARGS`: the
             corpus env's train split).
+        save_trajectories: Also write each cell's episodes as chat trajectories to
+            ``<out>/trajectories/<agent>__<env>.jsonl``
+            (:func:`dialog_gym.evaluation.trajectory_record`).
     """
 
     agents: list[str] | None = None
@@ -92,6 +95,7 @@ class LeaderboardConfig:
         default_factory=lambda: {k: dict(v) for k, v in EVAL_ENV_KWARGS.items()})
     train_env_kwargs: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {k: dict(v) for k, v in TRAIN_ENV_KWARGS.items()})
+    save_trajectories: bool = False
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -146,37 +150,54 @@ def cell_path(out: str, agent: str, env_id: str) -> str:
     return os.path.join(out, "cells", f"{agent}__{env_id}.json")
 
 
+def trajectories_path(out: str, agent: str, env_id: str) -> str:
+    """Where a cell's trajectories live (with ``save_trajectories``)."""
+    return os.path.join(out, "trajectories", f"{agent}__{env_id}.jsonl")
+
+
 def run_cell(agent: str, agent_kwargs: Mapping[str, Any], env_id: str, seeds: int, k: int,
              seed0: int = HELD_OUT_SEED,
-             env_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+             env_kwargs: Mapping[str, Any] | None = None,
+             trajectories: str | None = None) -> dict[str, Any]:
     """Evaluate one agent on one env: ``seeds`` scenarios x ``k`` reruns. Never raises.
 
-    ``env_kwargs`` go to ``gym.make`` (e.g. ``{"split": "test"}`` for the corpus env).
+    ``env_kwargs`` go to ``gym.make`` (e.g. ``{"split": "test"}`` for the corpus env);
+    ``trajectories`` names a JSONL file for the episodes as chat trajectories.
     """
     import gymnasium as gym
 
     import dialog_gym  # noqa: F401  (registers ids)
     from dialog_gym.agents import make_agent
-    from dialog_gym.evaluation import run_episode
+    from dialog_gym.evaluation import TrajectoryWriter, run_episode
 
     t0 = time.perf_counter()
+    writer = None
     try:
         a = make_agent(agent, env_id=env_id, **dict(agent_kwargs))
         env = gym.make(env_id, **dict(env_kwargs or {}))
+        if trajectories:
+            writer = TrajectoryWriter(trajectories + ".part", {"agent": agent})
         episodes = []
         for s in range(seeds):
             _, info = env.reset(seed=seed0 + s)
             sid = info["scenario_id"]
             for r in range(k):
                 rec = run_episode(env, a, seed=(seed0 + s) * 1000 + r,
-                                  options={"scenario_id": sid})
+                                  options={"scenario_id": sid}, trajectory=writer is not None)
                 rec.pop("transcript", None)
                 rec["scenario"] = s
                 rec["rerun"] = r
+                if writer is not None:
+                    writer.write({**rec.pop("trajectory"), "scenario": s, "rerun": r})
                 episodes.append(rec)
         env.close()
+        if writer is not None:
+            writer.close()
+            os.replace(writer.path, trajectories)
         signature = getattr(env.unwrapped.reward_fn, "signature", lambda: "")()
     except Exception as e:  # a crashing agent is a result, not a reason to stop
+        if writer is not None:
+            writer.close()
         return {"agent": agent, "env_id": env_id, "status": "failed",
                 "error": f"{type(e).__name__}: {e}",
                 "traceback": traceback.format_exc(limit=8)}
@@ -262,8 +283,10 @@ def _train_job(agent: str, env_id: str, cfg_dict: dict[str, Any]) -> tuple[str, 
 
 
 def _cell_job(agent: str, kwargs: dict[str, Any], env_id: str, seeds: int, k: int,
-              path: str, config_hash: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
-    res = run_cell(agent, kwargs, env_id, seeds, k, env_kwargs=env_kwargs)
+              path: str, config_hash: str, env_kwargs: dict[str, Any],
+              trajectories: str | None = None) -> dict[str, Any]:
+    res = run_cell(agent, kwargs, env_id, seeds, k, env_kwargs=env_kwargs,
+                   trajectories=trajectories)
     res["config_hash"] = config_hash
     write_json_atomic(path, res)
     return res
@@ -434,13 +457,14 @@ def run_leaderboard(cfg: LeaderboardConfig) -> dict[str, Any]:
                            "seed0": HELD_OUT_SEED, "version": dialog_gym.__version__,
                            **({"env_kwargs": ekw} if ekw else {})})
             path = cell_path(cfg.out, a, e)
-            if os.path.exists(path):
+            traj = trajectories_path(cfg.out, a, e) if cfg.save_trajectories else None
+            if os.path.exists(path) and (traj is None or os.path.exists(traj)):
                 with open(path, encoding="utf-8") as f:
                     old = json.load(f)
                 if old.get("config_hash") == chash and old.get("status") == "ok":
                     cached.append(old)
                     continue
-            jobs.append((a, kw, e, cfg.seeds, cfg.k, path, chash, ekw))
+            jobs.append((a, kw, e, cfg.seeds, cfg.k, path, chash, ekw, traj))
     fresh = _map(cfg.backend, cfg.workers, _cell_job, jobs, "evaluating")
     cells = sorted(cached + fresh, key=lambda c: (c["agent"], c["env_id"]))
     report = build_report(cells, cfg, envs, agents)

@@ -36,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"(default: all; with --quick: {' '.join(QUICK['train_envs'])})")
     p.add_argument("--agent-kw", action="append", default=[], metavar="AGENT:KEY=VALUE",
                    help="constructor argument of one agent (repeatable)")
+    p.add_argument("--save-trajectories", action="store_true",
+                   help="also write every episode as chat messages with tools and per-turn "
+                        "rewards, to OUT/trajectories/AGENT__ENV.jsonl")
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -64,7 +67,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         workers=args.workers, out=args.out, checkpoints=args.checkpoints, quick=args.quick,
         backend=args.backend, agent_kwargs=agent_kwargs, exclude=list(args.exclude),
         train_envs=args.train_envs if args.train_envs is not None
-        else (QUICK["train_envs"] if args.quick else None))
+        else (QUICK["train_envs"] if args.quick else None),
+        save_trajectories=args.save_trajectories)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
