@@ -53,3 +53,20 @@ def test_leaderboard_cell_saves_trajectories(tmp_path):
         assert t["return"] == ep["return"] and t["scenario"] == ep["scenario"]
         assert t["agent"] == "random"
     assert not (tmp_path / "traj" / "random__QA.jsonl.part").exists()
+
+
+def test_leaderboard_run_writes_trajectories_and_reuses_them(tmp_path):
+    from dialog_gym.leaderboard import LeaderboardConfig, run_leaderboard, trajectories_path
+
+    cfg = LeaderboardConfig(agents=["echo"], envs=["Dialog-QA-v0"], seeds=2, k=1, workers=1,
+                            out=str(tmp_path), save_trajectories=True)
+    run_leaderboard(cfg)
+    path = trajectories_path(str(tmp_path), "echo", "Dialog-QA-v0")
+    first = read_trajectories(path)
+    assert len(first) == 2
+    mtime = (tmp_path / "trajectories" / "echo__Dialog-QA-v0.jsonl").stat().st_mtime_ns
+    run_leaderboard(cfg)  # cached cell, trajectories present: nothing rerun
+    assert (tmp_path / "trajectories" / "echo__Dialog-QA-v0.jsonl").stat().st_mtime_ns == mtime
+    (tmp_path / "trajectories" / "echo__Dialog-QA-v0.jsonl").unlink()
+    run_leaderboard(cfg)  # trajectories missing: the cell runs again and writes them
+    assert read_trajectories(path) == first
