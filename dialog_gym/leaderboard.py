@@ -195,6 +195,7 @@ def run_cell(agent: str, agent_kwargs: Mapping[str, Any], env_id: str, seeds: in
             writer.close()
             os.replace(writer.path, trajectories)
         signature = getattr(env.unwrapped.reward_fn, "signature", lambda: "")()
+        weights = dict(getattr(env.unwrapped.reward_fn, "weights", {}) or {})
     except Exception as e:  # a crashing agent is a result, not a reason to stop
         if writer is not None:
             writer.close()
@@ -203,6 +204,7 @@ def run_cell(agent: str, agent_kwargs: Mapping[str, Any], env_id: str, seeds: in
                 "traceback": traceback.format_exc(limit=8)}
     return {"agent": agent, "env_id": env_id, "status": "ok", "episodes": episodes,
             "env_kwargs": dict(env_kwargs or {}), "reward_signature": signature,
+            "reward_weights": weights,
             "seconds": time.perf_counter() - t0,
             **summarize(episodes, k)}
 

@@ -173,6 +173,17 @@ def csv_text(report: Mapping[str, Any]) -> str:
     return buf.getvalue()
 
 
+def contribution(cell: Mapping[str, Any] | None, scorer: str) -> float:
+    """A scorer's weighted contribution to a cell's mean return (weight x mean score sum).
+
+    Cells written before weights were recorded count every scorer with weight 1.
+    """
+    if not cell:
+        return 0.0
+    weight = cell.get("reward_weights", {}).get(scorer, 1.0)
+    return float(weight) * float(cell.get("scores", {}).get(scorer, 0.0))
+
+
 def plots(report: Mapping[str, Any], out: str) -> list[str]:
     """Write the PNG plots; returns their file names."""
     from dialog_gym.extras import require
@@ -227,27 +238,38 @@ def plots(report: Mapping[str, Any], out: str) -> list[str]:
          PLOTS[2])
 
     all_scorers = scorer_names(report)
-    scorer_color = {n: colors(j % 20) for j, n in enumerate(all_scorers)}  # same in all panels
-    fig, axes = plt.subplots(1, len(envs), figsize=(max(6, 4.2 * len(envs)), 4.2),
+    distinct = plt.get_cmap("tab10")  # same colour for a scorer in every panel
+    scorer_color = {n: distinct(j % 10) for j, n in enumerate(all_scorers)}
+    fig, axes = plt.subplots(1, len(envs), figsize=(max(6, 4.2 * len(envs)), 4.4),
                              squeeze=False)
     for i, e in enumerate(envs):
         ax = axes[0][i]
-        scorers = sorted({n for (a2, e2), c in by.items() if e2 == e for n in c["scores"]})
         xs = np.arange(len(agents))
-        w = 0.8 / max(1, len(scorers))
-        for j, s in enumerate(scorers):
-            vals = [by[(a, e)]["scores"].get(s, 0.0) if (a, e) in by else np.nan
-                    for a in agents]
-            ax.bar(xs + (j - (len(scorers) - 1) / 2) * w, vals, w, label=s,
-                   color=scorer_color[s])
+        pos, neg = np.zeros(len(agents)), np.zeros(len(agents))
+        drawn: set[str] = set()
+        for s in all_scorers:
+            vals = np.array([contribution(by.get((a, e)), s) for a in agents])
+            if not np.any(vals):
+                continue
+            up, down = np.clip(vals, 0, None), np.clip(vals, None, 0)
+            ax.bar(xs, up, 0.7, bottom=pos, color=scorer_color[s], label=s)
+            ax.bar(xs, down, 0.7, bottom=neg, color=scorer_color[s])
+            pos, neg = pos + up, neg + down
+            drawn.add(s)
+        totals = [by[(a, e)]["mean_return"] if (a, e) in by else np.nan for a in agents]
+        ax.scatter(xs, totals, marker="_", s=220, color="black", zorder=3,
+                   label="mean return")
+        ax.margins(y=0.08)
         ax.set_xticks(xs)
         ax.set_xticklabels(agents, rotation=45, ha="right", fontsize=7)
         ax.set_title(e.replace("Dialog-", "").replace("-v0", ""), fontsize=9)
         ax.axhline(0, color="black", linewidth=0.6)
         if i == 0:
-            ax.set_ylabel("per-episode sum")
-        ax.legend(fontsize=6)
-    fig.suptitle("Per-scorer breakdown (episode sums)")
+            ax.set_ylabel("weight x per-episode score sum")
+        if drawn:
+            ax.legend(fontsize=6)
+    fig.suptitle("Reward breakdown: weight x score of each scorer\n"
+                 "(each stack adds up to the agent's mean return, marked -)", fontsize=10)
     fig.tight_layout()
     fig.savefig(os.path.join(out, PLOTS[3]), dpi=110)
     plt.close(fig)
