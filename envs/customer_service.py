@@ -21,6 +21,7 @@ import numpy as np
 from dialog_gym.dialogue import AGENT, SYSTEM, USER
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
+from dialog_gym.messages import tool_payload
 from dialog_gym.rules import (
     LengthLimit,
     NoCardNumber,
@@ -333,7 +334,26 @@ def _lookup_order(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> T
     if o["refunded"]:
         parts.append(f"refunded=${_money(o['refunded'])}")
     parts.append(f"ship_to={o['address']}")
-    return ToolResult("lookup_order", True, "; ".join(parts), {"order": o["id"]})
+    return ToolResult("lookup_order", True, "; ".join(parts), _order_data(world, o))
+
+
+def _order_data(world: Mapping[str, Any], o: Mapping[str, Any]) -> dict[str, Any]:
+    """``lookup_order``'s structured result.
+
+    The order as the message states it, and the return terms that apply to it: days since
+    delivery, the policy's return window and refund limit.
+    """
+    pol = world["policy"]
+    since = ((date.fromisoformat(world["today"]) - date.fromisoformat(o["delivered"])).days
+             if o["delivered"] else None)
+    return {
+        "order": o["id"], "status": o["status"], "ordered": o["ordered"],
+        "items": [{"name": it["name"], "price": it["price"]} for it in o["items"]],
+        "carrier": o["carrier"] if o["tracking"] else None, "tracking": o["tracking"],
+        "delivered": o["delivered"], "days_since_delivery": since,
+        "refunded": o["refunded"], "ship_to": o["address"],
+        "return_window_days": pol["return_window_days"], "refund_limit": pol["refund_limit"],
+    }
 
 
 def _verify_matches(world: Mapping[str, Any], args: Mapping[str, Any]) -> bool:
@@ -351,12 +371,14 @@ def _verify(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolRes
                           "identity can no longer be verified in this conversation")
     if _verify_matches(world, args):
         world["verified"] = True
-        return ToolResult("verify_identity", True, f"identity verified: {c['name']}")
+        return ToolResult("verify_identity", True, f"identity verified: {c['name']}",
+                          {"verified": True, "name": c["name"]})
     world["verify_failures"] = failed + 1
     left = VERIFY_ATTEMPTS - failed - 1
     return ToolResult("verify_identity", False, "email and zip code do not match our records"
                       + (f" ({left} attempt{'s' if left != 1 else ''} left)" if left else
-                         "; the account is now locked"))
+                         "; the account is now locked"),
+                      {"verified": False, "attempts_left": left})
 
 
 def _lookup_billing(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
@@ -367,7 +389,10 @@ def _lookup_billing(world: MutableMapping[str, Any], args: Mapping[str, Any]) ->
     rows = [f"{ch['id']} {ch['date']} ${_money(ch['amount'])} order {ch['order']}"
             + (" (refunded)" if ch["refunded"] else "") for ch in world["charges"]]
     return ToolResult("lookup_billing", True,
-                      f"card on file {c['card_number']}; charges: " + "; ".join(rows))
+                      f"card on file {c['card_number']}; charges: " + "; ".join(rows),
+                      {"card_on_file": c["card_number"], "card_last4": c["card_last4"],
+                       "charges": [{k: ch[k] for k in ("id", "date", "amount", "order", "refunded")}
+                                   for ch in world["charges"]]})
 
 
 def _log(world: MutableMapping[str, Any], *entry: Any) -> None:
@@ -409,7 +434,9 @@ def _refund(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolRes
     o["refunded"] = round(o["refunded"] + amount, 2)
     _log(world, "refund", o["id"], amount)
     return ToolResult("refund", True, f"refunded ${_money(amount)} for order {o['id']} to card "
-                      f"ending {world['customer']['card_last4']}")
+                      f"ending {world['customer']['card_last4']}",
+                      {"order": o["id"], "amount": amount, "item": item,
+                       "card_last4": world["customer"]["card_last4"]})
 
 
 def _refund_charge(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
@@ -420,7 +447,8 @@ def _refund_charge(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> 
             ch["refunded"] = True
             _log(world, "refund_charge", ch["id"])
             return ToolResult("refund_charge", True,
-                              f"charge {ch['id']} of ${_money(ch['amount'])} refunded")
+                              f"charge {ch['id']} of ${_money(ch['amount'])} refunded",
+                              {"charge": ch["id"], "amount": ch["amount"], "order": ch["order"]})
     return ToolResult("refund_charge", False, f"no charge {args['charge']!r}; ids look like CH1234")
 
 
@@ -433,7 +461,8 @@ def _cancel(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolRes
                           f"order {o['id']} is {o['status']} and can no longer be cancelled")
     o["status"] = "cancelled"
     _log(world, "cancel_order", o["id"])
-    return ToolResult("cancel_order", True, f"order {o['id']} cancelled")
+    return ToolResult("cancel_order", True, f"order {o['id']} cancelled",
+                      {"order": o["id"], "status": "cancelled"})
 
 
 def _change_address(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
@@ -446,7 +475,8 @@ def _change_address(world: MutableMapping[str, Any], args: Mapping[str, Any]) ->
                           "re-addressed")
     o["address"] = args["address"]
     _log(world, "change_address", o["id"], normalize(args["address"]))
-    return ToolResult("change_address", True, f"order {o['id']} now ships to {args['address']}")
+    return ToolResult("change_address", True, f"order {o['id']} now ships to {args['address']}",
+                      {"order": o["id"], "ship_to": args["address"]})
 
 
 def _reset_password(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
@@ -454,7 +484,8 @@ def _reset_password(world: MutableMapping[str, Any], args: Mapping[str, Any]) ->
         return ToolResult("reset_password", False, "no account with that email")
     world["reset_sent"] = True
     _log(world, "reset_password")
-    return ToolResult("reset_password", True, f"reset link sent to {world['customer']['email']}")
+    return ToolResult("reset_password", True, f"reset link sent to {world['customer']['email']}",
+                      {"email": world["customer"]["email"]})
 
 
 def _escalate(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
@@ -462,7 +493,8 @@ def _escalate(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolR
     if o is None:
         return _no_order("escalate", args["order"])
     _log(world, "escalate", o["id"])
-    return ToolResult("escalate", True, f"order {o['id']} escalated to the returns team")
+    return ToolResult("escalate", True, f"order {o['id']} escalated to the returns team",
+                      {"order": o["id"], "team": "returns"})
 
 
 def make_tools() -> ToolSet:
@@ -872,12 +904,14 @@ class CustomerServiceUser(AgendaUser):
 class CustomerServiceExpert:
     """A scripted support agent that acts from observations only.
 
-    It reads the customer's goal from their first message, collects the order number and
-    verification details by asking, calls ``verify_identity`` and ``lookup_order``,
-    applies the policy of the context (return window, refund limit, processing-only
-    cancellations and address changes), makes the one right write call and tells the
-    customer the facts. Wording is fixed per situation, so its replies double as
-    per-turn references for BLEU-style scorers.
+    It reads the observation's chat ``messages``: the customer's turns through the
+    lexicon (the goal from the first one), its own earlier turns, and the tool results'
+    structured ``data``. It collects the order number and verification details by asking,
+    calls ``verify_identity`` and ``lookup_order``, applies the policy (the return window
+    and refund limit that ``lookup_order`` reports, processing-only cancellations and
+    address changes), makes the one right write call and tells the customer the facts.
+    Wording is fixed per situation, so its replies double as per-turn references for
+    BLEU-style scorers.
     """
 
     def __init__(self) -> None:
@@ -887,16 +921,16 @@ class CustomerServiceExpert:
         """Nothing to forget: the policy is a function of the observation."""
 
     def act(self, observation: Mapping[str, Any]) -> str:
-        """The expert's reply to an observation."""
+        """The expert's reply to an observation (read from its ``messages``)."""
         st = _new_state()
-        _consume(st, observation["history"])
-        return self._decide(observation["context"], st)
+        for message in observation["messages"]:
+            _consume(st, message)
+        return self._decide(st)
 
     def _t(self, name: str, **slots: Any) -> str:
         return self.templates[name][0].format(**slots)
 
-    def _decide(self, context: str, st: dict[str, Any]) -> str:
-        ctx = _parse_context(context)
+    def _decide(self, st: dict[str, Any]) -> str:
         goal = st["goal"]
         empathy = "" if st["agent_turns"] else self._t("empathy") + " "
         needs_order = goal not in ("password_reset", None)
@@ -935,9 +969,8 @@ class CustomerServiceExpert:
         if goal == "refund":
             assert info is not None
             item = _match_item(info["items"], st["first_user"])
-            window, limit = ctx["window"], ctx["limit"]
-            age = (date.fromisoformat(ctx["today"]) - date.fromisoformat(info["delivered"])).days \
-                if info.get("delivered") else 0
+            window, limit = info["return_window_days"], info["refund_limit"]
+            age = info["days_since_delivery"] or 0
             if age > window:
                 return self._t("refund_window", order=order, delivered=info["delivered"],
                                window=window)
@@ -991,25 +1024,7 @@ def classify_goal(text: str) -> str | None:
     return next((g for g in load_data()["goal_phrases"] if g in named), None)
 
 
-def _parse_context(context: str) -> dict[str, Any]:
-    today = re.search(r"Today is (\d{4}-\d\d-\d\d)", context)
-    window = re.search(r"within (\d+) days of delivery", context)
-    limit = re.search(r"refunds over \$(\d+(?:\.\d+)?)", context)
-    return {"today": today.group(1) if today else "2026-01-01",
-            "window": int(window.group(1)) if window else 30,
-            "limit": float(limit.group(1)) if limit else 200.0}
-
-
 _WRITE_TOOLS = frozenset(t.name for t in make_tools().tools.values() if t.writes)
-_LINE = re.compile(r"^(Customer|Agent|System): (.*)$")
-_LOOKUP = re.compile(r"^\[lookup_order\] ok: order (\w+); status=(\w+); ordered=([\d-]+); "
-                     r"items: (.*?)(?:; carrier=(\S+) tracking=(\S+))?(?:; delivered=([\d-]+))?"
-                     r"(?:; refunded=\$[\d.]+)?; ship_to=")
-_ITEM = re.compile(r"(.+?) \$(\d+\.\d\d)")
-_CHARGE_ROW = re.compile(r"(CH\d+) ([\d-]+) \$(\d+\.\d\d) order (\w+)( \(refunded\))?")
-_CARD_ON_FILE = re.compile(r"card on file (\d+)")
-_CARD_ENDING = re.compile(r"card ending (\d{4})")
-_TOOL_OK = re.compile(r"\[(\w+)\] ok")
 
 
 def _new_state() -> dict[str, Any]:
@@ -1019,63 +1034,53 @@ def _new_state() -> dict[str, Any]:
             "writes_ok": []}
 
 
-def _consume(st: dict[str, Any], history: str) -> None:
-    """Update the expert's parse state ``st`` with the transcript lines in ``history``."""
-    if not history:
-        return
-    for line in history.split("\n"):
-        m = _LINE.match(line)
-        if m is None:
-            continue
-        who, text = m.groups()
-        if who == "Customer":
-            if not st["first_user"]:
-                st["first_user"] = text
-                st["goal"] = classify_goal(text)
-            said = customer_lexicon().analyze(text)
-            orders, emails = said.of_kind("order_id"), said.of_kind("email")
-            if st["order"] is None and orders:
-                st["order"] = orders[0].value
-            if emails:
-                st["email"] = emails[0].value
-                zips = said.of_kind("zip")
-                after = [z for z in zips if (z.clause, z.start) > (emails[0].clause,
-                                                                  emails[0].start)]
-                if after or zips:
-                    st["zip"] = (after or zips)[0].value
-            am = _ADDRESS.search(text)
-            if am and st["goal"] == "address_change":
-                st["new_address"] = am.group(0)
-        elif who == "Agent":
-            st["agent_turns"] += 1
-        else:
-            if text.startswith("[verify_identity] ok"):
+def _consume(st: dict[str, Any], message: Mapping[str, Any]) -> None:
+    """Update the expert's state ``st`` with one chat message of the observation.
+
+    The customer's words are read through the lexicon; tool results through their
+    structured ``data`` (:func:`~dialog_gym.messages.tool_payload`).
+    """
+    role = message.get("role")
+    if role == "user":
+        text = message.get("content") or ""
+        if not st["first_user"]:
+            st["first_user"] = text
+            st["goal"] = classify_goal(text)
+        said = customer_lexicon().analyze(text)
+        orders, emails = said.of_kind("order_id"), said.of_kind("email")
+        if st["order"] is None and orders:
+            st["order"] = orders[0].value
+        if emails:
+            st["email"] = emails[0].value
+            zips = said.of_kind("zip")
+            after = [z for z in zips if (z.clause, z.start) > (emails[0].clause,
+                                                              emails[0].start)]
+            if after or zips:
+                st["zip"] = (after or zips)[0].value
+        am = _ADDRESS.search(text)
+        if am and st["goal"] == "address_change":
+            st["new_address"] = am.group(0)
+    elif role == "assistant":
+        st["agent_turns"] += 1
+    elif role == "tool":
+        name, result = message.get("name"), tool_payload(message)
+        ok, data = bool(result["ok"]), result["data"]
+        if name == "verify_identity":
+            if ok:
                 st["verified"] = True
-            elif text.startswith("[verify_identity] error"):
+            else:
                 st["verify_failed_for"] = (st["email"], st["zip"])
-            elif text.startswith("[lookup_order] ok"):
-                lm = _LOOKUP.match(text)
-                if lm:
-                    oid, status, _ordered, items, carrier, tracking, delivered = lm.groups()
-                    st["orders"][oid] = {
-                        "status": status, "carrier": carrier, "tracking": tracking,
-                        "delivered": delivered,
-                        "items": [{"name": n.strip(", "), "price": float(p)}
-                                  for n, p in _ITEM.findall(items)],
-                    }
-            elif text.startswith("[lookup_billing] ok"):
-                card = _CARD_ON_FILE.search(text)
-                if card:
-                    st["card_last4"] = card.group(1)[-4:]
-                st["charges"] = [{"id": c, "date": d, "amount": float(a), "order": o,
-                                  "refunded": bool(r)} for c, d, a, o, r in
-                                 _CHARGE_ROW.findall(text)]
-            wm = _TOOL_OK.match(text)
-            if wm and wm.group(1) in _WRITE_TOOLS:
-                st["writes_ok"].append(wm.group(1))
-            cm = _CARD_ENDING.search(text)
-            if cm:
-                st["last4"] = cm.group(1)
+        elif not ok:
+            return
+        elif name == "lookup_order":
+            st["orders"][data["order"]] = data
+        elif name == "lookup_billing":
+            st["card_last4"] = data["card_last4"]
+            st["charges"] = data["charges"]
+        elif name == "refund":
+            st["last4"] = data["card_last4"]
+        if name in _WRITE_TOOLS:
+            st["writes_ok"].append(name)
 
 
 def _card_phrase(last4: str | None) -> str:
@@ -1209,9 +1214,13 @@ class CustomerServiceEnv(DialogueEnv):
     documentation is part of the context).
 
     ## Observation space
-    ``Dict(context, history, turn)``: the context states the shop, today's date, the
-    customer's name and mood, the policy, the rules and the tools; the history is the
-    transcript (``Customer:``, ``Agent:``, ``System:`` tool results).
+    ``Dict(context, history, turn, messages)``: the context states the shop, today's
+    date, the customer's name and mood, the policy, the rules and the tools; the history
+    is the transcript (``Customer:``, ``Agent:``, ``System:`` tool results); ``messages``
+    is the same episode as chat messages, each tool result with its structured ``data``
+    (``lookup_order``: status, items and prices, carrier and tracking, delivery date, days
+    since delivery, return window and refund limit; ``lookup_billing``: the charges and
+    the card's last four digits; the write tools: what they changed).
 
     ## Rewards
     Default mix: ``1.0 * task_success + 1.0 * rule_compliance + 0.1 * bleu``.
