@@ -389,6 +389,11 @@ def _map(backend: str, workers: int, fn: Callable[..., Any], jobs: list[tuple[An
     return out
 
 
+#: The last measured quick leaderboard from empty checkpoints (all agents, all envs), for
+#: the up-front estimate; ``benchmarks/leaderboard.py`` measures it again.
+QUICK_MEASURED = {"minutes": 11.0, "cpus": 2, "load": "2.6-2.8"}
+
+
 def _say_plan(trainable: list[str], train_envs: list[str], agents: list[str],
               envs: list[str], cfg: LeaderboardConfig) -> None:
     """Print, before any work, what the run will train and evaluate."""
@@ -403,6 +408,12 @@ def _say_plan(trainable: list[str], train_envs: list[str], agents: list[str],
         where = cfg.checkpoints or os.path.join(cfg.out, "checkpoints")
         lines.append(f"  first trains {', '.join(trainable)} on {', '.join(train_envs)} "
                      f"({how}; saved under {where}/ and reused by later runs)")
+    if cfg.quick and cfg.agents is None and cfg.envs is None:
+        m = QUICK_MEASURED
+        lines.append(f"  expected: about {m['minutes']:.0f} minutes on {m['cpus']} CPU cores from "
+                     f"empty checkpoints with every agent and env (measured at load "
+                     f"{m['load']}); much less when the checkpoints exist. Ctrl-C stops; a "
+                     "rerun resumes")
     print("\n".join(lines), file=sys.stderr, flush=True)
 
 
