@@ -49,6 +49,7 @@ import gymnasium as gym  # noqa: E402
 from pydantic import Field, field_validator  # noqa: E402
 
 import dialog_gym  # noqa: E402,F401  (registers the env ids)
+from dialog_gym.error import ResetNeeded  # noqa: E402
 from dialog_gym.registration import check_env_id  # noqa: E402
 
 Action = _core.Action
@@ -240,6 +241,8 @@ class DialogGymEnvironment(Environment):
                 ended.
         """
         action = DialogAction.coerce(action)
+        if not self._started:
+            raise ResetNeeded("step() called before reset(); call reset() first")
         obs, reward, terminated, truncated, info = self.env.step(action.to_gym())
         reward = float(reward)
         new = obs["messages"][len(self._messages):]
