@@ -11,7 +11,7 @@ import json
 import math
 import random
 import re
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from datetime import date, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -22,6 +22,7 @@ import numpy as np
 from dialog_gym.dialogue import AGENT, SYSTEM, USER, Dialogue
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
+from dialog_gym.messages import tool_payload
 from dialog_gym.rules import (
     ConfirmBeforeWrite,
     LengthLimit,
@@ -391,7 +392,8 @@ def _create_event(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> T
     eid = f"E{len(world['events']) + 1}"
     world["events"].append({"id": eid, "title": args["title"], "date": day, "time": hhmm})
     _log(world, log_entry("create_event", {"title": args["title"], "date": day, "time": hhmm}))
-    return ToolResult("create_event", True, f"event {eid} '{args['title']}' on {day} at {hhmm}")
+    return ToolResult("create_event", True, f"event {eid} '{args['title']}' on {day} at {hhmm}",
+                      {"id": eid, "title": args["title"], "date": day, "time": hhmm})
 
 
 def _set_reminder(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
@@ -401,7 +403,8 @@ def _set_reminder(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> T
         return ToolResult("set_reminder", False, err or err2)
     world["reminders"].append({"text": args["text"], "date": day, "time": hhmm})
     _log(world, log_entry("set_reminder", {"text": args["text"], "date": day, "time": hhmm}))
-    return ToolResult("set_reminder", True, f"reminder '{args['text']}' on {day} at {hhmm}")
+    return ToolResult("set_reminder", True, f"reminder '{args['text']}' on {day} at {hhmm}",
+                      {"text": args["text"], "date": day, "time": hhmm})
 
 
 def _set_alarm(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
@@ -411,7 +414,8 @@ def _set_alarm(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> Tool
         return ToolResult("set_alarm", False, err or err2)
     world["alarms"].append({"date": day, "time": hhmm, "label": args.get("label", "")})
     _log(world, log_entry("set_alarm", {"date": day, "time": hhmm}))
-    return ToolResult("set_alarm", True, f"alarm on {day} at {hhmm}")
+    return ToolResult("set_alarm", True, f"alarm on {day} at {hhmm}",
+                      {"date": day, "time": hhmm, "label": args.get("label", "")})
 
 
 def _set_timer(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
@@ -421,7 +425,8 @@ def _set_timer(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> Tool
                           f"minutes={minutes} is out of range; timers run 1 to 1440 minutes")
     world["timers"].append({"minutes": minutes, "label": args["label"]})
     _log(world, log_entry("set_timer", {"minutes": minutes, "label": args["label"]}))
-    return ToolResult("set_timer", True, f"{minutes}-minute timer '{args['label']}' started")
+    return ToolResult("set_timer", True, f"{minutes}-minute timer '{args['label']}' started",
+                      {"minutes": minutes, "label": args["label"]})
 
 
 def _list_events(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
@@ -431,8 +436,11 @@ def _list_events(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> To
     entry = ["events", day]
     if entry not in world["lookups"]:
         world["lookups"].append(entry)
-    rows = [f"{e['time']} {e['title']}" for e in world["events"] if e["date"] == day]
-    return ToolResult("list_events", True, f"{day}: " + ("; ".join(rows) if rows else "no events"))
+    events = [{"id": e["id"], "time": e["time"], "title": e["title"]}
+              for e in world["events"] if e["date"] == day]
+    rows = [f"{e['time']} {e['title']}" for e in events]
+    return ToolResult("list_events", True, f"{day}: " + ("; ".join(rows) if rows else "no events"),
+                      {"date": day, "events": events})
 
 
 def _get_weather(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
@@ -449,7 +457,9 @@ def _get_weather(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> To
         world["lookups"].append(entry)
     cond, high, low = forecast(world["weather_seed"], city, day)
     return ToolResult("get_weather", True,
-                      f"{city} on {day}: {cond}, high {high}°C, low {low}°C")
+                      f"{city} on {day}: {cond}, high {high}°C, low {low}°C",
+                      {"city": city, "date": day, "condition": cond, "high_c": high,
+                       "low_c": low})
 
 
 def _convert(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolResult:
@@ -465,7 +475,8 @@ def _convert(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> ToolRe
     value = float(args["value"])
     out = convert_units(value, src, dst)
     world["lookups"].append(["convert", value, src, dst])
-    return ToolResult("convert", True, f"{fmt_number(value)} {src} = {fmt_number(out)} {dst}")
+    return ToolResult("convert", True, f"{fmt_number(value)} {src} = {fmt_number(out)} {dst}",
+                      {"value": value, "from": src, "to": dst, "result": out})
 
 
 def make_tools() -> ToolSet:
@@ -1041,8 +1052,28 @@ def _parse_context(context: str) -> tuple[str, tuple[str, ...]]:
             tuple(c.strip() for c in cities.group(1).split(",")) if cities else ())
 
 
-_LINE = re.compile(r"^(User|Assistant|System): (.*)$")
-_READBACK = re.compile(r"^(?:Just to confirm|Okay, I've updated it|So that's)\b")
+def _system_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    return next((m.get("content") or "" for m in messages if m.get("role") == "system"), "")
+
+
+@lru_cache(maxsize=1)
+def readback_openers() -> tuple[str, ...]:
+    """How the expert's read-backs begin.
+
+    Each ``readback.*`` template's words before its first slot: an assistant turn is
+    recognised as a read-back by the templates of the data file, not by a pattern here.
+    """
+    templates = load_data()["expert_templates"]
+    heads = {v.split("{", 1)[0].rstrip(" :,") for k, vs in templates.items()
+             if k.startswith("readback.") for v in vs}
+    return tuple(sorted(h for h in heads if not any(h != o and h.startswith(o) for o in heads)))
+
+
+def is_readback(text: str) -> bool:
+    """Whether an assistant turn begins like one of the expert's read-backs."""
+    return any(text.startswith(p) and not (text[len(p):len(p) + 1].isalnum()
+                                           or text[len(p):len(p) + 1] == "_")
+               for p in readback_openers())
 
 
 def _new_state() -> dict[str, Any]:
@@ -1054,9 +1085,11 @@ def _new_state() -> dict[str, Any]:
 class VirtualAssistantExpert:
     """A scripted assistant that acts from observations only.
 
-    It reads the request type from the user's first message, extracts the slots from
-    every user turn (the latest value of a slot wins, so corrections are followed), asks
-    for the missing ones, reads the details back and writes only after the user says yes;
+    It reads the observation's chat ``messages`` (today and the covered cities from the
+    system message): the request type from the user's first message, the slots from every
+    user turn (the latest value of a slot wins, so corrections are followed), its own
+    read-backs from its earlier turns, and the tools' structured ``data``. It asks for
+    the missing slots, reads the details back and writes only after the user says yes;
     for questions it calls the look-up tool and reports its result.
     """
 
@@ -1069,24 +1102,31 @@ class VirtualAssistantExpert:
         self._state = _new_state()
 
     def act(self, observation: Mapping[str, Any]) -> str:
-        """The expert's reply to an observation."""
-        today, cities = _parse_context(observation["context"])
-        st = self._parse(observation["history"], date.fromisoformat(today), cities)
+        """The expert's reply to an observation (read from its ``messages``)."""
+        messages = observation["messages"]
+        today, cities = _parse_context(_system_text(messages))
+        st = self._parse(messages, date.fromisoformat(today), cities)
         return self._decide(st, date.fromisoformat(today))
 
-    def _parse(self, history: str, today: date, cities: tuple[str, ...]) -> dict[str, Any]:
+    def _parse(self, messages: Sequence[Mapping[str, Any]], today: date,
+               cities: tuple[str, ...]) -> dict[str, Any]:
         self._state = _new_state()
-        for line in history.split("\n"):
-            m = _LINE.match(line)
-            if m:
-                self._consume(self._state, m.group(1), m.group(2), today, cities)
+        for message in messages:
+            self._consume(self._state, message, today, cities)
         return self._state
 
     @staticmethod
-    def _consume(st: dict[str, Any], who: str, text: str, today: date,
+    def _consume(st: dict[str, Any], message: Mapping[str, Any], today: date,
                  cities: tuple[str, ...]) -> None:
+        """Update the state ``st`` with one chat message.
+
+        The user's words are read through the lexicon, the assistant's own turns by how
+        they begin (:func:`is_readback`), tool results through their structured ``data``.
+        """
         vals = st["values"]
-        if who == "User":
+        role = message.get("role")
+        text = message.get("content") or ""
+        if role == "user":
             if st["kind"] is None:
                 st["kind"] = classify_goal(text)
                 if st["kind"] == "convert":
@@ -1106,34 +1146,27 @@ class VirtualAssistantExpert:
                            and (slot != "city" or x.value in cities)]
                 if got:
                     vals[slot] = got[-1]
-        elif who == "Assistant":
-            if _READBACK.match(text):
+        elif role == "assistant":
+            if is_readback(text):
                 st["readback"] = dict(vals)
                 st["readbacks"] += 1
-        else:
-            m = re.match(r"\[(\w+)\] (ok|error): (.*)$", text)
-            if not m:
-                return
-            name, ok, msg = m.groups()
+        elif role == "tool":
+            name, result = message.get("name"), tool_payload(message)
+            ok, data = bool(result["ok"]), result["data"]
             if name in _WRITE_TOOLS:
-                if ok == "ok":
+                if ok:
                     st["written"] = True
                 else:
                     st["confirmed"] = None
-            elif name == "get_weather" and ok == "ok":
-                w = re.match(r"(.+?) on (\S+): (.+?), high (-?\d+)°C, low (-?\d+)°C", msg)
-                if w:
-                    st["weather"][(w.group(1), w.group(2))] = (w.group(3), w.group(4),
-                                                               w.group(5))
-            elif name == "list_events" and ok == "ok":
-                day, rest = msg.split(": ", 1)
-                rows = [] if rest == "no events" else [
-                    r.split(" ", 1) for r in rest.split("; ")]
-                st["events"][day] = rows
-            elif name == "convert" and ok == "ok":
-                c = re.search(r"= (-?[\d.]+) ", msg)
-                if c:
-                    st["converted"] = c.group(1)
+            elif not ok:
+                return
+            elif name == "get_weather":
+                st["weather"][(data["city"], data["date"])] = (
+                    data["condition"], data["high_c"], data["low_c"])
+            elif name == "list_events":
+                st["events"][data["date"]] = [(e["time"], e["title"]) for e in data["events"]]
+            elif name == "convert":
+                st["converted"] = fmt_number(data["result"])
 
     def _t(self, name: str, **slots: Any) -> str:
         return self.templates[name].format(**slots)
@@ -1304,9 +1337,13 @@ class VirtualAssistantEnv(DialogueEnv):
     the context.
 
     ## Observation space
-    ``Dict(context, history, turn)``: the context states the assistant's user, today's
-    date and weekday, the cities with forecasts, the rules and the tools; the history is
-    the transcript (``User:``, ``Assistant:``, ``System:`` tool results).
+    ``Dict(context, history, turn, messages)``: the context states the assistant's user,
+    today's date and weekday, the cities with forecasts, the rules and the tools; the
+    history is the transcript (``User:``, ``Assistant:``, ``System:`` tool results);
+    ``messages`` is the same episode as chat messages, each tool result with its
+    structured ``data`` (``get_weather``: city, date, condition, high and low in °C;
+    ``list_events``: the date's events with id, time and title; ``convert``: value,
+    units and result; the write tools: what they stored).
 
     ## Rewards
     Default mix: ``1.0 * task_success + 1.0 * rule_compliance + 0.1 * bleu``.

@@ -113,9 +113,9 @@ class StaleSlots(VirtualAssistantExpert):
     """The expert, except that a slot keeps the first value it heard: corrections ignored."""
 
     @staticmethod
-    def _consume(st, who, text, today, cities):
+    def _consume(st, message, today, cities):
         before = dict(st["values"])
-        VirtualAssistantExpert._consume(st, who, text, today, cities)
+        VirtualAssistantExpert._consume(st, message, today, cities)
         st["values"].update(before)
 
 
@@ -524,9 +524,9 @@ class Paraphraser(VirtualAssistantExpert):
         self.said_readbacks = set()
         self._pick()
 
-    def _consume(self, st, who, text, today, cities):
-        VirtualAssistantExpert._consume(st, who, text, today, cities)
-        if who == "Assistant" and text in self.said_readbacks:
+    def _consume(self, st, message, today, cities):
+        VirtualAssistantExpert._consume(st, message, today, cities)
+        if message["role"] == "assistant" and message["content"] in self.said_readbacks:
             st["readback"] = dict(st["values"])
             st["readbacks"] += 1
 
