@@ -750,8 +750,9 @@ def parse_passage(context: str) -> dict[str, dict[str, Any]]:
 class QAExpert:
     """A scripted reader's assistant that acts from observations only.
 
-    It reads the entity list and the passage off the context (matching the passage's
-    sentence patterns), finds the newest question in the user's last turn, resolves its
+    It reads the entity list and the passage off the system message (matching the
+    passage's sentence patterns), reads the user's turns from the observation's chat
+    ``messages`` and finds the newest question in the user's last turn, resolves its
     entity (a name; "it"/"the company" -> the last company or town asked about;
     "she"/"he" -> the last person asked about or given as an answer; "What about X?" ->
     the previous question's attribute for X), and answers in one sentence, or says that
@@ -760,18 +761,20 @@ class QAExpert:
 
     def __init__(self) -> None:
         self.templates = load_data()
-        self._seen = ""
+        self._seen: list[Mapping[str, Any]] = []
         self._state: dict[str, Any] = {}
 
     def reset(self) -> None:
         """Forget the parse cache."""
-        self._seen = ""
+        self._seen = []
         self._state = {}
 
     def act(self, observation: Mapping[str, Any]) -> str:
-        """Answer the newest question of the observation."""
-        kb = parse_passage(observation["context"])
-        st = self._parse(observation["history"], kb)
+        """Answer the newest question of the observation (read from its ``messages``)."""
+        messages = observation["messages"]
+        kb = parse_passage(next((m.get("content") or "" for m in messages
+                                 if m.get("role") == "system"), ""))
+        st = self._parse(messages, kb)
         q = st.get("q")
         if q is None:
             return "Sorry, what would you like to know about the passage?"
@@ -786,17 +789,24 @@ class QAExpert:
             return spec["decline"].format(E=name)
         return spec["answer"].format(E=name, v=ent["attrs"][attr])
 
-    def _parse(self, history: str, kb: Mapping[str, Any]) -> dict[str, Any]:
-        seen = self._seen
-        if seen and history.startswith(seen) and history[len(seen):len(seen) + 1] in ("\n", ""):
-            new = history[len(seen) + 1:]
+    def _parse(self, messages: Sequence[Mapping[str, Any]], kb: Mapping[str, Any]
+               ) -> dict[str, Any]:
+        """The state after the user's turns; messages already read are not read again.
+
+        ``messages`` is append-only within an episode, so when the messages read last time
+        are its prefix only the new ones are consumed; otherwise (a new episode) the state
+        starts afresh.
+        """
+        n = len(self._seen)
+        if n and len(messages) >= n and list(messages[:n]) == self._seen:
+            new = messages[n:]
         else:
             self._state = {"q": None, "last": {"person": None, "thing": None}}
-            new = history
-        self._seen = history
-        for line in new.split("\n"):
-            if line.startswith("User: "):
-                self._consume(line[6:], kb)
+            new = messages
+        self._seen = [dict(m) for m in messages]
+        for m in new:
+            if m.get("role") == "user":
+                self._consume(m.get("content") or "", kb)
         return self._state
 
     def _consume(self, text: str, kb: Mapping[str, Any]) -> None:
@@ -973,9 +983,10 @@ class QAEnv(DialogueEnv):
     ``UnicodeText(1000)``: the answer. There are no tools.
 
     ## Observation space
-    ``Dict(context, history, turn)``: the context holds the instructions, the list of
-    entities the passage describes, the passage and the rules; the history is the
-    transcript (``User:``, ``Assistant:``).
+    ``Dict(context, history, turn, messages)``: the context holds the instructions, the
+    list of entities the passage describes, the passage and the rules; the history is the
+    transcript (``User:``, ``Assistant:``); ``messages`` is the same episode as chat
+    messages (the context as the system message).
 
     ## Rewards
     Default mix: ``1.0 * task_success + 1.0 * rule_compliance + 0.2 * token_f1``.
