@@ -49,6 +49,7 @@ import gymnasium as gym  # noqa: E402
 from pydantic import Field, field_validator  # noqa: E402
 
 import dialog_gym  # noqa: E402,F401  (registers the env ids)
+from dialog_gym.error import Error as DialogGymError  # noqa: E402
 from dialog_gym.error import ResetNeeded  # noqa: E402
 from dialog_gym.registration import check_env_id  # noqa: E402
 
@@ -385,7 +386,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.max_sessions < 1:
         parser.error("--max-sessions must be >= 1")
     uvicorn = require("uvicorn", _FEATURE)
-    app = create_app(args.env, max_concurrent_envs=args.max_sessions, **make_kwargs)
+    try:
+        app = create_app(args.env, max_concurrent_envs=args.max_sessions, **make_kwargs)
+    except (DialogGymError, TypeError) as e:  # unknown env id, bad gym.make kwargs
+        parser.error(e.args[0] if e.args else str(e))
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
 
 

@@ -193,6 +193,10 @@ def test_bad_env_id_and_cli_arguments():
         main(["--env", CS, "--make-kwargs", "{oops"])
     with pytest.raises(SystemExit):
         main(["--env", CS, "--make-kwargs", "[1]"])
+    with pytest.raises(SystemExit):
+        main(["--env", "Dialog-Nope-v0"])
+    with pytest.raises(SystemExit):
+        main(["--env", CS, "--make-kwargs", '{"no_such_kwarg": 1}'])
 
 
 def test_missing_openenv_names_the_extra():
