@@ -548,3 +548,136 @@ def test_an_unplaced_question_gets_a_clarification_not_an_answer():
     answer = obs["history"].rsplit("Customer: ", 1)[1]
     assert answer in templates["no_need"]
     assert env.unwrapped.world["customer"]["email"] not in answer
+
+
+# ---------------------------------------------------------------- messages and tool data
+
+def _tool_payloads(obs, name):
+    from dialog_gym.messages import tool_payload
+
+    return [tool_payload(m) for m in obs["messages"] if m["role"] == "tool" and m["name"] == name]
+
+
+def _expert_episode(env, seed):
+    """Play the expert on ``seed``; return every observation it saw and the last one."""
+    from dialog_gym.envs.customer_service import CustomerServiceExpert
+
+    obs, _ = env.reset(seed=seed)
+    seen, done = [obs], False
+    while not done:
+        obs, _, term, trunc, info = env.step(CustomerServiceExpert().act(obs))
+        seen.append(obs)
+        done = term or trunc
+    return seen, info
+
+
+def test_lookup_order_data_is_the_order_and_its_return_terms():
+    from datetime import date
+
+    env = gym.make(ENV)
+    checked = 0
+    for seed in range(60):
+        seen, _ = _expert_episode(env, seed)
+        world = env.unwrapped.world
+        for p in _tool_payloads(seen[-1], "lookup_order"):
+            d = p["data"]
+            o = world["orders"][d["order"]]
+            assert p["ok"] and p["message"].startswith(f"order {o['id']}; status={d['status']};")
+            assert d["items"] == [{"name": it["name"], "price": it["price"]} for it in o["items"]]
+            for it in d["items"]:
+                assert f"{it['name']} ${it['price']:.2f}" in p["message"]
+            assert d["tracking"] == o["tracking"] and d["delivered"] == o["delivered"]
+            assert d["carrier"] == (o["carrier"] if o["tracking"] else None)
+            if d["tracking"]:
+                assert f"carrier={d['carrier']} tracking={d['tracking']}" in p["message"]
+            if d["delivered"]:
+                assert d["days_since_delivery"] == (date.fromisoformat(world["today"])
+                                                    - date.fromisoformat(d["delivered"])).days
+            else:
+                assert d["days_since_delivery"] is None
+            assert d["return_window_days"] == world["policy"]["return_window_days"]
+            assert d["refund_limit"] == world["policy"]["refund_limit"]
+            checked += 1
+    assert checked >= 40, checked
+
+
+def test_billing_and_refund_data_match_the_world_and_the_message():
+    env = gym.make(ENV)
+    kinds = set()
+    for seed in range(300):
+        seen, info = _expert_episode(env, seed)
+        c = env.unwrapped.world["customer"]
+        for p in _tool_payloads(seen[-1], "lookup_billing"):
+            assert p["data"]["card_last4"] == c["card_last4"]
+            assert f"card on file {p['data']['card_on_file']}" in p["message"]
+            assert [ch["id"] for ch in p["data"]["charges"]] == [
+                ch["id"] for ch in env.unwrapped.world["charges"]]
+            for ch in p["data"]["charges"]:
+                assert f"{ch['id']} {ch['date']} ${ch['amount']:.2f} order {ch['order']}" \
+                    in p["message"]
+            kinds.add("billing")
+        for p in _tool_payloads(seen[-1], "refund"):
+            assert p["data"]["card_last4"] == c["card_last4"]
+            assert p["message"].endswith(f"card ending {c['card_last4']}")
+            assert f"${p['data']['amount']:.2f}" in p["message"]
+            kinds.add("refund")
+        if kinds == {"billing", "refund"}:
+            break
+    assert kinds == {"billing", "refund"}, kinds
+
+
+def test_expert_reads_the_messages_not_the_transcript_or_context():
+    """With ``history`` and ``context`` blanked the expert plays exactly as with them."""
+    from dialog_gym.envs.customer_service import CustomerServiceExpert
+
+    env = gym.make(ENV)
+    for seed in range(40):
+        seen, info = _expert_episode(env, seed)
+        assert info["success"], seed
+        for obs in seen[:-1]:
+            blank = {**obs, "history": "", "context": ""}
+            assert CustomerServiceExpert().act(blank) == CustomerServiceExpert().act(obs)
+
+
+def _retell(obs, name, change):
+    """``obs`` with the data of its ``name`` tool results changed (messages unchanged)."""
+    import copy
+    import json
+
+    obs = copy.deepcopy(obs)
+    for m in obs["messages"]:
+        if m["role"] == "tool" and m["name"] == name:
+            payload = json.loads(m["content"])
+            change(payload["data"])
+            m["content"] = json.dumps(payload)
+    return obs
+
+
+def test_expert_tells_what_the_tool_data_says():
+    """Changing the data (not the message text) of a look-up changes the expert's reply."""
+    from dialog_gym.envs.customer_service import CustomerServiceExpert
+
+    env = gym.make(ENV)
+    obs = _scenario(env, lambda s: s.goal["type"] == "order_status"
+                    and s.goal["gives_order_upfront"]
+                    and s.world["orders"][s.goal["order"]]["status"] == "shipped")
+    oid = env.unwrapped.scenario.goal["order"]
+    obs, *_ = env.step(f"Let me check. [lookup_order order={oid}]")
+    truth = env.unwrapped.world["orders"][oid]["tracking"]
+    assert truth in CustomerServiceExpert().act(obs)
+    told = CustomerServiceExpert().act(_retell(obs, "lookup_order",
+                                               lambda d: d.update(tracking="ZZTEST0000001")))
+    assert "ZZTEST0000001" in told and truth not in told
+
+    # the refund policy comes from the look-up's return terms
+    obs = _scenario(env, lambda s: _standard_refund(s) and s.goal["gives_order_upfront"])
+    _verified(env)
+    obs = env.unwrapped._obs
+    assert "[refund order=" in CustomerServiceExpert().act(obs)
+    late = _retell(obs, "lookup_order", lambda d: d.update(return_window_days=3,
+                                                           days_since_delivery=5))
+    reply = CustomerServiceExpert().act(late)
+    assert "[refund order=" not in reply and "3-day return window" in reply, reply
+    low = _retell(obs, "lookup_order", lambda d: d.update(refund_limit=0.5))
+    reply = CustomerServiceExpert().act(low)
+    assert "[escalate order=" in reply and "$0.50" in reply, reply
