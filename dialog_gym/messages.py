@@ -75,6 +75,26 @@ def tool_payload(message: Mapping[str, Any]) -> dict[str, Any]:
     return payload
 
 
+def texts(messages: Iterable[Mapping[str, Any]], role: str) -> list[str]:
+    """The contents of the messages of one ``role``, in order.
+
+    An assistant message's tool calls follow its text in inline syntax
+    (``text [name key=value]``), the form the text transcript records.
+    """
+    out = []
+    for m in messages:
+        if m.get("role") != role:
+            continue
+        parts = [m["content"]] if m.get("content") else []
+        for c in m.get("tool_calls") or ():
+            fn = c["function"]
+            args = fn.get("arguments") or {}
+            args = json.loads(args) if isinstance(args, str) else args
+            parts.append(ToolCall(fn["name"], args, "").render())
+        out.append(" ".join(parts))
+    return out
+
+
 def plain(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The messages without dialog-gym's ``source`` key (pure OpenAI format)."""
     return [{k: v for k, v in m.items() if k != "source"} for m in messages]

@@ -33,8 +33,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from dialog_gym.dialogue import AGENT, USER
 from dialog_gym.error import ConfigError, InvalidAction, ResetNeeded
+from dialog_gym.messages import texts
 from dialog_gym.spaces import UnicodeText
 
 __all__ = [
@@ -89,10 +89,6 @@ _STOCK = ("Thank you for contacting us! I'm happy to help you with that.",
 
 def _lines(history: str) -> list[str]:
     return [ln for ln in history.split("\n") if ln.strip()]
-
-
-def _line_text(line: str) -> str:
-    return line.split(": ", 1)[1] if ": " in line else line
 
 
 _CALL_SPAN = re.compile(r"\[[^\[\]]*\]")
@@ -217,8 +213,6 @@ class CandidateGenerator:
         self.reword = float(reword)
         self.expert = domain.make_expert()
         self.tools = domain.tools()
-        self.agent_label = domain.labels[AGENT]
-        self.user_label = domain.labels[USER]
         self.pool = tuple(dict.fromkeys(pool))
         self._sig_cache: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
 
@@ -287,10 +281,11 @@ class CandidateGenerator:
         if observation.get("turn") == 0:
             self.expert.reset()  # a new dialogue (experts may cache per-dialogue parsing)
         expert = self.expert_reply(observation)
-        history = str(observation.get("history", ""))
-        lines = _lines(history)
-        own = [_line_text(ln) for ln in lines if ln.startswith(self.agent_label + ": ")]
-        user_lines = [_line_text(ln) for ln in lines if ln.startswith(self.user_label + ": ")]
+        if "messages" not in observation:
+            raise ConfigError("CandidateGenerator needs the env's obs['messages']; a wrapper "
+                              "below it removed them")
+        own = texts(observation["messages"], "assistant")
+        user_lines = texts(observation["messages"], "user")
         n = self.k - 1
         kinds = self._allocate(n, rng)
         chosen: list[str] = []

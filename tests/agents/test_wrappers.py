@@ -42,7 +42,7 @@ def test_spaces_and_visible_candidates(cand_env):
     assert len(obs["candidates"]) == 6 and list(obs["candidates"]) == info["candidates"]
     assert info["candidate_kinds"].count("expert") == 1
     expert = cand_env.generator.expert_reply({k: obs[k] for k in ("context", "history",
-                                                                  "turn")})
+                                                                  "turn", "messages")})
     i = info["candidate_kinds"].index("expert")
     # the expert slot holds the expert's reply, possibly reworded (tool calls kept)
     assert obs["candidates"][i] == expert or expert.split("[")[1:] == \

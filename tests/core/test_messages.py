@@ -263,3 +263,15 @@ def test_async_vector_env_carries_messages():
     finally:
         sync.close()
         asyn.close()
+
+
+def test_texts_render_calls_inline_like_the_transcript():
+    from dialog_gym.messages import texts
+
+    env = gym.make("Dialog-CustomerService-v0")
+    env.reset(seed=3)
+    obs, *_ = env.step("One moment.\nStill here. [lookup_order order=A8891]")
+    assert texts(obs["messages"], "assistant") == [
+        "One moment.\nStill here. [lookup_order order=A8891]"]
+    assert texts(obs["messages"], "user")[0].startswith("Hi, I'd like to return")
+    assert len(texts(obs["messages"], "user")) == 2
