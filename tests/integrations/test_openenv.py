@@ -329,3 +329,16 @@ def test_server_schema_and_metadata(server_url):
     with urllib.request.urlopen(f"{server_url}/metadata", timeout=10) as r:
         meta = json.load(r)
     assert CS in meta["name"] and meta["version"] == dialog_gym.__version__
+
+
+def test_doc_snippets_run(server_url, capsys):
+    import re
+
+    doc = (ROOT / "docs" / "integrations" / "openenv.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", doc, re.S)
+    assert len(blocks) == 2
+    for block in blocks:
+        exec(compile(block.replace("http://127.0.0.1:8011", server_url), "doc", "exec"), {})
+    out = capsys.readouterr().out
+    assert "order A8891" in out and out.count("lookup_order") >= 1
+    assert "tool {\"ok\": true" in out
