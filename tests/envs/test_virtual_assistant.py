@@ -694,3 +694,125 @@ def test_negated_done_and_forecast_are_not_told():
         f"Correction: it will be {f['condition']}, with a high of {f['high']}°C.")
     assert info["success"], obs["history"]
     assert w["lookups"]
+
+
+# ------------------------------------------------------------------ messages and tool data
+
+def _expert_episode(env, seed, difficulty=None):
+    options = {} if difficulty is None else {"difficulty": difficulty}
+    obs, _ = env.reset(seed=seed, options=options)
+    seen, done = [obs], False
+    while not done:
+        obs, _, term, trunc, info = env.step(VirtualAssistantExpert().act(obs))
+        seen.append(obs)
+        done = term or trunc
+    return seen, info
+
+
+def _payloads(obs):
+    from dialog_gym.messages import tool_payload
+
+    return [(m["name"], tool_payload(m)) for m in obs["messages"] if m["role"] == "tool"]
+
+
+def test_tool_data_matches_the_world_and_the_message():
+    from dialog_gym.envs.virtual_assistant import convert_units, fmt_number, forecast
+
+    env = gym.make(ENV)
+    seen_kinds = set()
+    for seed in range(80):
+        seen, _ = _expert_episode(env, seed)
+        w = env.unwrapped.world
+        for name, p in _payloads(seen[-1]):
+            if not p["ok"]:
+                continue
+            d = p["data"]
+            seen_kinds.add(name)
+            if name == "get_weather":
+                assert (d["condition"], d["high_c"], d["low_c"]) == forecast(
+                    w["weather_seed"], d["city"], d["date"])
+                assert p["message"] == (f"{d['city']} on {d['date']}: {d['condition']}, "
+                                        f"high {d['high_c']}°C, low {d['low_c']}°C")
+            elif name == "list_events":
+                assert [(e["time"], e["title"]) for e in d["events"]] == [
+                    (e["time"], e["title"]) for e in w["events"] if e["date"] == d["date"]]
+                for e in d["events"]:
+                    assert f"{e['time']} {e['title']}" in p["message"]
+            elif name == "convert":
+                assert d["result"] == convert_units(d["value"], d["from"], d["to"])
+                assert p["message"].endswith(f"= {fmt_number(d['result'])} {d['to']}")
+            else:  # a write: the data is what it stored
+                store = {"create_event": "events", "set_reminder": "reminders",
+                         "set_alarm": "alarms", "set_timer": "timers"}[name]
+                assert d in w[store], (d, w[store])
+                assert all(str(d[k]) in p["message"] for k in ("date", "time", "minutes")
+                           if k in d)
+    assert {"get_weather", "list_events", "convert"} <= seen_kinds, seen_kinds
+    assert seen_kinds & set(WRITE_GOALS), seen_kinds
+
+
+def test_expert_reads_the_messages_not_the_transcript_or_context():
+    """With ``history`` and ``context`` blanked the expert plays exactly as with them."""
+    env = gym.make(ENV)
+    for seed in range(30):
+        seen, info = _expert_episode(env, seed, difficulty=seed % 3)
+        assert info["success"], seed
+        for obs in seen[:-1]:
+            blank = {**obs, "history": "", "context": ""}
+            assert VirtualAssistantExpert().act(blank) == VirtualAssistantExpert().act(obs)
+
+
+def _retell(obs, name, change):
+    import copy
+    import json
+
+    obs = copy.deepcopy(obs)
+    for m in obs["messages"]:
+        if m["role"] == "tool" and m["name"] == name:
+            payload = json.loads(m["content"])
+            change(payload["data"])
+            m["content"] = json.dumps(payload)
+    return obs
+
+
+def _until_result(kind, tool):
+    """A ``kind`` episode played by the expert until ``tool`` has answered."""
+    env, obs, _ = _find(kind)
+    for _ in range(10):
+        if any(n == tool for n, _ in _payloads(obs)):
+            return obs
+        obs, *_ = env.step(VirtualAssistantExpert().act(obs))
+    raise AssertionError(f"{tool} never called")
+
+
+def test_expert_reports_what_the_tool_data_says():
+    """Changing the data (not the message text) of a look-up changes the expert's answer."""
+    obs = _until_result("weather", "get_weather")
+    assert "99°C" not in VirtualAssistantExpert().act(obs)
+    assert "a high of 99°C" in VirtualAssistantExpert().act(
+        _retell(obs, "get_weather", lambda d: d.update(high_c=99)))
+
+    obs = _until_result("calendar_query", "list_events")
+    empty = VirtualAssistantExpert().act(_retell(obs, "list_events",
+                                                 lambda d: d.update(events=[])))
+    assert empty.startswith("You have nothing on your calendar"), empty
+    one = VirtualAssistantExpert().act(_retell(obs, "list_events", lambda d: d.update(
+        events=[{"id": "E9", "time": "06:15", "title": "zebra feeding"}])))
+    assert "zebra feeding at 6:15" in one, one
+
+    obs = _until_result("convert", "convert")
+    assert " 12345.68 " in VirtualAssistantExpert().act(
+        _retell(obs, "convert", lambda d: d.update(result=12345.678)))
+
+
+def test_readbacks_are_recognised_by_the_templates():
+    """Every read-back template, filled in, begins like a read-back; no other move does."""
+    from collections import defaultdict
+
+    from dialog_gym.envs.virtual_assistant import is_readback
+
+    assert not is_readback("So that'sall") and not is_readback("Just to confirmed")
+    for name, variants in load_data()["expert_templates"].items():
+        for v in variants if isinstance(variants, list) else [variants]:
+            text = v.format_map(defaultdict(lambda: "dentist"))
+            assert is_readback(text) == name.startswith("readback."), (name, text)
