@@ -594,3 +594,52 @@ def test_negated_place_is_wrong():
                 assert _judge(f"{e} lies in {q['answer']}.", q, w, sc).kind == "correct"
                 return
     raise AssertionError("no province question in 200 scenarios")
+
+
+# ----------------------------------------------------------------------------- messages
+
+def _expert_episode(env, seed, expert=None):
+    obs, _ = env.reset(seed=seed)
+    seen, done = [obs], False
+    while not done:
+        obs, _, term, trunc, info = env.step((expert or QAExpert()).act(obs))
+        seen.append(obs)
+        done = term or trunc
+    return seen, info
+
+
+def test_expert_reads_the_messages_not_the_transcript_or_context():
+    """One expert fed observations with ``history`` and ``context`` blanked, never reset
+    between episodes, answers exactly like a fresh expert given the full observation."""
+    env = gym.make(ENV)
+    kept = QAExpert()
+    for seed in range(30):
+        seen, info = _expert_episode(env, seed)
+        assert info["success"], seed
+        for obs in seen[:-1]:
+            blank = {**obs, "history": "", "context": ""}
+            assert kept.act(blank) == QAExpert().act(obs)
+
+
+def test_expert_answers_the_user_messages_it_is_given():
+    """The question is read from the user message: a question written into the messages
+    (with no transcript) gets the passage's answer, and a new episode's messages of the
+    same length are not mistaken for the old ones."""
+    env = gym.make(ENV)
+    kinds = load_data()["kinds"]
+    expert = QAExpert()
+    answered = 0
+    for seed in range(20):
+        obs, _ = env.reset(seed=seed)
+        system = obs["messages"][0]
+        kb = parse_passage(system["content"])
+        for name, ent in kb.items():
+            for attr, value in ent["attrs"].items():
+                spec = kinds[ent["kind"]]["attributes"][attr]
+                question = spec["question"][0].format(e=name, o=name, p=name + "'s")
+                obs2 = {"context": "", "history": "", "turn": 0,
+                        "messages": [system, {"role": "user", "content": question,
+                                              "source": "user_simulator"}]}
+                assert expert.act(obs2) == spec["answer"].format(E=name, v=value), question
+                answered += 1
+    assert answered >= 100, answered
