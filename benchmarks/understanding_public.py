@@ -524,8 +524,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not results:
-        print("nothing to evaluate: no SGD sample found (looked in "
-              f"{', '.join(str(d) for d in ([Path(args.sample_dir)] if args.sample_dir else SAMPLE_DIRS))})"
+        looked = [Path(args.sample_dir)] if args.sample_dir else list(SAMPLE_DIRS)
+        print(f"nothing to evaluate: no SGD sample found (looked in "
+              f"{', '.join(str(d) for d in looked)})"
               " and no --sgd/--esconv given; see docs/understanding_public.md for getting "
               "the corpora", file=sys.stderr)
         return 2
