@@ -29,19 +29,25 @@ four for any registered dialog-gym id; :func:`load_environment` builds the env:
   per-step values summed, before weighting).
 
 Example:
-    Evaluate a model served at an OpenAI-compatible ``base_url`` (what ``vf-eval`` does)::
+    Evaluate a model served at an OpenAI-compatible ``base_url`` with verifiers' own
+    eval runner (what ``vf-eval`` runs)::
 
         import asyncio
         import verifiers.v1 as vf
         from verifiers.v1.cli.eval.runner import run_eval
+        from verifiers.v1.configs.cli.eval import EvalConfig
         from dialog_gym.integrations.verifiers import load_environment
 
         env = load_environment("Dialog-CustomerService-v0", num_examples=4)
-        config = vf.EvalConfig(env=env.config, model="my-model", push=False, rich=None,
-                               client=vf.EvalClientConfig(base_url="http://localhost:8000/v1",
-                                                          api_key_var="MY_KEY"))
+        config = EvalConfig(env=env.config, model="my-model", push=False, rich=None,
+                            client=vf.EvalClientConfig(base_url="http://localhost:8000/v1",
+                                                       api_key_var="MY_KEY"))
         episodes = asyncio.run(run_eval(config))
         print([e.traces[0].reward for e in episodes])
+
+    or from the shell: ``python -m dialog_gym.integrations.verifiers
+    --env.taskset.env-id Dialog-QA-v0 -m my-model --client.base-url URL --no-push``
+    (``vf-eval``'s arguments, this taskset preselected; see :func:`main`).
 
 verifiers finds tasksets, envs and harnesses by importing their id as a top-level module;
 importing this module registers it as ``dialog_gym_verifiers`` (taskset id
@@ -70,7 +76,8 @@ TASKSET_ID = "dialog-gym-verifiers"
 #: The dialog-gym env of :func:`load_environment` when none is named.
 DEFAULT_ENV_ID = "Dialog-CustomerService-v0"
 
-sys.modules.setdefault(MODULE_ALIAS, sys.modules[__name__])
+if __name__ != "__main__":  # ``python -m`` imports the real module in main()
+    sys.modules.setdefault(MODULE_ALIAS, sys.modules[__name__])
 
 
 def _make_env(env_id: str, env_kwargs: Mapping[str, Any]) -> Any:
@@ -397,6 +404,30 @@ def load_environment(env_id: str = DEFAULT_ENV_ID, *, num_examples: int | None =
     return DialogGymEnv(DialogGymEnvConfig(taskset=taskset, agent=seat))
 
 
+def main(argv: list[str] | None = None) -> None:
+    """``vf-eval`` with this taskset registered (``python -m dialog_gym.integrations.verifiers``).
+
+    The arguments are ``vf-eval``'s; ``--env.taskset.id`` defaults to :data:`TASKSET_ID`,
+    so ``--env.taskset.env-id``, ``--env.taskset.num-examples``, ``-m``,
+    ``--client.base-url`` etc. are all that is needed.
+    """
+    import importlib
+
+    from verifiers.v1.cli.eval.main import main as vf_eval
+
+    importlib.import_module("dialog_gym.integrations.verifiers")  # registers the taskset
+    argv = list(sys.argv[1:] if argv is None else argv)
+    named = any(a == "--env.taskset.id" or a.startswith("--env.taskset.id=") for a in argv)
+    positional = bool(argv) and not argv[0].startswith(("-", "@"))
+    if not (named or positional or any(a.startswith("@") for a in argv)):
+        argv = ["--env.taskset.id", TASKSET_ID, *argv]
+    vf_eval(argv)
+
+
+if __name__ == "__main__":
+    main()
+
+
 __all__ = [
     "DEFAULT_ENV_ID",
     "MODULE_ALIAS",
@@ -412,4 +443,5 @@ __all__ = [
     "DialogGymTasksetConfig",
     "assistant_reply",
     "load_environment",
+    "main",
 ]

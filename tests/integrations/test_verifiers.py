@@ -275,3 +275,23 @@ def test_tiny_model_many_episodes_every_env(tmp_path):
             (trace,) = episode.traces
             assert trace.metrics["finished"] == 1.0
             assert math.isfinite(trace.reward)
+
+
+def test_vf_eval_command_line(tmp_path):
+    """``python -m dialog_gym.integrations.verifiers`` = vf-eval with the taskset preset."""
+    import subprocess
+
+    with ChatServer(ExpertPolicy("Dialog-QA-v0")) as server:
+        proc = subprocess.run(
+            [sys.executable, "-m", "dialog_gym.integrations.verifiers",
+             "--env.taskset.env-id", "Dialog-QA-v0", "--env.taskset.num-examples", "2",
+             "--env.taskset.seed", "4", "-m", "expert", "--client.base-url", server.base_url,
+             "--client.api-key-var", "DIALOG_GYM_TEST_KEY", "--no-push", "--no-rich",
+             "-o", str(tmp_path)],
+            capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    traces = [json.loads(x) for x in
+              next(tmp_path.rglob("traces.jsonl")).read_text().splitlines() if x.strip()]
+    got = sorted((e["task"]["data"]["seed"], t["rewards"]["episode_return"]["score"])
+                 for e in traces for t in e["traces"])
+    assert got == [(s, play_expert_directly("Dialog-QA-v0", s)["return"]) for s in (4, 5)]
