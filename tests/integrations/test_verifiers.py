@@ -295,3 +295,35 @@ def test_vf_eval_command_line(tmp_path):
     got = sorted((e["task"]["data"]["seed"], t["rewards"]["episode_return"]["score"])
                  for e in traces for t in e["traces"])
     assert got == [(s, play_expert_directly("Dialog-QA-v0", s)["return"]) for s in (4, 5)]
+
+
+@pytest.mark.slow
+def test_stock_vf_eval_finds_the_taskset_through_a_top_level_shim(tmp_path):
+    """The documented shim (one top-level module) lets stock ``vf-eval`` import the id."""
+    import os
+    import shutil
+    import subprocess
+
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / f"{adapter.MODULE_ALIAS}.py").write_text(
+        "import sys\n"
+        "import dialog_gym.integrations.verifiers as _adapter\n"
+        "sys.modules[__name__] = _adapter\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(shim), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    vf_eval = shutil.which("vf-eval") or str(Path(sys.executable).parent / "vf-eval")
+    with ChatServer(ExpertPolicy(CS)) as server:
+        proc = subprocess.run(
+            [vf_eval, adapter.TASKSET_ID, "--env.taskset.num-examples", "2",
+             "-m", "expert", "--client.base-url", server.base_url,
+             "--client.api-key-var", "DIALOG_GYM_TEST_KEY", "--no-push", "--no-rich",
+             "-o", str(tmp_path / "out")],
+            capture_output=True, text=True, timeout=180, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    traces = [json.loads(x) for x in
+              next((tmp_path / "out").rglob("traces.jsonl")).read_text().splitlines()
+              if x.strip()]
+    got = sorted((e["task"]["data"]["seed"], t["rewards"]["episode_return"]["score"])
+                 for e in traces for t in e["traces"])
+    assert got == [(s, play_expert_directly(CS, s)["return"]) for s in (0, 1)]
