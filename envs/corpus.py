@@ -286,8 +286,9 @@ class ReplayUser:
 class CorpusExpert:
     """The corpus oracle: finds the dialogue by its user turns and says the gold reply.
 
-    It acts from the observation only (the history), looking the dialogue up in the same
-    corpus file; it is the upper reference point of reference-based scores.
+    It acts from the observation only (the user messages of ``observation["messages"]``),
+    looking the dialogue up in the same corpus file; it is the upper reference point of
+    reference-based scores.
     """
 
     def __init__(self, dialogues: Sequence[CorpusDialogue]) -> None:
@@ -300,8 +301,11 @@ class CorpusExpert:
 
     def act(self, observation: Mapping[str, Any]) -> str:
         """The gold reply for the current position, or a neutral reply if unknown."""
-        users = [line[len("User: "):] for line in observation["history"].split("\n")
-                 if line.startswith("User: ")]
+        if "messages" not in observation:
+            raise ConfigError("CorpusExpert reads observation['messages'], the chat messages "
+                              f"every dialog-gym env observes; got only {sorted(observation)}: "
+                              "pass the env's observation (a wrapper must keep 'messages')")
+        users = [m["content"] for m in observation["messages"] if m["role"] == "user"]
         if not users:
             return "How can I help?"
         for d in self.by_opening.get(users[0], []):

@@ -25,6 +25,7 @@ import numpy as np
 from dialog_gym.dialogue import AGENT, SYSTEM, USER, Dialogue
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
+from dialog_gym.error import ConfigError
 from dialog_gym.rules import (
     LengthLimit,
     NoRepetition,
@@ -910,7 +911,6 @@ _CRISIS_FALLBACK = re.compile(
     r"better off without me|not waking up|hurting myself|harming myself|kill myself|"
     r"end(?:ing)? (?:it all|my life|things)|point (?:in|of) going on|not being here",
     re.IGNORECASE)
-_LINE = re.compile(r"^(User|Agent|System): (.*)$")
 
 
 def _new_state() -> dict[str, Any]:
@@ -921,14 +921,15 @@ def _new_state() -> dict[str, Any]:
 class EmotionalSupportExpert:
     """A scripted supporter that acts from observations only.
 
-    It reads the problem and its specifics from the person's wording (the domain's
-    wording tables), the emotion from how they describe feeling, and which details they
-    have shared. Each turn it: answers a crisis signal with safety support and crisis
-    resources; otherwise acknowledges the emotion (first turn), reflects the newest
-    detail not yet reflected in its own words, and asks an open question; once two
-    details are shared and reflected, it reflects the last one and offers one suggestion
-    fitted to the problem. Wording is chosen by a hash of the conversation, so it varies
-    across scenarios but is a pure function of the observation.
+    It reads the problem and its specifics from the person's wording in the user messages
+    of ``observation["messages"]`` (the domain's wording tables), the emotion from how
+    they describe feeling, and which details they have shared; what it did already, from
+    its own (assistant) messages. Each turn it: answers a crisis signal with safety
+    support and crisis resources; otherwise acknowledges the emotion (first turn),
+    reflects the newest detail not yet reflected in its own words, and asks an open
+    question; once two details are shared and reflected, it reflects the last one and
+    offers one suggestion fitted to the problem. Wording is chosen by a hash of the
+    conversation, so it varies across scenarios but is a pure function of the observation.
     """
 
     def __init__(self) -> None:
@@ -938,19 +939,24 @@ class EmotionalSupportExpert:
         """Nothing to forget: the policy is a function of the observation."""
 
     def act(self, observation: Mapping[str, Any]) -> str:
-        """The expert's reply to an observation."""
-        return self._decide(self._parse(observation["history"]))
+        """The expert's reply to an observation (read from ``observation["messages"]``)."""
+        if "messages" not in observation:
+            raise ConfigError("EmotionalSupportExpert reads observation['messages'], the chat "
+                              "messages every dialog-gym env observes; got only "
+                              f"{sorted(observation)}: pass the env's observation (a wrapper "
+                              "must keep 'messages')")
+        return self._decide(self._read(observation["messages"]))
 
-    # -- parsing -----------------------------------------------------------------------
-    def _parse(self, history: str) -> dict[str, Any]:
+    # -- reading -----------------------------------------------------------------------
+    def _read(self, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         st = _new_state()
-        for line in history.split("\n"):
-            m = _LINE.match(line)
-            if m is None:
+        for msg in messages:
+            role = msg["role"]
+            if role not in ("user", "assistant"):
                 continue
-            who, text = m.groups()
-            st["turns"].append((who, text))
-            if who != "User":
+            text = msg.get("content") or ""
+            st["turns"].append((role, text))
+            if role != "user":
                 continue
             if not st["first_user"]:
                 st["first_user"] = text
@@ -998,15 +1004,15 @@ class EmotionalSupportExpert:
     def _decide(self, st: dict[str, Any]) -> str:
         turns = st["turns"]
         seed = st["first_user"]
-        agent_lines = [text for who, text in turns if who == "Agent"]
+        agent_lines = [text for role, text in turns if role == "assistant"]
         # crisis: the newest signal not yet answered with the crisis wording
         crisis = self.templates["crisis"]
         last_signal = None
-        for i, (who, text) in enumerate(turns):
-            if who == "User" and _CRISIS_FALLBACK.search(text):
+        for i, (role, text) in enumerate(turns):
+            if role == "user" and _CRISIS_FALLBACK.search(text):
                 last_signal = i
         if last_signal is not None and not any(
-                who == "Agent" and text in crisis for who, text in turns[last_signal + 1:]):
+                role == "assistant" and text in crisis for role, text in turns[last_signal + 1:]):
             return self._pick(crisis, seed, {})
         problem, emotion = st["problem"], st["emotion"]
         asked = " ".join(agent_lines)

@@ -21,6 +21,7 @@ import numpy as np
 from dialog_gym.dialogue import AGENT, SYSTEM, USER
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
+from dialog_gym.error import ConfigError
 from dialog_gym.rules import (
     LengthLimit,
     NoRepetition,
@@ -468,7 +469,6 @@ _NEGATION = re.compile(
     re.IGNORECASE)
 _ACCEPT = re.compile(r"sounds perfect|exactly what i wanted|great choice", re.IGNORECASE)
 _CATALOGUE = re.compile(r"^Catalogue of \d+ \w+ \((.+)\):$")
-_LINE = re.compile(r"^(User|Assistant): (.*)$")
 
 
 @lru_cache(maxsize=64)
@@ -500,6 +500,16 @@ def parse_catalogue(context: str) -> dict[str, Any]:
     return out
 
 
+def _messages(observation: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """``observation["messages"]``, or an error saying the expert needs them."""
+    if "messages" not in observation:
+        raise ConfigError(f"RecommendationExpert reads observation['messages'], the chat "
+                          f"messages every dialog-gym env observes; got only "
+                          f"{sorted(observation)}: pass the env's observation (a wrapper "
+                          "must keep 'messages')")
+    return observation["messages"]
+
+
 def _new_state() -> dict[str, Any]:
     return {"prefs": {}, "free": set(), "asked": set(), "pending": set(), "open_asked": False,
             "rejected": set(), "recommended": 0}
@@ -510,8 +520,9 @@ class RecommendationExpert:
 
     It asks what the user is looking for, then about every attribute left open
     (:attr:`per_turn` per reply), and recommends the item that fits every constraint the
-    user told, never a rejected one. It reads the whole transcript each turn, the
-    assistant's lines with the domain's lexicon (:func:`lexicon_for`) as the user does.
+    user told, never a rejected one. Each turn it reads the catalogue off the system
+    message and every user and assistant message of ``observation["messages"]`` with the
+    domain's lexicon (:func:`lexicon_for`), as the user does.
     :meth:`plan` decides, :meth:`say` words the decision.
     """
 
@@ -527,19 +538,20 @@ class RecommendationExpert:
         self._state = _new_state()
 
     def act(self, observation: Mapping[str, Any]) -> str:
-        """The expert's reply to an observation."""
-        cat = parse_catalogue(observation["context"])
+        """The expert's reply to an observation (read from ``observation["messages"]``)."""
+        messages = _messages(observation)
+        cat = parse_catalogue(next((m["content"] for m in messages if m["role"] == "system"),
+                                   ""))
         self._state = _new_state()
-        for line in observation["history"].split("\n"):
-            m = _LINE.match(line)
-            if m:
-                self._consume(m.group(1), m.group(2), cat)
+        for m in messages:
+            if m["role"] in ("user", "assistant"):
+                self._consume(m["role"], m.get("content") or "", cat)
         return self.say(self.plan(cat), cat)
 
-    def _consume(self, who: str, text: str, cat: Mapping[str, Any]) -> None:
+    def _consume(self, role: str, text: str, cat: Mapping[str, Any]) -> None:
         st = self._state
         m = lexicon_for(cat["names"]).analyze(text)
-        if who == "Assistant":
+        if role == "assistant":
             st["open_asked"] = st["open_asked"] or "open" in m.requests
             st["asked"] |= m.requests & set(cat["columns"])
             st["pending"] |= m.requests & set(cat["columns"])

@@ -13,7 +13,7 @@ import json
 import math
 import random
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -24,6 +24,7 @@ import numpy as np
 from dialog_gym.dialogue import AGENT, SYSTEM, USER
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
+from dialog_gym.error import ConfigError
 from dialog_gym.rules import (
     LengthLimit,
     NoRepetition,
@@ -347,7 +348,6 @@ _ATTR_LINE = re.compile(r"^- ([a-z_]+): (.+\?)$", re.MULTILINE)
 _ROW_LINE = re.compile(r"^\* ([a-z][a-z -]*): (.*)$", re.MULTILINE)
 #: the expert's guess: an assertion, so that a negated guess names no candidate
 GUESS = "My guess is the {}."
-_GUESS = re.compile(r"^My guess is the (.+)\.$")
 _POLARITY = {"yes": YES, "yep": YES, "no": NO, "nope": NO, "sometimes": SOMETIMES}
 
 
@@ -373,19 +373,26 @@ class TwentyQuestionsExpert:
     """A scripted guesser that acts from observations only.
 
     It reads the candidates, the askable properties and the table of what the player
-    knows off the context, keeps the candidates consistent with the answers in the
-    history, asks the property that splits them most evenly (fewest expected
-    candidates left; yes, no and sometimes are three branches) and guesses when one
-    candidate is left.
+    knows off the system message, keeps the candidates consistent with the player's
+    answers (user messages) to its own moves (assistant messages), asks the property that
+    splits them most evenly (fewest expected candidates left; yes, no and sometimes are
+    three branches) and guesses when one candidate is left.
     """
 
     def reset(self) -> None:
         """Nothing to forget: every move is computed from the observation."""
 
     def act(self, observation: Mapping[str, Any]) -> str:
-        """The next question or guess."""
-        cands, attrs, table = parse_board(observation["context"])
-        st = self._parse(observation["history"], attrs)
+        """The next question or guess (read from ``observation["messages"]``)."""
+        if "messages" not in observation:
+            raise ConfigError("TwentyQuestionsExpert reads observation['messages'], the chat "
+                              "messages every dialog-gym env observes; got only "
+                              f"{sorted(observation)}: pass the env's observation (a wrapper "
+                              "must keep 'messages')")
+        messages = observation["messages"]
+        cands, attrs, table = parse_board(next(
+            (m["content"] for m in messages if m["role"] == "system"), ""))
+        st = self._read(messages, attrs, cands)
         known, wrong = st["known"], st["wrong"]
         left = [c for c in cands if c not in wrong and all(
             table.get(c, {}).get(a, NO) == v for a, v in known.items())]
@@ -408,20 +415,17 @@ class TwentyQuestionsExpert:
             return GUESS.format(left[0] if left else cands[0])
         return best
 
-    def _parse(self, history: str, attrs: list[tuple[str, str]]) -> dict[str, Any]:
+    def _read(self, messages: Sequence[Mapping[str, Any]], attrs: list[tuple[str, str]],
+              cands: Sequence[str]) -> dict[str, Any]:
         """The answers (``known``) and wrong guesses (``wrong``) of its own moves so far."""
-        by_question = {q: a for a, q in attrs}
+        moves = {q: ("attr", a) for a, q in attrs}
+        moves.update({GUESS.format(c): ("guess", c) for c in cands})
         st: dict[str, Any] = {"known": {}, "wrong": set(), "pending": None}
-        for line in history.split("\n"):
-            if line.startswith("Agent: "):
-                text = line[7:]
-                if text in by_question:
-                    st["pending"] = ("attr", by_question[text])
-                else:
-                    m = _GUESS.match(text)
-                    st["pending"] = ("guess", m.group(1)) if m else None
-            elif line.startswith("Player: ") and st["pending"] is not None:
-                toks = tokens(line[8:])
+        for m in messages:
+            if m["role"] == "assistant":
+                st["pending"] = moves.get(m.get("content") or "")
+            elif m["role"] == "user" and st["pending"] is not None:
+                toks = tokens(m["content"])
                 polarity = _POLARITY.get(toks[0]) if toks else None
                 kind, name = st["pending"]
                 if kind == "attr" and polarity is not None:

@@ -373,7 +373,7 @@ class ParaphraseSupporter:
 
     def act(self, obs):
         self.turn += 1
-        st = self.parser._parse(obs["history"])
+        st = self.parser._read(obs["messages"])
         last = user_lines(obs)[-1]
         if re.search(r"better off without me|not waking up|hurting myself|point of going on|"
                      r"not being here|those thoughts", last):
@@ -936,7 +936,7 @@ class ParaphraseEveryMove:
         self.turn += 1
         users = user_lines(obs)
         v = sum(map(ord, users[0]))  # the episode's variant
-        st = self.parser._parse(obs["history"])
+        st = self.parser._read(obs["messages"])
         if _CRISIS.search(users[-1]) and not self.crisis:
             self.crisis = True
             return CRISIS_REPLIES[v % 2]

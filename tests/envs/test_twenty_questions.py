@@ -118,7 +118,7 @@ class LinearAsker(TwentyQuestionsExpert):
 
     def act(self, obs):
         cands, attrs, table = parse_board(obs["context"])
-        st = self._parse(obs["history"], attrs)
+        st = self._read(obs["messages"], attrs, cands)
         left = [c for c in cands if c not in st["wrong"] and all(
             table[c].get(a, "no") == v for a, v in st["known"].items())]
         if len(left) == 1:
@@ -369,7 +369,7 @@ GUESSES = ["Is it the {}?", "My guess: it's the {}!", "Could it be the {}?", "I 
 class Paraphraser(TwentyQuestionsExpert):
     """The expert's moves in other words (two paraphrases per property, five guess forms).
 
-    It hands the expert the history with its own lines put back into the expert's wording,
+    It hands the expert the messages with its own turns put back into the expert's wording,
     so that the expert reads the board as usual.
     """
 
@@ -383,10 +383,10 @@ class Paraphraser(TwentyQuestionsExpert):
         self.said = {}
 
     def act(self, obs):
-        history = "\n".join(
-            "Agent: " + self.said[ln[7:]] if ln.startswith("Agent: ") and ln[7:] in self.said
-            else ln for ln in obs["history"].split("\n"))
-        move = super().act({**obs, "history": history})
+        messages = [{**m, "content": self.said[m["content"]]}
+                    if m["role"] == "assistant" and m["content"] in self.said else m
+                    for m in obs["messages"]]
+        move = super().act({**obs, "messages": messages})
         by_question = {q: a for a, q in parse_board(obs["context"])[1]}
         if move in by_question:
             options = PARAPHRASES[by_question[move]]
