@@ -290,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()  # the machine is shared: its load goes with the times
     run_dir = Path(args.run)
     if args.train and args.train_from:
         p.error("--train and --train-from exclude each other")
@@ -364,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         "train_wall_times_s": train_times, "eval_wall_times_s": eval_times,
         "stages": stage_metrics,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads(), "python": sys.version.split()[0]},
+                    "torch_threads": torch.get_num_threads(), "python": sys.version.split()[0],
+                    "loadavg_start": list(load_start), "loadavg_end": list(os.getloadavg())},
     }
     if args.rl_seeds:
         data["rl_seeds"] = summary = seed_summary(results, args.algos, args.rl_seeds,

@@ -3,12 +3,15 @@ r"""Demonstrations exported from the environments (``dialog-gym export-demos``).
 One JSON line per episode played by an env's scripted expert::
 
     {"env_id": ..., "seed": 7, "scenario_id": ..., "labels": {"user": "Customer", ...},
-     "context": "...", "history": "Customer: ...\\nAgent: ...\\n...", "replies": [...],
+     "context": "...", "messages": [{"role": "system", ...}, ...], "tools": [...],
+     "history": "Customer: ...\\nAgent: ...\\n...", "replies": [...],
      "return": 2.31, "success": true, "turns": 3}
 
-``history`` is the final transcript (the replies appear in it as ``Agent:`` lines); the
-state before each reply is its prefix. The file is the corpus of the embedded tokenizer,
-the SFT data and the source of the reward model's chosen replies.
+``messages`` is the episode as the env's chat messages (``obs["messages"]`` after the
+last step: the expert's replies are its assistant messages, with their ``tool_calls``);
+the state before each reply is its prefix. ``tools`` are the env's tool schemas.
+``history`` and ``replies`` are the same episode as text. The file is the corpus of the
+embedded tokenizer, the SFT data and the source of the reward model's chosen replies.
 
 With ``noise > 0`` some replies are deliberately degraded copies of the expert's (a wrong
 digit, a dropped tool call, ...; DART-style noise injection, Laskey et al. 2017): the
@@ -73,7 +76,9 @@ def play_expert(env_id: str, seeds: Sequence[int], *, env_kwargs: dict[str, Any]
                 success = bool(info.get("success", False))
                 done = terminated or truncated
             yield {"env_id": env_id, "seed": int(seed), "scenario_id": info.get("scenario_id"),
-                   "labels": labels, "context": context, "history": obs["history"],
+                   "labels": labels, "context": context, "messages": obs["messages"],
+                   "tools": list(getattr(env.unwrapped, "tool_schemas", None) or []),
+                   "history": obs["history"],
                    "replies": replies, "expert": flags, "return": total, "success": success,
                    "turns": len(replies)}
     finally:
@@ -123,11 +128,12 @@ def load_demos(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ConfigError(f"{os.fspath(path)}:{n} is not JSON: {e}") from e
-            for key in ("context", "history", "replies"):
+            for key in ("context", "messages", "replies"):
                 if key not in rec:
                     raise ConfigError(
                         f"{os.fspath(path)}:{n} has no {key!r}; expected records written by "
-                        "`dialog-gym export-demos`")
+                        "`dialog-gym export-demos` (files from before chat messages lack "
+                        "'messages': export them again)")
             out.append(rec)
     if not out:
         raise ConfigError(f"{os.fspath(path)!r} holds no demonstrations")

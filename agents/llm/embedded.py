@@ -3,7 +3,11 @@
 With no model named, the pipeline builds one locally (nothing is downloaded): a
 byte-level BPE tokenizer trained with ``tokenizers`` on the demonstrations' contexts and
 transcripts (digits split one by one, so ids, amounts and zip codes are copied digit by
-digit), a chat template with ``<|system|> <|user|> <|assistant|> <|end|>`` markers, and
+digit), a chat template with tool support (:func:`chat_template`: ``<|system|>
+<|user|> <|assistant|> <|tool|> <|end|>`` markers, the tools listed in the system turn,
+assistant tool calls as Hermes ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``
+blocks, ``tool`` messages in their own turn), a ``response_template`` so that
+``tokenizer.parse_response`` (transformers) reads the calls back out of a generation, and
 a randomly initialised GPT-2 (dropout off). Both are saved with ``save_pretrained`` and
 load back with ``AutoTokenizer`` / ``AutoModelForCausalLM`` like any Hugging Face model.
 Same demonstrations and seed -> identical files.
@@ -20,16 +24,67 @@ from dialog_gym.agents.llm.prompt import (
     PLACEHOLDERS,
     PromptFormat,
     constant_lines,
-    observation_messages,
+    prepare_messages,
     write_meta,
 )
 
-SPECIAL_TOKENS = ("<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
+SPECIAL_TOKENS = ("<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>",
+                  "<|tool|>")
 
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+#: tool-call markers: atomic tokens, but not special ones (decoding keeps them)
+TOOL_CALL_TOKENS = ("<tool_call>", "</tool_call>")
+
+_TOOLS = (
+    "{{ '\\n<tools>' }}{% for t in tools %}{% set f = t.function if t.function is defined "
+    "else t %}{% set p = f.parameters if f.parameters is defined else {} %}"
+    "{% set req = p.required if p.required is defined else [] %}"
+    "{{ '\\n' }}{{ f.name }}({% for k, v in (p.properties if p.properties is defined "
+    "else {}).items() %}{{ k }}{% if k not in req %}?{% endif %}: {{ v.type }}"
+    "{% if not loop.last %}, {% endif %}{% endfor %}): {{ f.description or '' }}{% endfor %}"
+    "{{ '\\n</tools>' }}"
 )
+
+
+def chat_template(end: str = "<|end|>") -> str:
+    """The embedded chat template; ``end`` closes every turn (Jinja text allowed).
+
+    ``<|role|>content<|end|>`` per message; the tools (OpenAI function schemas passed as
+    ``tools=``) are listed in the system turn as ``name(arg: type, opt?: type):
+    description`` lines between ``<tools>`` and ``</tools>``; an assistant message's
+    ``tool_calls`` follow its content as ``<tool_call>{"name": ..., "arguments": ...}
+    </tool_call>`` blocks (arguments given as JSON text are written as they are); a
+    ``tool`` message is a ``<|tool|>`` turn holding its content.
+    """
+    return (
+        "{% for m in messages %}"
+        "{% if loop.first and tools and m.role != 'system' %}<|system|>" + _TOOLS + end +
+        "{% endif %}"
+        "{% if m.role == 'system' %}<|system|>{{ m.content }}{% if tools %}" + _TOOLS +
+        "{% endif %}" + end +
+        "{% elif m.role == 'assistant' %}<|assistant|>{{ m.content or '' }}"
+        "{% for c in (m.tool_calls or []) %}{% set f = c.function if c.function is defined "
+        "else c %}<tool_call>{\"name\": {{ f.name | tojson }}, \"arguments\": "
+        "{% if f.arguments is string %}{{ f.arguments }}{% else %}{{ f.arguments | tojson }}"
+        "{% endif %}{{ '}' }}</tool_call>{% endfor %}" + end +
+        "{% else %}<|{{ m.role }}|>{{ m.content }}" + end + "{% endif %}"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    )
+
+
+CHAT_TEMPLATE = chat_template()
+
+#: how ``tokenizer.parse_response`` reads a generation of the embedded template
+RESPONSE_TEMPLATE = {
+    "defaults": {"role": "assistant"},
+    "start_anchor": "<|assistant|>",
+    "fields": {
+        "tool_calls": {"open_pattern": r"\s*<tool_call>", "close": "</tool_call>",
+                       "repeats": True, "content": "json",
+                       "transform": {"type": "function", "function": "{content}"}},
+        "content": {"close_pattern": r"\s*(?:<\|end\|>|<\|endoftext\|>)", "content": "text"},
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -62,7 +117,7 @@ class EmbeddedSpec:
 
 
 def train_tokenizer(texts: Sequence[str], vocab_size: int, *, regex: bool = False) -> Any:
-    """A byte-level BPE (``PreTrainedTokenizerFast``) with the chat template set.
+    """A byte-level BPE (``PreTrainedTokenizerFast``) with the chat and response templates.
 
     With ``regex=False`` merges may cross word boundaries (frequent phrases become one
     token, which shortens the templated replies of a domain a lot); digits are always
@@ -97,7 +152,9 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int, *, regex: bool = Fals
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
         bos_token="<|endoftext|>", unk_token=None, clean_up_tokenization_spaces=False)
+    fast.add_tokens(list(TOOL_CALL_TOKENS))
     fast.chat_template = CHAT_TEMPLATE
+    fast.response_template = RESPONSE_TEMPLATE
     fast.padding_side = "left"
     return fast
 
@@ -137,12 +194,22 @@ def build_embedded(demos: Sequence[dict[str, Any]], out_dir: str,
     import torch
 
     spec = spec or EmbeddedSpec()
+    from transformers.utils.chat_template_utils import render_jinja_template
+
     contexts = [d["context"] for d in demos]
     labels = dict(demos[0].get("labels") or PromptFormat().labels)
     fmt = PromptFormat(labels=labels, drop_context_lines=constant_lines(contexts),
                        max_prompt_tokens=spec.max_prompt_tokens,
-                       delexicalize=spec.delexicalize)
-    corpus = ["\n".join(m["content"] for m in observation_messages(d, fmt)) for d in demos]
+                       delexicalize=spec.delexicalize, tools=tuple(demos[0].get("tools", ())))
+    # the corpus is the text the model will read: each demonstration rendered by the
+    # template, tools included (markers are special tokens, so they never merge)
+    tools = [dict(t) for t in fmt.tools] or None
+    corpus = []
+    for d in demos:
+        rendered, _ = render_jinja_template(
+            conversations=[prepare_messages(d["messages"], fmt)], tools=tools,
+            chat_template=CHAT_TEMPLATE)
+        corpus.append(rendered[0])
     tokenizer = train_tokenizer(corpus, spec.vocab_size)
     model_cls, config = model_config(spec, tokenizer)
     state = torch.random.get_rng_state()

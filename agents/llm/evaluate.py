@@ -42,7 +42,10 @@ def evaluate_batched(agent: Any, env_id: str, *, episodes: int = 200, seed: int 
     try:
         while any(s is not None for s in slots):
             active = [k for k, s in enumerate(slots) if s is not None]
-            replies = agent.act_batch([slots[k]["obs"] for k in active])  # type: ignore[index]
+            batch_obs = [slots[k]["obs"] for k in active]  # type: ignore[index]
+            # structured tool calls where the agent gives them (the LLM agent does)
+            act = getattr(agent, "act_batch_messages", None) or agent.act_batch
+            replies = act(batch_obs)
             for k, reply in zip(active, replies, strict=True):
                 s = slots[k]
                 assert s is not None
@@ -62,6 +65,7 @@ def evaluate_batched(agent: Any, env_id: str, *, episodes: int = 200, seed: int 
                     if len(records) < keep_transcripts:
                         rec["transcript"] = obs["history"]
                         rec["context"] = s["context"]
+                        rec["messages"] = obs["messages"]
                     records.append(rec)
                     start(k)
     finally:
@@ -89,7 +93,8 @@ def transcript_kl(policy_dir: str, ref_dir: str, records: list[dict[str, Any]], 
 
     The Monte-Carlo estimate ``E_pi[log pi(y) - log pi_ref(y)]`` over the agent tokens
     of each transcript (``records`` from :func:`evaluate_batched` with transcripts kept,
-    played by ``policy_dir``), summed per episode. Replies are re-tokenized canonically.
+    played by ``policy_dir``), summed per episode. Replies are re-tokenized canonically
+    from the episodes' chat messages.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -98,7 +103,7 @@ def transcript_kl(policy_dir: str, ref_dir: str, records: list[dict[str, Any]], 
     from dialog_gym.agents.llm.prompt import (
         ChatCodec,
         PromptFormat,
-        episode_from_transcript,
+        episode_from_messages,
         read_meta,
     )
     from dialog_gym.agents.llm.sft import batch_tensors
@@ -114,9 +119,9 @@ def transcript_kl(policy_dir: str, ref_dir: str, records: list[dict[str, Any]], 
         mods[0].config, "max_position_embeddings", 4096)
     seqs = []
     for r in records:
-        if "transcript" not in r:
+        if "messages" not in r:
             continue
-        ep = episode_from_transcript(codec, r["context"], r["transcript"])
+        ep = episode_from_messages(codec, r["messages"])
         if len(ep.ids) <= limit:
             seqs.append((ep.ids, ep.agent))
     per_episode: list[float] = []

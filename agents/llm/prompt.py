@@ -1,22 +1,28 @@
-"""From observations to token ids: the conversation format of the LLM policy.
+"""From chat messages to token ids: the conversation format of the LLM policy.
 
-An observation (``context`` + ``history``) becomes a list of chat messages: the context
-is the ``system`` message, each agent line of the history an ``assistant`` message, and
-the lines between two agent lines (the customer, tool results) one ``user`` message.
-With a tokenizer that has a chat template the messages are rendered by it; otherwise a
-plain transcript is used (``context``, blank line, the history, ``Agent:``) and a reply
-ends at the first newline.
+The policy reads ``obs["messages"]`` (OpenAI chat messages, see
+:mod:`dialog_gym.messages`) and renders them with the tokenizer's chat template,
+``apply_chat_template(messages, tools=..., add_generation_prompt=True)``: the context is
+the ``system`` message, the simulated user's turns ``user`` messages, the agent's
+replies ``assistant`` messages with their ``tool_calls``, tool results ``tool``
+messages; the template decides how each is shown. The tools are the env's JSON schemas
+(``env.unwrapped.tool_schemas``), stored with a trained model in its
+:class:`PromptFormat`. A reply is sampled up to the template's end-of-turn token; its
+text (Hermes ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks for
+the calls) becomes an assistant message dict with ``tool_calls``
+(:func:`reply_message`), which ``env.step`` accepts.
 
 Multi-turn training needs the token sequence of an episode to be exactly what the
 policy conditioned on when it sampled each reply: :class:`EpisodeTokens` grows one
-sequence turn by turn (prompt, the sampled reply tokens, the template's continuation
-and the next user message), so the log-probabilities recomputed for training are those
-of the tokens actually sampled.
+sequence turn by turn (prompt, the sampled reply tokens kept verbatim, then only the
+*new* messages, tool results and the user's answer, rendered as the template's
+continuation), so the log-probabilities recomputed for training are those of the
+tokens actually sampled and earlier turns are never re-rendered.
 
 :class:`PromptFormat` is stored with a trained model (``dialog_gym_llm.json``); its
 ``drop_context_lines`` are context lines shared by every scenario of the training corpus
-(the tool list, the rule list), which carry no information for a policy trained on that
-corpus and would only lengthen every prompt.
+(the rule list, the inline tool syntax), which carry no information for a policy
+trained on that corpus and would only lengthen every prompt.
 """
 
 from __future__ import annotations
@@ -28,30 +34,39 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from dialog_gym.error import ConfigError
+
 #: file in a model folder holding the prompt format and dialog-gym metadata
 META_FILE = "dialog_gym_llm.json"
+
+#: version of the prompt format: 2 renders ``obs["messages"]`` with the chat template
+#: and the env's tools (1, before: transcripts re-parsed from ``obs["history"]``)
+FORMAT_VERSION = 2
 
 #: end-of-turn tokens recognised in any tokenizer (besides its EOS token)
 END_OF_TURN_TOKENS = ("<|end|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|endoftext|>")
 
-Message = dict[str, str]
+Message = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class PromptFormat:
-    """How observations are turned into messages.
+    """How messages are turned into the policy's prompts.
 
     Attributes:
-        labels: Speaker labels of the transcript (``user``, ``agent``, ``system`` keys),
-            e.g. ``{"user": "Customer", "agent": "Agent", "system": "System"}``.
-        drop_context_lines: Context lines left out of the prompt (constant boilerplate).
-        max_prompt_tokens: Longest prompt; older turns are dropped to fit (the context
-            and the newest user message are kept).
+        labels: Speaker labels of the env's transcript (``user``, ``agent``, ``system``
+            keys); kept as metadata.
+        drop_context_lines: Lines of the system message left out (constant boilerplate).
+        max_prompt_tokens: Longest prompt; older turns are dropped to fit (the system
+            message and the newest user turn are kept).
         delexicalize: Replace values (ids, emails, numbers, dates: anything with a digit
             or an ``@``) by placeholders ``<|e1|>``, ``<|e2|>``, ... numbered by first
-            appearance in the episode, and put them back in the replies (see
-            :class:`EntityTable`). A small model then copies a value by writing one
-            placeholder token instead of every character of it.
+            appearance in the episode, in every message and tool-call argument, and put
+            them back in the replies (see :class:`EntityTable`). A small model then
+            copies a value by writing one placeholder token instead of every character.
+        tools: The env's tool schemas (OpenAI Chat Completions format), passed to the
+            chat template as ``tools``.
+        version: :data:`FORMAT_VERSION` of the folder.
     """
 
     labels: Mapping[str, str] = field(
@@ -59,26 +74,36 @@ class PromptFormat:
     drop_context_lines: tuple[str, ...] = ()
     max_prompt_tokens: int = 1024
     delexicalize: bool = False
-
-    @property
-    def agent_label(self) -> str:
-        """The label of the agent's lines in the transcript."""
-        return self.labels.get("agent", "Agent")
+    tools: tuple[Mapping[str, Any], ...] = ()
+    version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         d = asdict(self)
         d["labels"] = dict(self.labels)
         d["drop_context_lines"] = list(self.drop_context_lines)
+        d["tools"] = [dict(t) for t in self.tools]
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PromptFormat:
-        """Inverse of :meth:`to_dict` (unknown keys are ignored for forward compatibility)."""
+        """Inverse of :meth:`to_dict` (unknown keys are ignored for forward compatibility).
+
+        Raises:
+            ConfigError: For a format written before chat messages (no ``version``).
+        """
+        version = int(d.get("version", 1))
+        if version < FORMAT_VERSION:
+            raise ConfigError(
+                f"this model folder has prompt format version {version} (transcript prompts "
+                f"re-parsed from obs['history'], written by an older dialog-gym); this version "
+                f"renders obs['messages'] with the chat template and the env's tools "
+                f"(format {FORMAT_VERSION}). Retrain it: `dialog-gym train pipeline --out DIR`")
         return cls(labels=dict(d.get("labels") or cls().labels),
                    drop_context_lines=tuple(d.get("drop_context_lines", ())),
                    max_prompt_tokens=int(d.get("max_prompt_tokens", 1024)),
-                   delexicalize=bool(d.get("delexicalize", False)))
+                   delexicalize=bool(d.get("delexicalize", False)),
+                   tools=tuple(dict(t) for t in d.get("tools", ())), version=version)
 
 
 def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -105,6 +130,14 @@ _ENTITY = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
                      r"|[A-Za-z0-9]*\d[A-Za-z0-9]*(?:[.:/-][A-Za-z0-9]*\d[A-Za-z0-9]*)*")
 _PLACEHOLDER = re.compile(r"<\|e(\d+)\|>")
 _PLACEHOLDER_SPLIT = re.compile(r"(<\|e\d+\|>)")
+_DECIMAL = re.compile(r"\d+\.\d+")
+
+
+def _canonical_value(value: str) -> str:
+    """The key of a value in :class:`EntityTable` (``27.20`` and ``27.2`` are one)."""
+    if _DECIMAL.fullmatch(value):
+        return value.rstrip("0").rstrip(".")
+    return value
 
 
 class EntityTable:
@@ -113,8 +146,10 @@ class EntityTable:
     Delexicalisation (as in task-oriented dialogue systems) turns ``"order U4050"`` into
     ``"order <|e4|>"``; the policy writes placeholders and :meth:`relex` puts the values
     back before the env sees the reply. Numbering follows the order in which values
-    first appear in the conversation, so the same transcript always gets the same
+    first appear in the conversation, so the same conversation always gets the same
     placeholders, whether built turn by turn (rollouts) or all at once (prompts).
+    Decimal numbers that differ only by trailing zeros (``27.20`` in a tool result,
+    ``27.2`` in a call's JSON arguments) are one value, written back as first seen.
 
     Example:
         >>> t = EntityTable()
@@ -122,6 +157,8 @@ class EntityTable:
         'order <|e1|>, zip <|e2|>.'
         >>> t.relex("[lookup_order order=<|e1|>] <|e9|>")
         '[lookup_order order=U4050] '
+        >>> t.delex('refund $27.20'), t.delex('{"amount": 27.2}')
+        ('refund $<|e3|>', '{"amount": <|e3|>}')
     """
 
     def __init__(self) -> None:
@@ -133,12 +170,13 @@ class EntityTable:
 
         def sub(m: re.Match[str]) -> str:
             value = m.group(0)
-            k = self.index.get(value)
+            key = _canonical_value(value)
+            k = self.index.get(key)
             if k is None:
                 if not grow or len(self.values) >= MAX_ENTITIES:
                     return value
                 self.values.append(value)
-                k = self.index[value] = len(self.values)
+                k = self.index[key] = len(self.values)
             return PLACEHOLDERS[k - 1]
 
         parts = _PLACEHOLDER_SPLIT.split(text)
@@ -160,15 +198,6 @@ class EntityTable:
         t.values = list(self.values)
         t.index = dict(self.index)
         return t
-
-
-def delex_messages(messages: Sequence[Message], fmt: PromptFormat,
-                   table: EntityTable | None = None) -> list[Message]:
-    """Messages with their values replaced (no-op unless ``fmt.delexicalize``)."""
-    if not fmt.delexicalize:
-        return [dict(m) for m in messages]
-    table = table if table is not None else EntityTable()
-    return [{"role": m["role"], "content": table.delex(m["content"])} for m in messages]
 
 
 def constant_lines(contexts: Sequence[str]) -> tuple[str, ...]:
@@ -195,96 +224,162 @@ def compact_context(context: str, fmt: PromptFormat) -> str:
     return "\n".join(line for line in context.split("\n") if line not in drop)
 
 
-def split_history(history: str, fmt: PromptFormat) -> list[Message]:
-    r"""Transcript -> alternating ``user`` / ``assistant`` messages.
+def prepare_messages(messages: Sequence[Mapping[str, Any]], fmt: PromptFormat,
+                     table: EntityTable | None = None) -> list[Message]:
+    """Env messages as the policy sees them: plain OpenAI messages, compacted, delexicalised.
 
-    Agent lines (``"Agent: ..."``) become assistant messages without their label; every
-    run of other lines (customer, tool results) becomes one user message, labels kept. A
-    line that starts with no known label continues the previous turn (multi-line text).
-
-    Example:
-        >>> fmt = PromptFormat(labels={"user": "Customer", "agent": "Agent", "system": "System"})
-        >>> split_history("Customer: hi\nAgent: hello\nSystem: ok\nCustomer: thanks", fmt)
-        ... # doctest: +NORMALIZE_WHITESPACE
-        [{'role': 'user', 'content': 'Customer: hi'}, {'role': 'assistant', 'content': 'hello'},
-         {'role': 'user', 'content': 'System: ok\nCustomer: thanks'}]
+    The system message loses the format's constant lines; with ``fmt.delexicalize``
+    every content and tool-call argument has its values replaced (filling ``table``, in
+    the order the values appear; pass one to relexicalise the reply later). Tool-call
+    arguments stay JSON text (a delexicalised number is a bare placeholder).
     """
-    agent = fmt.agent_label + ": "
-    labels = tuple(v + ": " for v in fmt.labels.values())
-    msgs: list[Message] = []
-    for line in history.split("\n"):
-        if line.startswith(agent):
-            msgs.append({"role": "assistant", "content": line[len(agent):]})
-        elif msgs and not line.startswith(labels) and not line.startswith("[..."):
-            msgs[-1]["content"] += "\n" + line
-        elif msgs and msgs[-1]["role"] == "user":
-            msgs[-1]["content"] += "\n" + line
-        else:
-            msgs.append({"role": "user", "content": line})
-    return msgs
+    delex = fmt.delexicalize
+    table = table if table is not None else EntityTable()
+    out: list[Message] = []
+    for m in messages:
+        role = m.get("role")
+        content = m.get("content") or ""
+        if not isinstance(content, str):
+            raise ConfigError(f"message content must be a string, got {type(content).__name__}")
+        if role == "system":
+            content = compact_context(content, fmt)
+        msg: Message = {"role": role, "content": table.delex(content) if delex else content}
+        if role == "assistant" and m.get("tool_calls"):
+            calls = []
+            for c in m["tool_calls"]:
+                fn = c.get("function", c)
+                args = fn.get("arguments", {})
+                text = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
+                calls.append({"type": "function", "function": {
+                    "name": fn.get("name", ""), "arguments": table.delex(text) if delex
+                    else text}})
+            msg["tool_calls"] = calls
+        if role == "tool":
+            msg["name"] = m.get("name", "")
+        out.append(msg)
+    return out
 
 
 def observation_messages(observation: Mapping[str, Any], fmt: PromptFormat,
                          table: EntityTable | None = None) -> list[Message]:
-    """The messages of an observation: system (context), then the history's turns.
+    """The messages of an observation (``obs["messages"]``), prepared for the policy.
 
-    With ``fmt.delexicalize`` the values are replaced, filling ``table`` (pass one to
-    relexicalise the reply later).
+    An observation without ``messages`` (a bare ``{"context", "history"}`` dict, e.g.
+    from a scorer's input) becomes a system message and, when the history is not empty,
+    one user message holding it: nothing is re-parsed.
     """
-    ctx = compact_context(str(observation.get("context", "")), fmt)
-    msgs = [{"role": "system", "content": ctx},
-            *split_history(str(observation.get("history", "")), fmt)]
-    return delex_messages(msgs, fmt, table)
+    msgs = observation.get("messages")
+    if msgs is None:
+        msgs = [{"role": "system", "content": str(observation.get("context", ""))}]
+        history = str(observation.get("history", ""))
+        if history:
+            msgs.append({"role": "user", "content": history})
+    return prepare_messages(list(msgs), fmt, table)
 
 
-_TEMPLATE_PROBE = "\x00PROBE\x00"
+_TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
+
+
+def reply_message(text: str) -> dict[str, Any] | str:
+    """The action of a generated reply: an assistant message dict with ``tool_calls``.
+
+    The ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks become
+    OpenAI tool calls and the rest the content. A reply whose blocks are not all well
+    formed is returned as text: the env parses Hermes text itself and turns malformed
+    calls into error tool results.
+
+    Example:
+        >>> reply_message('Checking. <tool_call>{"name": "lookup_order", '
+        ...               '"arguments": {"order": "A1"}}</tool_call>')
+        ... # doctest: +NORMALIZE_WHITESPACE
+        {'role': 'assistant', 'content': 'Checking.', 'tool_calls': [{'type': 'function',
+         'function': {'name': 'lookup_order', 'arguments': {'order': 'A1'}}}]}
+        >>> reply_message('<tool_call>{"name": broken</tool_call>')
+        '<tool_call>{"name": broken</tool_call>'
+    """
+    blocks = _TOOL_CALL.findall(text)
+    if not blocks and "<tool_call>" not in text:
+        return {"role": "assistant", "content": text.strip()}
+    calls = []
+    for b in blocks:
+        try:
+            obj = json.loads(b)
+        except json.JSONDecodeError:
+            return text
+        if not isinstance(obj, dict) or not isinstance(obj.get("name"), str) or not \
+                isinstance(obj.get("arguments", {}), dict):
+            return text
+        calls.append({"type": "function", "function": {
+            "name": obj["name"], "arguments": obj.get("arguments", {})}})
+    content = _TOOL_CALL.sub(" ", text)
+    if "<tool_call>" in content or "</tool_call>" in content:
+        return text
+    msg: dict[str, Any] = {"role": "assistant", "content": " ".join(content.split())}
+    if calls:
+        msg["tool_calls"] = calls
+    return msg
+
+
+def action_text(action: Mapping[str, Any] | str) -> str:
+    """A reply action as Hermes text (the string form ``env.step`` also accepts)."""
+    if isinstance(action, str):
+        return action
+    parts = [str(action.get("content") or "")]
+    for c in action.get("tool_calls") or ():
+        fn = c.get("function", c)
+        args = fn.get("arguments", {})
+        args = json.loads(args) if isinstance(args, str) else args
+        parts.append("<tool_call>" + json.dumps({"name": fn["name"], "arguments": args},
+                                                ensure_ascii=False) + "</tool_call>")
+    return " ".join(p for p in parts if p)
+
+
+#: what a tokenizer without a chat template gets (turns end with its EOS token)
+FALLBACK_TEMPLATE_END = "{{ eos_token }}"
+
+_PROBE = "\x00PROBE\x00"
+_PROBE_CONTEXT = ({"role": "system", "content": "s"}, {"role": "user", "content": "u"})
 
 
 class ChatCodec:
-    """Renders messages to token ids with a tokenizer (chat template or plain transcript).
+    """Renders messages to token ids with a tokenizer's chat template.
+
+    A tokenizer without a chat template gets the embedded model's template with its
+    EOS token as the end of a turn
+    (:func:`~dialog_gym.agents.llm.embedded.chat_template`).
 
     Args:
         tokenizer: A Hugging Face tokenizer.
-        fmt: The prompt format.
+        fmt: The prompt format (its ``tools`` are passed to the template).
     """
 
     def __init__(self, tokenizer: Any, fmt: PromptFormat) -> None:
         self.tok = tokenizer
         self.fmt = fmt
-        self.templated = bool(getattr(tokenizer, "chat_template", None))
+        self.tools = [dict(t) for t in fmt.tools] or None
+        self.template = getattr(tokenizer, "chat_template", None)
+        if not self.template:
+            from dialog_gym.agents.llm.embedded import chat_template
+
+            if tokenizer.eos_token is None:
+                raise ConfigError("a tokenizer without a chat template needs an EOS token "
+                                  "to end the policy's turns")
+            self.template = chat_template(FALLBACK_TEMPLATE_END)
         vocab = tokenizer.get_vocab()
         stop = {t for t in (tokenizer.eos_token_id,) if t is not None}
         for name in END_OF_TURN_TOKENS:
             if name in vocab:
                 stop.add(vocab[name])
-        self.newline_stop = not self.templated
-        if self.newline_stop:
-            # plain transcripts end a reply at the first newline
-            for tid in range(len(tokenizer)):
-                if "\n" in tokenizer.decode([tid]):
-                    stop.add(tid)
         self.stop_ids = frozenset(stop)
         self.placeholder_ids = {vocab[p]: p for p in PLACEHOLDERS if p in vocab}
-        self.reply_suffix = self._reply_suffix() if self.templated else "\n"
+        self.reply_suffix = self._reply_suffix()
 
     # ------------------------------------------------------------------ rendering
     def render(self, messages: Sequence[Message], *, add_generation_prompt: bool) -> str:
         """The text of the conversation (ending with the assistant prompt if asked)."""
-        if self.templated:
-            return self.tok.apply_chat_template(list(messages), tokenize=False,
-                                                add_generation_prompt=add_generation_prompt)
-        parts = []
-        for m in messages:
-            if m["role"] == "system":
-                parts.append(m["content"] + "\n")
-            elif m["role"] == "assistant":
-                parts.append(f"{self.fmt.agent_label}: {m['content']}")
-            else:
-                parts.append(m["content"])
-        text = "\n".join(parts)
-        if add_generation_prompt:
-            text += f"\n{self.fmt.agent_label}:"
-        return text
+        return self.tok.apply_chat_template(list(messages), tools=self.tools, tokenize=False,
+                                            chat_template=self.template,
+                                            add_generation_prompt=add_generation_prompt)
 
     def encode_text(self, text: str) -> list[int]:
         """Token ids of a piece of rendered text (no special tokens added)."""
@@ -294,20 +389,24 @@ class ChatCodec:
         """Token ids of the prompt for the next reply, trimmed to ``max_prompt_tokens``.
 
         When too long, the oldest turns after the system message are dropped (whole
-        messages), then the prompt's start is cut as a last resort.
+        turns: up to the next user message), then the prompt's start is cut as a last
+        resort.
         """
         msgs = list(messages)
         ids = self.encode_text(self.render(msgs, add_generation_prompt=True))
         limit = self.fmt.max_prompt_tokens
         while len(ids) > limit and len(msgs) > 2:
-            drop = 2 if msgs[1]["role"] == "user" and len(msgs) > 3 else 1
-            msgs = [msgs[0], *msgs[1 + drop:]]
+            nxt = next((j for j in range(2, len(msgs)) if msgs[j]["role"] == "user"
+                        and msgs[j - 1]["role"] != "user"), None)
+            if nxt is None:
+                break
+            msgs = [msgs[0], *msgs[nxt:]]
             ids = self.encode_text(self.render(msgs, add_generation_prompt=True))
         return ids[-limit:]
 
     def reply_text(self, gen_ids: Sequence[int], table: EntityTable | None = None
                    ) -> tuple[str, str]:
-        r"""Decode sampled ids to the reply the env receives.
+        """Decode sampled ids to the reply's text (Hermes ``<tool_call>`` blocks kept).
 
         With a delexicalising format and a ``table``, placeholders are replaced by their
         values (the text the env receives); without a table the reply stays in the
@@ -315,20 +414,14 @@ class ChatCodec:
 
         Returns:
             ``(reply, stop)``: ``stop`` is the text of the end-of-turn token that ended
-            sampling (``"\n"`` for plain transcripts), or ``""`` when the length limit did.
+            sampling, or ``""`` when the length limit did.
         """
         ids = list(gen_ids)
         stop = ""
         if ids and ids[-1] in self.stop_ids:
-            if self.newline_stop:
-                stop = "\n"
-            else:
-                stop = self.tok.convert_ids_to_tokens(ids[-1])
-                ids = ids[:-1]
-        text = self._decode(ids)
-        if self.newline_stop:
-            text = text.split("\n", 1)[0]
-        text = text.strip()
+            stop = self.tok.convert_ids_to_tokens(ids[-1])
+            ids = ids[:-1]
+        text = self._decode(ids).strip()
         if table is not None and self.fmt.delexicalize:
             text = table.relex(text)
         return text, stop
@@ -351,56 +444,82 @@ class ChatCodec:
             out.append(self.tok.decode(run, skip_special_tokens=True))
         return "".join(out)
 
-    def reply_ids(self, reply: str) -> list[int]:
-        """Canonical ids of a reply as the policy would sample it (end-of-turn included)."""
-        if self.newline_stop:
-            return self.encode_text(" " + reply + "\n")
-        return [*self.encode_text(reply), self.end_id]
+    def reply_piece(self, message: Message) -> str:
+        """The text the template writes for an assistant message (content, tool calls).
+
+        What follows the generation prompt, up to the end-of-turn suffix: the text the
+        policy would sample for this reply.
+        """
+        head = self.render(list(_PROBE_CONTEXT), add_generation_prompt=True)
+        full = self.render([*_PROBE_CONTEXT, message], add_generation_prompt=False)
+        if not full.startswith(head):
+            raise ConfigError("the chat template does not render an assistant message after "
+                              "its generation prompt; its replies cannot be tokenized")
+        piece = full[len(head):]
+        if self.reply_suffix and piece.endswith(self.reply_suffix):
+            piece = piece[: len(piece) - len(self.reply_suffix)]
+        return piece
+
+    def piece_ids(self, piece: str) -> list[int]:
+        """Ids of a reply's text as the policy samples it (end-of-turn token included)."""
+        return [*self.encode_text(piece), self.end_id]
+
+    def reply_ids(self, message: Message | str) -> list[int]:
+        """Canonical ids of a reply (an assistant message, or its text) with its end token."""
+        piece = message if isinstance(message, str) else self.reply_piece(message)
+        return self.piece_ids(piece)
 
     @property
     def end_id(self) -> int:
         """The end-of-turn token the template closes an assistant message with."""
         vocab = self.tok.get_vocab()
-        for name in END_OF_TURN_TOKENS:
-            if name in vocab and self.reply_suffix.startswith(name):
+        for name in (*END_OF_TURN_TOKENS, self.tok.eos_token):
+            if name and name in vocab and self.reply_suffix.startswith(name):
                 return vocab[name]
         if self.tok.eos_token_id is None:
-            raise ValueError("the tokenizer has neither an end-of-turn nor an EOS token")
+            raise ConfigError("the tokenizer has neither an end-of-turn nor an EOS token")
         return int(self.tok.eos_token_id)
 
-    def continuation_ids(self, messages: Sequence[Message], reply: str, stop: str,
+    @property
+    def end_token(self) -> str:
+        """The text of :attr:`end_id`."""
+        return self.tok.convert_ids_to_tokens(self.end_id)
+
+    def continuation_ids(self, messages: Sequence[Message], reply: Message, stop: str,
                          new_messages: Sequence[Message]) -> list[int]:
         """Ids that follow the sampled reply tokens, up to the next reply's prompt.
 
-        ``messages`` is the conversation before the reply; ``new_messages`` what came
-        after it (the user's turn). When sampling ended at an end-of-turn token (its
-        text is ``stop``), that token is part of the reply already and is not repeated.
+        ``messages`` is the conversation before the reply, ``reply`` the env's assistant
+        message for it and ``new_messages`` what came after it (tool results, the
+        user's turn). The text is the difference between two renderings of the
+        template, both holding the reply: the conversation up to the reply's content,
+        and the whole one with the next generation prompt; the reply's own tokens are
+        the sampled ones and are not re-rendered. When sampling ended at an end-of-turn
+        token (its text is ``stop``), that token is part of the reply already.
         """
-        before = [*messages, {"role": "assistant", "content": reply}]
-        full = self.render([*before, *new_messages], add_generation_prompt=True)
+        before = [*messages, reply]
         upto = self.render(before, add_generation_prompt=False)
-        if self.templated:
-            # text right after the reply's content: the template's suffix onwards
-            head = upto[: len(upto) - len(self.reply_suffix)] if self.reply_suffix and \
-                upto.endswith(self.reply_suffix) else upto
-        else:
-            head = upto
-        cont = full[len(head):] if full.startswith(head) else "\n" + self.render(
-            list(new_messages), add_generation_prompt=True)
+        full = self.render([*before, *new_messages], add_generation_prompt=True)
+        head = upto[: len(upto) - len(self.reply_suffix)] if self.reply_suffix and \
+            upto.endswith(self.reply_suffix) else upto
+        if not full.startswith(head):
+            raise ConfigError(
+                "the chat template renders earlier turns differently once later messages "
+                "follow (it is not append-only), so an episode cannot grow token by token")
+        cont = full[len(head):]
         if stop and cont.startswith(stop):
             cont = cont[len(stop):]
         return self.encode_text(cont)
 
     def _reply_suffix(self) -> str:
         """What the template writes right after an assistant message's content."""
-        msgs = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
-                {"role": "assistant", "content": _TEMPLATE_PROBE}]
+        msgs = [*_PROBE_CONTEXT, {"role": "assistant", "content": _PROBE}]
         try:
-            text = self.tok.apply_chat_template(msgs, tokenize=False)
+            text = self.render(msgs, add_generation_prompt=False)
         except Exception:  # a template that rejects the probe: no suffix known
             return ""
-        i = text.rfind(_TEMPLATE_PROBE)
-        return text[i + len(_TEMPLATE_PROBE):] if i >= 0 else ""
+        i = text.rfind(_PROBE)
+        return text[i + len(_PROBE):] if i >= 0 else ""
 
 
 @dataclass
@@ -409,7 +528,8 @@ class EpisodeTokens:
 
     ``ids[:context_len]`` is context carried over from earlier rollouts (never trained
     on); afterwards ``agent[i]`` marks the tokens the policy sampled, and ``reward_at``
-    the last token of each reply.
+    the last token of each reply. ``messages`` are the episode's messages as rendered
+    (prepared), ``seen`` how many of the env's ``obs["messages"]`` they cover.
     """
 
     ids: list[int] = field(default_factory=list)
@@ -419,57 +539,80 @@ class EpisodeTokens:
     reward_at: list[int] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
     table: EntityTable = field(default_factory=EntityTable)
-    _last: tuple[str, str] = ("", "")
+    seen: int = 0
+    _stop: str | None = None
 
     @classmethod
     def start(cls, codec: ChatCodec, observation: Mapping[str, Any]) -> EpisodeTokens:
-        """A new episode from its first observation."""
+        """A new episode from its first observation (``obs["messages"]``)."""
         table = EntityTable()
         msgs = observation_messages(observation, codec.fmt, table)
-        return cls.from_messages(codec, msgs, table)
+        ep = cls.from_messages(codec, msgs, table)
+        ep.seen = len(observation.get("messages") or ())
+        return ep
 
     @classmethod
     def from_messages(cls, codec: ChatCodec, messages: Sequence[Message],
                       table: EntityTable | None = None) -> EpisodeTokens:
-        """A new episode from the (delexicalised) messages of its first prompt."""
+        """A new episode from the (prepared) messages of its first prompt."""
         ids = codec.prompt_ids(messages)
         return cls(ids=ids, agent=[False] * len(ids), messages=list(messages),
                    table=table if table is not None else EntityTable())
 
-    def add_reply(self, gen_ids: Sequence[int], reply: str, stop: str,
-                  reward: float = 0.0) -> None:
-        """Append the sampled reply tokens (the turn's reward lands on the last one).
+    def add_reply(self, gen_ids: Sequence[int], stop: str, reward: float = 0.0) -> None:
+        """Append the sampled reply tokens verbatim (the turn's reward on the last one).
 
-        ``reply`` is the text the env received (values in place); new values in it are
-        numbered now, as a prompt built from the transcript would number them.
+        ``stop`` is the end-of-turn text that ended sampling (``""`` when cut by length).
         """
         if not gen_ids:
             raise ValueError("a reply needs at least one sampled token")
+        if self._stop is not None:
+            raise ValueError("add_reply twice in a row: add the observation that followed "
+                             "the last reply first")
         self.ids.extend(int(t) for t in gen_ids)
         self.agent.extend([True] * len(gen_ids))
         self.reward_at.append(len(self.ids) - 1)
         self.rewards.append(float(reward))
-        self._last = (self.table.delex(reply), stop)
+        self._stop = stop
 
-    def add_user(self, codec: ChatCodec, new_messages: Sequence[Message]) -> None:
-        """Append what followed the last reply (``new_messages``), up to the next prompt."""
-        reply, stop = self._last
-        new = delex_messages(list(new_messages) or [{"role": "user", "content": ""}],
-                             codec.fmt, self.table)
-        cont = codec.continuation_ids(self.messages, reply, stop, new)
-        self.messages = [*self.messages, {"role": "assistant", "content": reply}, *new]
+    def add_messages(self, codec: ChatCodec, reply: Message, new_messages: Sequence[Message]
+                     ) -> None:
+        """Append what followed the last reply (the template's continuation).
+
+        ``reply`` is the (prepared) assistant message the env recorded for it,
+        ``new_messages`` the prepared tool results and user turn.
+        """
+        if self._stop is None:
+            raise ValueError("add_messages without a reply before it")
+        cont = codec.continuation_ids(self.messages, reply, self._stop, new_messages)
+        self.messages = [*self.messages, reply, *new_messages]
         self.ids.extend(cont)
         self.agent.extend([False] * len(cont))
+        self._stop = None
 
     def add_observation(self, codec: ChatCodec, observation: Mapping[str, Any]) -> None:
-        """Append the observation that followed the last reply."""
-        self.add_user(codec, new_user_messages(observation, codec.fmt))
+        """Append the messages of ``observation`` that followed the last reply.
+
+        ``obs["messages"]`` is append-only: the new ones start with the env's assistant
+        message for the reply, then its tool results and the user's answer.
+        """
+        msgs = observation.get("messages")
+        if msgs is None:
+            raise ConfigError("the observation has no 'messages'; the LLM trainer needs "
+                              "dialog-gym's chat messages (obs['messages'])")
+        new = list(msgs[self.seen:])
+        if not new or new[0].get("role") != "assistant":
+            raise ValueError(f"expected the env's assistant message after message {self.seen}"
+                             f", got {new[:1]!r:.120}")
+        prepared = prepare_messages(new, codec.fmt, self.table)
+        self.add_messages(codec, prepared[0], prepared[1:])
+        self.seen = len(msgs)
 
     def carry_over(self) -> EpisodeTokens:
         """The same episode for the next rollout: everything so far becomes context."""
         return EpisodeTokens(ids=list(self.ids), agent=[False] * len(self.ids),
                              messages=list(self.messages), context_len=len(self.ids),
-                             table=self.table.copy(), _last=self._last)
+                             table=self.table.copy(), seen=self.seen, _stop=self._stop)
 
     @property
     def n_agent_tokens(self) -> int:
@@ -477,40 +620,31 @@ class EpisodeTokens:
         return sum(self.agent)
 
 
-def new_user_messages(observation: Mapping[str, Any], fmt: PromptFormat) -> list[Message]:
-    """The messages of an observation after its last agent turn."""
-    msgs = split_history(str(observation.get("history", "")), fmt)
-    last = max((i for i, m in enumerate(msgs) if m["role"] == "assistant"), default=-1)
-    return [m for m in msgs[last + 1:] if m["role"] == "user"]
+def episode_from_messages(codec: ChatCodec, messages: Sequence[Mapping[str, Any]],
+                          targets: Sequence[bool] | None = None) -> EpisodeTokens:
+    """Token sequence of a finished episode's messages, replies tokenized canonically.
 
-
-def episode_from_transcript(codec: ChatCodec, context: str, history: str,
-                            targets: Sequence[bool] | None = None) -> EpisodeTokens:
-    """Token sequence of a finished transcript, replies tokenized canonically.
-
-    Used for demonstrations (SFT) and reward-model pairs: the layout is the one
-    :class:`EpisodeTokens` builds during rollouts. ``targets`` (one flag per agent
+    Used for demonstrations (SFT), reward-model states and KL estimates: the layout is
+    the one :class:`EpisodeTokens` builds during rollouts, each reply being the
+    template's rendering of its assistant message. ``targets`` (one flag per agent
     turn) marks replies that are not targets (their tokens become context).
     """
     table = EntityTable()
-    msgs = observation_messages({"context": context, "history": history}, codec.fmt, table)
+    msgs = prepare_messages(messages, codec.fmt, table)
     first = next((i for i, m in enumerate(msgs) if m["role"] == "assistant"), len(msgs))
     ep = EpisodeTokens.from_messages(codec, msgs[:first], table)
-    i = first
-    turn = 0
+    i, turn = first, 0
     while i < len(msgs):
-        reply = msgs[i]["content"]
-        stop = "\n" if codec.newline_stop else codec.tok.convert_ids_to_tokens(codec.end_id)
-        ep.add_reply(codec.reply_ids(reply), reply, stop)
+        ids = codec.reply_ids(msgs[i])
+        ep.add_reply(ids, codec.end_token)
         if targets is not None and turn < len(targets) and not targets[turn]:
-            n = len(codec.reply_ids(reply))
-            ep.agent[-n:] = [False] * n
+            ep.agent[-len(ids):] = [False] * len(ids)
         turn += 1
         j = i + 1
         while j < len(msgs) and msgs[j]["role"] != "assistant":
             j += 1
-        if j < len(msgs):
-            ep.add_user(codec, msgs[i + 1:j])
+        if j > i + 1 or j < len(msgs):
+            ep.add_messages(codec, msgs[i], msgs[i + 1:j])
         i = j
     return ep
 

@@ -5,8 +5,11 @@ Reads top to bottom like CleanRL's ``ppo.py``: config -> rollout -> advantages -
 **Rollout.** ``num_envs`` copies of the env (a Gymnasium vector env, same-step autoreset)
 each play ``turns_per_rollout`` agent turns per iteration. Each sub-env's episode is one
 growing token sequence (:class:`~dialog_gym.agents.llm.prompt.EpisodeTokens`): the
-prompt, the sampled reply (agent tokens), the customer's answer and tool results (user
-tokens, never trained on), the next reply... An episode that ends becomes a *segment* of
+prompt (``obs["messages"]`` through the chat template, with the env's tools), the
+sampled reply tokens kept verbatim (agent tokens; the env receives the reply as an
+assistant message with ``tool_calls``), the template's continuation for the new
+messages only, tool results and the customer's answer (never trained on), the next
+reply... An episode that ends becomes a *segment* of
 the buffer; one still running at the end of the iteration is cut (its value bootstraps
 the return) and carries on in the next iteration with everything so far as context.
 
@@ -426,7 +429,7 @@ class RLTrainer:
     @torch.no_grad()
     def rollout(self) -> tuple[list[Segment], dict[str, Any]]:
         """Play ``turns_per_rollout`` turns in every sub-env; return segments and stats."""
-        from dialog_gym.agents.llm.prompt import EpisodeTokens
+        from dialog_gym.agents.llm.prompt import EpisodeTokens, reply_message
 
         cfg = self.cfg
         segments: list[Segment] = []
@@ -438,15 +441,17 @@ class RLTrainer:
             gen = self.policy.generate([s.ids for s in self.seqs])
             replies = [self.codec.reply_text(g, s.table)
                        for g, s in zip(gen, self.seqs, strict=True)]
+            # structured calls: assistant message dicts with tool_calls (text when a
+            # <tool_call> block is malformed; the env reports it as an error result)
             obs, rewards, terminated, truncated, info = self.envs.step(
-                [r for r, _ in replies])
+                [reply_message(r) for r, _ in replies])
             obs_list = self._split_obs(obs)
             final_obs = info.get("final_obs")
             final_info = info.get("final_info", {})
             for i in range(cfg.num_envs):
-                reply, stop = replies[i]
+                _, stop = replies[i]
                 seq = self.seqs[i]
-                seq.add_reply(gen[i], reply, stop, float(rewards[i]))
+                seq.add_reply(gen[i], stop, float(rewards[i]))
                 lengths.append(len(gen[i]))
                 stopped += bool(stop)
                 self.ep_return[i] += float(rewards[i])

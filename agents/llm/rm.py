@@ -1,12 +1,14 @@
 """Step 2: reward model: the LM backbone with a scalar head, trained on pairwise comparisons.
 
-For each state of the demonstrations (the conversation before one expert reply), the
-**chosen** reply is the expert's; the **rejected** one is either a degraded copy of it
-(:func:`degrade`: a wrong digit in an id or amount, tool calls dropped, the reply cut
-short, words shuffled, an earlier reply repeated, the customer echoed, a reply from
-another conversation) or a sample of the SFT policy that differs from the expert's reply.
-The loss is ``-log sigmoid(r(chosen) - r(rejected))``; accuracy is measured on pairs from
-held-out episodes. The score of a reply is the head's output at its last token.
+For each state of the demonstrations (the chat messages before one expert reply, rendered
+by the chat template), the **chosen** reply is the expert's assistant message as the
+template writes it (content and Hermes ``<tool_call>`` blocks); the **rejected** one is
+either a degraded copy of it (:func:`degrade`: a wrong digit in an id or amount, tool
+calls dropped, the reply cut short, words shuffled, an earlier reply repeated, the
+customer echoed, a reply from another conversation) or a sample of the SFT policy that
+differs from the expert's reply. The loss is ``-log sigmoid(r(chosen) - r(rejected))``;
+accuracy is measured on pairs from held-out episodes. The score of a reply is the head's
+output at its last token.
 
 The model folder loads with :class:`~dialog_gym.agents.llm.modeling.ValueModel` and serves
 as the ``reward_model`` scorer and as the critic's initialisation.
@@ -24,7 +26,7 @@ import numpy as np
 
 from dialog_gym.agents.llm.config import RMConfig
 
-_CALL = re.compile(r"\s*\[[a-z_]+(?: [^\]]*)?\]")
+_CALL = re.compile(r"\s*(?:\[[a-z_]+(?: [^\]]*)?\]|<tool_call>.*?</tool_call>)", re.S)
 _DIGIT = re.compile(r"\d")
 DEGRADATIONS = ("digit", "drop_calls", "truncate", "shuffle", "repeat", "echo", "other")
 
@@ -37,6 +39,8 @@ def degrade(reply: str, kind: str, rng: np.random.Generator, *, previous: Sequen
         >>> rng = np.random.default_rng(0)
         >>> degrade("Refunded. [refund order=A1234 amount=5.00]", "drop_calls", rng)
         'Refunded.'
+        >>> degrade('Done.<tool_call>{"name": "refund"}</tool_call>', "drop_calls", rng)
+        'Done.'
         >>> degrade("no digits here", "digit", rng) is None
         True
     """
@@ -85,19 +89,20 @@ class Pair:
 def build_pairs(codec: Any, demos: Sequence[dict[str, Any]], cfg: RMConfig,
                 policy: Any | None, rng: np.random.Generator) -> list[Pair]:
     """Comparison pairs from the demonstrations' states (see the module docstring)."""
-    from dialog_gym.agents.llm.prompt import observation_messages
+    from dialog_gym.agents.llm.prompt import prepare_messages
 
-    states: list[tuple[int, list[dict[str, str]], str, list[str]]] = []
+    # (episode, prepared messages before the reply, the reply's text, earlier replies)
+    states: list[tuple[int, list[dict[str, Any]], str, list[str]]] = []
     for e, d in enumerate(demos):
-        msgs = observation_messages({"context": d["context"], "history": d["history"]},
-                                    codec.fmt)
+        msgs = prepare_messages(d["messages"], codec.fmt)
         previous: list[str] = []
         flags = d.get("expert") or []
         for k, m in enumerate(msgs):
             if m["role"] == "assistant":
+                piece = codec.reply_piece(m)
                 if len(previous) >= len(flags) or flags[len(previous)]:
-                    states.append((e, msgs[:k], m["content"], list(previous)))
-                previous.append(m["content"])
+                    states.append((e, msgs[:k], piece, list(previous)))
+                previous.append(piece)
     order = rng.permutation(len(states))[: cfg.max_pairs]
     chosen_states = [states[i] for i in order]
     all_replies = [s[2] for s in states]
@@ -128,7 +133,7 @@ def build_pairs(codec: Any, demos: Sequence[dict[str, Any]], cfg: RMConfig,
         if rejected is None:
             continue
         prompt = codec.prompt_ids(msgs)
-        pairs.append(Pair(prompt, codec.reply_ids(reply), codec.reply_ids(rejected), kind, ep))
+        pairs.append(Pair(prompt, codec.piece_ids(reply), codec.piece_ids(rejected), kind, ep))
     return pairs
 
 

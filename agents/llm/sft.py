@@ -1,10 +1,11 @@
 """Step 1: supervised fine-tuning on expert demonstrations (loss on the agent's tokens).
 
-Each demonstration episode becomes one token sequence laid out exactly as during RL
-rollouts (context, customer turns and tool results as context; the expert's replies and
-their end-of-turn tokens as targets). The loss is the mean negative log-likelihood of
-the target tokens only. With no model named, the embedded tiny GPT-2 and its tokenizer
-are built from the same demonstrations first.
+Each demonstration episode (its chat messages, rendered by the tokenizer's chat template
+with the env's tools) becomes one token sequence laid out exactly as during RL rollouts
+(system turn, user turns and tool results as context; the expert's assistant messages,
+content and Hermes tool calls, with their end-of-turn tokens as targets). The loss is
+the mean negative log-likelihood of the target tokens only. With no model named, the
+embedded tiny GPT-2 and its tokenizer are built from the same demonstrations first.
 
 Usage::
 
@@ -68,17 +69,18 @@ def format_for(model_dir: str, tokenizer: Any, demos: list[dict[str, Any]],
     limit = (max_positions or 2048) - 96
     return PromptFormat(labels=dict(demos[0].get("labels") or PromptFormat().labels),
                         drop_context_lines=constant_lines([d["context"] for d in demos]),
-                        max_prompt_tokens=max(128, min(limit, 2048)))
+                        max_prompt_tokens=max(128, min(limit, 2048)),
+                        tools=tuple(demos[0].get("tools", ())))
 
 
 def demo_sequences(codec: Any, demos: list[dict[str, Any]], max_len: int | None
                    ) -> list[tuple[list[int], list[bool]]]:
     """``(ids, target mask)`` per demonstration, dropping ones longer than ``max_len``."""
-    from dialog_gym.agents.llm.prompt import episode_from_transcript
+    from dialog_gym.agents.llm.prompt import episode_from_messages
 
     out = []
     for d in demos:
-        ep = episode_from_transcript(codec, d["context"], d["history"], d.get("expert"))
+        ep = episode_from_messages(codec, d["messages"], d.get("expert"))
         if max_len is not None and len(ep.ids) > max_len:
             continue
         out.append((ep.ids, ep.agent))
@@ -256,7 +258,7 @@ def train_sft(cfg: SFTConfig) -> dict[str, Any]:
     final = evaluate_heldout() if held_seqs else {}
     log.log(step, final)
     meta = {"kind": "policy", "stage": "sft", "env_id": cfg.env_id, "format": fmt.to_dict(),
-            "generation": {"max_new_tokens": _max_reply_tokens(codec, train)},
+            "generation": {"max_new_tokens": _max_reply_tokens(train_seqs)},
             "base_model": cfg.model or "embedded"}
     engine.save_model(cfg.out)
     if rank == 0:
@@ -275,9 +277,12 @@ def train_sft(cfg: SFTConfig) -> dict[str, Any]:
     return metrics
 
 
-def _max_reply_tokens(codec: Any, demos: list[dict[str, Any]]) -> int:
-    """Longest expert reply in tokens, with a margin (the policy's ``max_new_tokens``)."""
-    n = max((len(codec.reply_ids(r)) for d in demos for r, ok in zip(
-        d["replies"], d.get("expert") or [True] * len(d["replies"]), strict=False) if ok),
-        default=48)
+def _max_reply_tokens(seqs: list[tuple[list[int], list[bool]]]) -> int:
+    """Longest target reply in tokens, with a margin (the policy's ``max_new_tokens``)."""
+    n, run = 0, 0
+    for _, agent in seqs:
+        for a in [*agent, False]:
+            run = run + 1 if a else 0
+            n = max(n, run)
+    n = n or 48
     return int(min(256, n + max(8, n // 4)))

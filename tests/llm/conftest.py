@@ -7,7 +7,7 @@ import os
 import pytest
 
 ENV = "Dialog-CustomerService-v0"
-TINY = {"vocab_size": 320, "n_embd": 32, "n_layer": 2, "n_head": 2}
+TINY = {"vocab_size": 768, "n_embd": 32, "n_layer": 2, "n_head": 2}
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from dialog_gym.agents.llm.checkpoint import (
     set_rng_state,
     unflatten_state,
 )
-from dialog_gym.agents.llm.prompt import PromptFormat, constant_lines, split_history
+from dialog_gym.agents.llm.prompt import PromptFormat, constant_lines
 
 
 class Stage(enum.Enum):
@@ -83,45 +83,38 @@ def test_embedded_build_is_deterministic_and_loads_like_any_hf_model(tmp_path, d
     text = tok.apply_chat_template([{"role": "user", "content": "order A1234"}],
                                    tokenize=False, add_generation_prompt=True)
     assert text == "<|user|>order A1234<|end|><|assistant|>"
+    assert tok.response_template["start_anchor"] == "<|assistant|>"
     # digits are single tokens (ids and amounts are copied digit by digit)
     assert [tok.decode([i]) for i in tok("1234", add_special_tokens=False)["input_ids"]] == \
         ["1", "2", "3", "4"]
 
 
-def test_split_history_and_constant_lines():
-    fmt = PromptFormat(labels={"user": "Customer", "agent": "Agent", "system": "System"})
-    msgs = split_history("Customer: a\nAgent: b\nsecond line\nSystem: c\nCustomer: d", fmt)
-    assert [m["role"] for m in msgs] == ["user", "assistant", "user"]
-    assert msgs[1]["content"] == "b\nsecond line"
-    assert msgs[2]["content"] == "System: c\nCustomer: d"
+def test_constant_lines_and_old_prompt_formats_are_rejected_clearly():
+    from dialog_gym.error import ConfigError
+
     assert constant_lines(["x\nrule", "y\nrule"]) == ("rule",)
+    # a folder written before chat messages (no version) is refused with a way out
+    with pytest.raises(ConfigError, match="format version 1.*Retrain"):
+        PromptFormat.from_dict({"labels": {"user": "Customer"}, "max_prompt_tokens": 64})
+    fmt = PromptFormat(tools=({"type": "function", "function": {"name": "f"}},))
+    assert PromptFormat.from_dict(fmt.to_dict()) == fmt
 
 
-def test_plain_transcript_codec_stops_at_newline():
+def test_tokenizer_without_chat_template_gets_the_embedded_one_ending_turns_with_eos(
+        sft_dir):
     from transformers import AutoTokenizer
 
     from dialog_gym.agents.llm.prompt import ChatCodec
 
-    class Tok:  # a minimal tokenizer without a chat template
-        chat_template = None
-        eos_token_id = 0
-
-        def get_vocab(self):
-            return {"<eos>": 0, "a": 1, "\n": 2}
-
-        def __len__(self):
-            return 3
-
-        def decode(self, ids, skip_special_tokens=False):
-            return "".join({0: "", 1: "a", 2: "\n"}[i] for i in ids)
-
-    codec = ChatCodec(Tok(), PromptFormat())
-    assert codec.stop_ids == {0, 2}
-    assert codec.reply_text([1, 1, 2]) == ("aa", "\n")
+    tok = AutoTokenizer.from_pretrained(sft_dir)
+    tok.chat_template = None
+    codec = ChatCodec(tok, PromptFormat())
     text = codec.render([{"role": "system", "content": "ctx"},
-                         {"role": "user", "content": "User: hi"}], add_generation_prompt=True)
-    assert text.endswith("User: hi\nAgent:")
-    del AutoTokenizer
+                         {"role": "user", "content": "hi"}], add_generation_prompt=True)
+    assert text == "<|system|>ctx<|endoftext|><|user|>hi<|endoftext|><|assistant|>"
+    assert codec.end_id == tok.eos_token_id
+    ids = codec.reply_ids({"role": "assistant", "content": "ok"})
+    assert ids[-1] == tok.eos_token_id and codec.reply_text(ids) == ("ok", "<|endoftext|>")
 
 
 @pytest.mark.parametrize("module", [

@@ -151,6 +151,10 @@ def test_sampling_stops_at_eos_per_row_and_masks_what_follows():
     assert out[1] == [6, 7, 8, 9]  # length limit
 
 
+def _obs(*msgs):
+    return {"messages": [{"role": r, "content": c, **kw} for r, c, kw in msgs]}
+
+
 def test_episode_mask_covers_only_sampled_tokens(sft_dir):
     from transformers import AutoTokenizer
 
@@ -158,18 +162,22 @@ def test_episode_mask_covers_only_sampled_tokens(sft_dir):
 
     tok = AutoTokenizer.from_pretrained(sft_dir)
     codec = ChatCodec(tok, PromptFormat.from_dict(read_meta(sft_dir)["format"]))
-    ep = EpisodeTokens.start(codec, {"context": "ctx", "history": "Customer: hi"})
+    first = [("system", "ctx", {}), ("user", "hi", {})]
+    ep = EpisodeTokens.start(codec, _obs(*first))
     n0 = len(ep.ids)
-    gen = codec.reply_ids("hello there")
-    ep.add_reply(gen, "hello there", "<|end|>", reward=1.0)
-    ep.add_observation(codec, {"context": "ctx", "history":
-                               "Customer: hi\nAgent: hello there\nCustomer: thanks"})
+    gen = codec.reply_ids({"role": "assistant", "content": "hello there"})
+    ep.add_reply(gen, "<|end|>", reward=1.0)
+    ep.add_observation(codec, _obs(*first, ("assistant", "hello there", {}),
+                                   ("user", "thanks", {})))
     assert ep.agent == [False] * n0 + [True] * len(gen) + [False] * (len(ep.ids) - n0 - len(gen))
     assert ep.reward_at == [n0 + len(gen) - 1]
     assert ep.ids[ep.reward_at[0]] == codec.end_id  # reward on the end-of-turn token
     # the grown sequence equals the canonical prompt of the same conversation
     canon = codec.prompt_ids(ep.messages)
     assert ep.ids == canon
+    with pytest.raises(ValueError, match="assistant message"):
+        ep.add_reply(gen, "<|end|>")
+        ep.add_observation(codec, _obs(*first))  # no new assistant message: refused
 
 
 def test_delexicalised_episode_grows_like_its_canonical_prompt(sft_dir):
@@ -186,21 +194,24 @@ def test_delexicalised_episode_grows_like_its_canonical_prompt(sft_dir):
 
     tok = AutoTokenizer.from_pretrained(sft_dir)
     fmt = PromptFormat.from_dict(read_meta(sft_dir)["format"])
-    assert fmt.delexicalize  # the embedded default
+    assert fmt.delexicalize and fmt.tools  # the embedded default, with the env's tools
     codec = ChatCodec(tok, fmt)
-    obs = {"context": "Today is 2026-01-02.", "history": "Customer: where is order A1234?"}
-    ep = EpisodeTokens.start(codec, obs)
-    gen = codec.reply_ids("[lookup_order order=<|e2|>]")
+    first = [("system", "Today is 2026-01-02.", {}), ("user", "where is order A1234?", {})]
+    ep = EpisodeTokens.start(codec, _obs(*first))
+    gen = codec.encode_text('<tool_call>{"name": "lookup_order", "arguments": '
+                            '{"order": "<|e2|>"}}</tool_call>') + [codec.end_id]
     reply, stop = codec.reply_text(gen, ep.table)
-    assert reply == "[lookup_order order=A1234]" and stop == "<|end|>"
-    ep.add_reply(gen, reply, stop)
-    hist = obs["history"] + f"\nAgent: {reply}\nSystem: [lookup_order] ok: order A1234 B7777"
-    ep.add_observation(codec, {"context": obs["context"], "history": hist})
+    assert reply == ('<tool_call>{"name": "lookup_order", "arguments": {"order": "A1234"}}'
+                     '</tool_call>') and stop == "<|end|>"
+    ep.add_reply(gen, stop)
+    call = {"id": "call_1_0", "type": "function",
+            "function": {"name": "lookup_order", "arguments": '{"order": "A1234"}'}}
+    later = [*first, ("assistant", "", {"tool_calls": [call]}),
+             ("tool", '{"ok": true, "message": "order A1234 B7777"}',
+              {"tool_call_id": "call_1_0", "name": "lookup_order"}),
+             ("user", "thanks", {})]
+    ep.add_observation(codec, _obs(*later))
     table = EntityTable()
-    canon = codec.prompt_ids(observation_messages({"context": obs["context"],
-                                                   "history": hist}, fmt, table))
-    assert ep.ids == canon
+    canon = codec.prompt_ids(observation_messages(_obs(*later), fmt, table))
+    assert ep.ids == canon  # the sampled call is the template's rendering of it
     assert table.values == ["2026-01-02", "A1234", "B7777"] == ep.table.values
-    # a value the policy writes out literally is numbered when it first appears
-    ep.add_reply(codec.reply_ids("ok C1"), "ok C1", "<|end|>")
-    assert ep.table.values[-1] == "C1"
