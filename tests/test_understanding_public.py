@@ -25,10 +25,12 @@ SGD_SYSTEM_ACTS = ["INFORM", "REQUEST", "CONFIRM", "OFFER", "NOTIFY_SUCCESS", "N
                    "INFORM_COUNT", "OFFER_INTENT", "REQ_MORE", "GOODBYE"]
 SGD_USER_ACTS = ["INFORM_INTENT", "NEGATE_INTENT", "AFFIRM_INTENT", "INFORM", "REQUEST",
                  "AFFIRM", "NEGATE", "SELECT", "REQUEST_ALTS", "THANK_YOU", "GOODBYE"]
-#: the eight ESConv strategies, in the spellings of ESConv.json and of the split files
+#: the eight ESConv strategies, in the spellings of ESConv.json and of the split files,
 ESCONV_STRATEGIES = ["Question", "Questions", "Restatement or Paraphrasing",
                      "Reflection of feelings", "Self-disclosure", "Affirmation and Reassurance",
-                     "Providing Suggestions", "Information", "Others", "Other"]
+                     "Providing Suggestions", "Information", "Others", "Other",
+                     # older labels found in FailedESConv.json
+                     "Direct Guidance", "Approval and Reassurance", "Restatement"]
 
 
 def _act(act, slot="", values=()):
