@@ -68,10 +68,8 @@ def build_model(folder: str, seed: int) -> tuple[str, list[str]]:
     from dialog_gym.agents.llm.prompt import observation_messages
 
     prompts = []
-    for d in demos:
-        first_user = d["history"].split("\nAgent: ", 1)[0]
-        msgs = observation_messages({"context": d["context"], "history": first_user},
-                                    codec.fmt)
+    for d in demos:  # the first prompt of each episode: system turn and first user turn
+        msgs = observation_messages({"messages": d["messages"][:2]}, codec.fmt)
         prompts.append(codec.render(msgs, add_generation_prompt=True))
     return model_dir, prompts
 

@@ -3,7 +3,8 @@
 Submodules (imported lazily; torch is not imported here):
 
 - :mod:`~dialog_gym.agents.llm.policy`: :class:`Policy` and the ``llm`` agent.
-- :mod:`~dialog_gym.agents.llm.prompt`: observation -> messages -> token ids.
+- :mod:`~dialog_gym.agents.llm.prompt`: ``obs["messages"]`` -> chat template (with the
+  env's tools) -> token ids, grown turn by turn; generated tool calls -> actions.
 - :mod:`~dialog_gym.agents.llm.embedded`: the tiny GPT-2 + BPE built from env demos.
 - :mod:`~dialog_gym.agents.llm.sft`, :mod:`~dialog_gym.agents.llm.rm`,
   :mod:`~dialog_gym.agents.llm.rl`: the three training steps;
