@@ -8,12 +8,13 @@ strategies a reward-hacking policy discovers; every env is tested against them.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from dialog_gym.agents.base import Agent
+from dialog_gym.error import ConfigError
 from dialog_gym.spaces import UnicodeText
 
 
@@ -65,9 +66,28 @@ class ExpertAgent(Agent):
         return f"ExpertAgent(env_id={self.env_id!r})"
 
 
-def _last_line_text(history: str) -> str:
-    last = history.rsplit("\n", 1)[-1]
-    return last.split(": ", 1)[1] if ": " in last else last
+def chat_messages(observation: Mapping[str, Any], reader: str) -> list[Mapping[str, Any]]:
+    """``observation["messages"]`` (see :mod:`dialog_gym.messages`), checked to be there.
+
+    Args:
+        observation: An env observation.
+        reader: Who needs the messages (named in the error).
+
+    Raises:
+        ConfigError: The observation has no ``"messages"`` (e.g. a wrapper's own dict
+            with only ``context`` and ``history``).
+    """
+    messages = observation.get("messages")
+    if messages is None:
+        raise ConfigError(f"{reader} reads observation['messages'], the chat messages every "
+                          f"dialog-gym env observes; got only {sorted(observation)}: pass "
+                          "the env's observation (a wrapper must keep 'messages')")
+    return list(messages)
+
+
+def _system_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    return next((str(m.get("content") or "") for m in messages if m.get("role") == "system"),
+                "")
 
 
 _STUFF_WORDS = (
@@ -90,8 +110,9 @@ class KeywordStuffingAgent(Agent):
         self.rng = np.random.default_rng(seed)
 
     def act(self, observation: Mapping[str, Any]) -> str:
-        """Keywords from a fixed list and the context, shuffled."""
-        ctx_words = re.findall(r"[a-z]{5,}", observation["context"].lower())
+        """Keywords from a fixed list and the context (the system message), shuffled."""
+        context = _system_text(chat_messages(observation, "KeywordStuffingAgent"))
+        ctx_words = re.findall(r"[a-z]{5,}", context.lower())
         words = list(dict.fromkeys(_STUFF_WORDS + ctx_words[:20]))
         self.rng.shuffle(words)
         return " ".join(words[:18]) + "?"
@@ -110,8 +131,10 @@ class EchoAgent(Agent):
         pass
 
     def act(self, observation: Mapping[str, Any]) -> str:
-        """The last line of the history, without its speaker label."""
-        return _last_line_text(observation["history"])
+        """The content of the last user message ("" before the user spoke)."""
+        messages = chat_messages(observation, "EchoAgent")
+        return next((str(m.get("content") or "") for m in reversed(messages)
+                     if m.get("role") == "user"), "")
 
 
 class RepeatAgent(Agent):

@@ -9,33 +9,44 @@ request with the newest lines of the history, and the newest exchange alone, wit
 e-mails, ids, amounts, dates and numbers replaced by their type (``<EMAIL>``, ``<ID>``,
 ...).
 
+The dialogue state is read from ``observation["messages"]`` (:mod:`dialog_gym.messages`):
+each user, assistant and tool message is one ``Label: text`` line of the key (the domain's
+speaker labels; an assistant turn with its tool calls written inline, a tool result as
+``[name] ok: message``).
+
 At each turn the agent embeds the current state the same way, retrieves the most similar
 demonstration state and says the expert's reply from it. A reply copied verbatim would
 carry the *demonstration's* order ids, e-mails and amounts, so by default it is
 **adapted using only what the current observation shows**: every value in the retrieved
-reply is traced back to where it came from in the demonstration's own observation (the
-``key=value`` field of a tool result, e.g. ``tracking=...``, or the n-th value of its type
-said by a given speaker, e.g. the first id the customer gave) and replaced by the value at
-the same place in the current observation. Values it cannot trace are left as they are.
-With ``adapt=False`` the agent is pure retrieval (verbatim replies).
+reply is traced back to where it came from in the demonstration's own observation (a
+field of a tool result's structured ``data``, e.g. ``tracking``, or an argument of an
+earlier tool call; else the n-th value of its type in a given role's messages, e.g. the
+first id the user gave) and replaced by the value at the same place in the current
+observation. Values it cannot trace are left as they are. With ``adapt=False`` the agent
+is pure retrieval (verbatim replies).
 
-Replies the agent already said in this dialogue (visible in the history) are skipped in
-favour of the next neighbour, as the no-repetition rule of the envs requires.
+Replies the agent already said in this dialogue (its assistant messages, words and calls)
+are skipped in favour of the next neighbour, as the no-repetition rule of the envs
+requires.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from dialog_gym.agents.base import Agent
-from dialog_gym.dialogue import AGENT
+from dialog_gym.agents.baselines import chat_messages
+from dialog_gym.dialogue import AGENT, SYSTEM, USER
 from dialog_gym.error import ConfigError
+from dialog_gym.messages import tool_payload
+from dialog_gym.tools import ToolResult, ToolSet
 
 __all__ = ["RetrievalAgent", "SUPPORTED_ENVS", "TRAIN_SEED", "delexicalize", "EntityIndex"]
 
@@ -66,12 +77,85 @@ _ENTITY = re.compile(
     r"|(?P<ID>\b(?=[A-Z0-9]*[A-Z])(?=[A-Z0-9]*\d)[A-Z0-9]{4,}\b)"
     r"|(?P<NUMBER>\b\d{1,3}(?:,\d{3})+\b|\b\d+\b)"
 )
-_KV = re.compile(r"\b([a-z_]+)=([^\s;,\]]+)")
-_LINE = re.compile(r"^([A-Z][\w ]{0,30}): (.*)$")
+#: speaker labels of the state key when the env's are not known
+_LABELS = {USER: "User", AGENT: "Agent", SYSTEM: "System"}
+#: message role -> speaker of :class:`~dialog_gym.dialogue.Turn`
+_SPEAKER = {"user": USER, "assistant": AGENT, "tool": SYSTEM}
 
 
 def _norm(kind: str, value: str) -> str:
     return value.lstrip("$") if kind == "MONEY" else value
+
+
+def _value_text(value: Any) -> str:
+    """A structured value as a reply writes it (amounts with two decimals)."""
+    if isinstance(value, float) and round(value, 2) == value:
+        return f"{value:.2f}"
+    return str(value)
+
+
+def _flat(data: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """``(path, value)`` of every scalar in nested ``data`` (``order.items.0.price``)."""
+    if isinstance(data, Mapping):
+        for k, v in data.items():
+            yield from _flat(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(data, list | tuple):
+        for i, v in enumerate(data):
+            yield from _flat(v, f"{prefix}.{i}")
+    elif data is not None and prefix:
+        yield prefix, _value_text(data)
+
+
+def _said(text: str, calls: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    """A turn as one line: its words, then its tool calls in inline syntax."""
+    rendered = []
+    for name, args in calls:
+        parts = [name]
+        for k, v in args.items():
+            t = _value_text(v)
+            parts.append(f'{k}="{t}"' if (" " in t or "]" in t or not t) else f"{k}={t}")
+        rendered.append("[" + " ".join(parts) + "]")
+    return " ".join(x for x in (text, *rendered) if x)
+
+
+def _call_args(call: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    fn = call.get("function", call)
+    args = fn.get("arguments") or {}
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)
+        except json.JSONDecodeError:
+            args = {}
+    return str(fn.get("name", "")), dict(args) if isinstance(args, Mapping) else {}
+
+
+@dataclass(frozen=True)
+class _Message:
+    """One user, assistant or tool message as the agent reads it."""
+
+    role: str
+    text: str
+    keyed: tuple[tuple[str, str], ...]
+
+
+def _read(observation: Mapping[str, Any]) -> tuple[str, list[_Message]]:
+    """The context (system message) and the other messages of an observation."""
+    context, out = "", []
+    for m in chat_messages(observation, "RetrievalAgent"):
+        role = m.get("role")
+        if role == "system":
+            context = str(m.get("content") or "")
+        elif role == "user":
+            out.append(_Message(role, str(m.get("content") or ""), ()))
+        elif role == "assistant":
+            calls = [_call_args(c) for c in m.get("tool_calls") or ()]
+            keyed = tuple((k, _value_text(v)) for _, args in calls for k, v in args.items())
+            out.append(_Message(role, _said(str(m.get("content") or ""), calls), keyed))
+        elif role == "tool":
+            p = tool_payload(m)
+            line = ToolResult(str(m.get("name", "")), bool(p["ok"]), str(p["message"])).render()
+            out.append(_Message(role, line, tuple(_flat(p["data"]))))
+    return context, out
 
 
 def delexicalize(text: str) -> str:
@@ -86,11 +170,13 @@ def delexicalize(text: str) -> str:
 
 @dataclass
 class EntityIndex:
-    """Where values appear in an observation: by (type, speaker) in order, and by key.
+    """Where values appear in an observation: by (type, role) in order, and by key.
 
     Attributes:
-        ranked: ``(type, speaker)`` -> distinct values in order of first appearance.
-        keyed: ``key`` -> the latest value of ``key=value`` in a tool result.
+        ranked: ``(type, role)`` -> distinct values in order of first appearance (role
+            ``"context"`` for the system message, else the message's role).
+        keyed: ``key`` -> its latest value: a field of a tool result's ``data`` (nested
+            fields as paths, ``order.tracking``) or an argument of a tool call.
     """
 
     ranked: dict[tuple[str, str], list[str]]
@@ -98,25 +184,23 @@ class EntityIndex:
 
     @classmethod
     def of(cls, observation: Mapping[str, Any]) -> EntityIndex:
-        """Index the context (speaker ``"context"``) and the history of ``observation``."""
+        """Index the messages of ``observation`` (``observation["messages"]``)."""
+        context, messages = _read(observation)
         ranked: dict[tuple[str, str], list[str]] = {}
         keyed: dict[str, str] = {}
 
-        def add(text: str, speaker: str) -> None:
+        def add(text: str, role: str) -> None:
             for m in _ENTITY.finditer(text):
                 kind = str(m.lastgroup)
-                vals = ranked.setdefault((kind, speaker), [])
+                vals = ranked.setdefault((kind, role), [])
                 v = _norm(kind, m.group(0))
                 if v not in vals:
                     vals.append(v)
-            for m in _KV.finditer(text):
-                keyed[m.group(1)] = m.group(2)
 
-        add(str(observation.get("context", "")), "context")
-        for line in str(observation.get("history", "")).split("\n"):
-            m = _LINE.match(line)
-            if m:
-                add(m.group(2), m.group(1))
+        add(context, "context")
+        for msg in messages:
+            add(msg.text, msg.role)
+            keyed.update(msg.keyed)
         return cls(ranked, keyed)
 
     def anchor(self, kind: str, value: str) -> tuple[str, ...] | None:
@@ -161,10 +245,6 @@ class Demonstration:
     scenario_id: str
 
 
-def _lines(history: str) -> list[str]:
-    return [ln for ln in history.split("\n") if ln.strip()]
-
-
 class RetrievalAgent(Agent):
     """Nearest-neighbour replies from expert demonstrations (see the module docstring).
 
@@ -172,7 +252,7 @@ class RetrievalAgent(Agent):
         env_id: The env whose expert is demonstrated and which the agent plays.
         episodes: Number of demonstration episodes.
         seed: Seed of the first demonstration episode (:data:`TRAIN_SEED`).
-        history_lines: Newest history lines in the state key.
+        history_lines: Newest messages (after the opening) in the state key.
         adapt: Replace the retrieved reply's values with the current observation's.
         model: Sentence-transformers model (default: the embedded all-MiniLM-L6-v2).
         env_kwargs: Keyword arguments of ``gym.make`` for the demonstration env (e.g. the
@@ -182,6 +262,10 @@ class RetrievalAgent(Agent):
     """
 
     name = "retrieval"
+    #: speaker labels of the state key (the env's, set when the demonstrations are made)
+    labels: Mapping[str, str] = _LABELS
+    #: the env's tools, to read a reply as its assistant message would (None: no tools)
+    tools: ToolSet | None = None
 
     def __init__(self, env_id: str, *, episodes: int = 200, seed: int = TRAIN_SEED,
                  history_lines: int = 3, adapt: bool = True, model: str | None = None,
@@ -218,10 +302,10 @@ class RetrievalAgent(Agent):
         """The masked texts that key a dialogue state.
 
         Returns:
-            The opening request with the newest lines, and the newest exchange alone (the
-            last two lines: usually the agent's last reply and the user's answer).
+            The opening request with the newest messages as lines, and the newest exchange
+            alone (the last two: usually the agent's last reply and the user's answer).
         """
-        lines = _lines(str(observation.get("history", "")))
+        lines = [f"{self.labels[_SPEAKER[m.role]]}: {m.text}" for m in _read(observation)[1]]
         opening = lines[0] if lines else ""
         tail = lines[1:][-self.history_lines:]
         return (delexicalize(" | ".join([opening, *tail])),
@@ -239,7 +323,8 @@ class RetrievalAgent(Agent):
             raise ConfigError(f"retrieval needs a dialog-gym env with a scripted expert; "
                               f"{self.env_id!r} has none")
         expert = domain.make_expert()
-        self.agent_label = domain.labels.get(AGENT, "Agent")
+        self.labels = {**_LABELS, **domain.labels}
+        self.tools = env.unwrapped.tools
         demos: list[Demonstration] = []
         try:
             for i in range(self.episodes):
@@ -298,17 +383,22 @@ class RetrievalAgent(Agent):
 
     def act(self, observation: Mapping[str, Any]) -> str:
         """The adapted reply of the nearest demonstration not said before in this dialogue."""
-        prefix = self.agent_label + ": "
-        said = {ln[len(prefix):] for ln in _lines(str(observation.get("history", "")))
-                if ln.startswith(prefix)}
+        said = {m.text for m in _read(observation)[1] if m.role == "assistant"}
         first = None
         for i in self.neighbours(observation):
             reply = self.fill(self.demos[i], observation)
             if first is None:
                 first = reply
-            if reply not in said:
+            if self.as_said(reply) not in said:
                 return reply
         return first or ""
+
+    def as_said(self, reply: str) -> str:
+        """``reply`` as its assistant message reads back: words, then calls inline."""
+        if not self.tools:
+            return reply  # no tools: the env takes the whole reply as speech
+        parsed = self.tools.parse(reply)
+        return _said(parsed.text, [(c.name, c.args) for c in parsed.calls])
 
     def act_batch(self, observations: Sequence[Mapping[str, Any]]) -> list[str]:
         """Replies to several observations (keys embedded in one encoder call)."""
