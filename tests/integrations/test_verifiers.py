@@ -327,3 +327,27 @@ def test_stock_vf_eval_finds_the_taskset_through_a_top_level_shim(tmp_path):
     got = sorted((e["task"]["data"]["seed"], t["rewards"]["episode_return"]["score"])
                  for e in traces for t in e["traces"])
     assert got == [(s, play_expert_directly(CS, s)["return"]) for s in (0, 1)]
+
+
+def test_a_system_prompt_override_replaces_the_context_the_model_sees(tmp_path):
+    prompt_file = tmp_path / "system.txt"
+    prompt_file.write_text("You are a terse support agent.")
+    base = adapter.load_environment(CS, num_examples=1, seed=0, max_episode_steps=2)
+    config = base.config.model_copy(update={"taskset": base.config.taskset.model_copy(
+        update={"system_prompt": prompt_file})})
+    env = adapter.DialogGymEnv(config)
+
+    def chatter(messages, tools):
+        return {"role": "assistant", "content": "Could you tell me more?"}
+
+    with ChatServer(chatter) as server:
+        _, (episode,) = _run(env, server)
+    assert episode.ok, episode.errors
+    assert len(server.requests) == 2
+    for request in server.requests:
+        systems = [m for m in request["messages"] if m["role"] == "system"]
+        assert systems == [{"role": "system", "content": "You are a terse support agent."}]
+        assert request["messages"][0] == systems[0]
+    # the env itself still plays the original scenario
+    assert server.requests[0]["messages"][1]["content"] == \
+        base.taskset.load().__next__().data.prompt[1].content
