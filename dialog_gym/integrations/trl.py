@@ -73,35 +73,35 @@ ENDED = "The conversation has ended; nothing was sent or run."
 #: blocks and tool results as ``tool`` turns. Prefix-preserving (an earlier turn renders
 #: the same whatever follows), as TRL's multi-turn loop needs.
 HERMES_CHAT_TEMPLATE = (
-    "{%- set ns = namespace(system='') -%}"
-    "{%- if messages and messages[0]['role'] == 'system' -%}"
-    "{%- set ns.system = messages[0]['content'] -%}{%- set msgs = messages[1:] -%}"
-    "{%- else -%}{%- set msgs = messages -%}{%- endif -%}"
-    "{%- if tools -%}"
-    "{%- set ns.system = (ns.system ~ '\\n\\n' if ns.system else '') ~ '# Tools\\n'"
+    "{% set ns = namespace(system='') %}"
+    "{% if messages and messages[0]['role'] == 'system' %}"
+    "{% set ns.system = messages[0]['content'] %}{% set msgs = messages[1:] %}"
+    "{% else %}{% set msgs = messages %}{% endif %}"
+    "{% if tools %}"
+    "{% set ns.system = (ns.system ~ '\\n\\n' if ns.system else '') ~ '# Tools\\n'"
     " ~ 'Call a tool with <tool_call>{\"name\": ..., \"arguments\": {...}}</tool_call>.'"
-    " -%}"
-    "{%- for t in tools -%}"
-    "{%- set ns.system = ns.system ~ '\\n' ~ ((t['function'] if 'function' in t else t) | tojson)"
-    " -%}"
-    "{%- endfor -%}"
-    "{%- endif -%}"
-    "{%- if ns.system -%}<|im_start|>system\n{{ ns.system }}<|im_end|>\n{%- endif -%}"
-    "{%- for m in msgs -%}"
+    " %}"
+    "{% for t in tools %}"
+    "{% set ns.system = ns.system ~ '\\n' ~ ((t['function'] if 'function' in t else t) | tojson)"
+    " %}"
+    "{% endfor %}"
+    "{% endif %}"
+    "{% if ns.system %}<|im_start|>system\n{{ ns.system }}<|im_end|>\n{% endif %}"
+    "{% for m in msgs %}"
     "<|im_start|>{{ m['role'] }}\n"
-    "{%- if m['content'] is string -%}{{ m['content'] }}{%- endif -%}"
-    "{%- if m['role'] == 'assistant' and m.get('tool_calls') -%}"
-    "{%- for c in m['tool_calls'] -%}"
-    "{%- set f = c['function'] if 'function' in c else c -%}"
-    "<tool_call>{\"name\": {{ f['name'] | tojson }}, \"arguments\": "
-    "{%- if f['arguments'] is string %} {{ f['arguments'] }}"
-    "{%- else %} {{ f['arguments'] | tojson }}{%- endif -%}"
+    "{% if m['content'] is string %}{{ m['content'] }}{% endif %}"
+    "{% if m['role'] == 'assistant' and m.get('tool_calls') %}"
+    "{% for c in m['tool_calls'] %}"
+    "{% set f = c['function'] if 'function' in c else c %}"
+    "<tool_call>{\"name\": {{ f['name'] | tojson }}, \"arguments\":"
+    "{% if f['arguments'] is string %} {{ f['arguments'] }}"
+    "{% else %} {{ f['arguments'] | tojson }}{% endif %}"
     "}</tool_call>"
-    "{%- endfor -%}"
-    "{%- endif -%}"
+    "{% endfor %}"
+    "{% endif %}"
     "<|im_end|>\n"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
 #: How transformers' ``parse_response`` reads a generation made with
@@ -268,6 +268,11 @@ class DialogGymEnvironment:
     def tool_calls(self) -> list[str]:
         """Names of the env tools called in this episode (``respond`` not included)."""
         return list(self._calls)
+
+    @property
+    def observation(self) -> dict[str, Any] | None:
+        """The env's latest observation (``None`` before the first reset)."""
+        return self._obs
 
     @property
     def messages(self) -> list[dict[str, Any]]:
