@@ -351,3 +351,19 @@ def test_a_system_prompt_override_replaces_the_context_the_model_sees(tmp_path):
     # the env itself still plays the original scenario
     assert server.requests[0]["messages"][1]["content"] == \
         base.taskset.load().__next__().data.prompt[1].content
+
+
+def test_a_row_that_does_not_replay_fails_its_rollout_clearly():
+    env = adapter.load_environment(CS, num_examples=1, seed=0)
+    (task,) = list(env.taskset)
+    system, user = task.data.prompt
+    stale = task.with_data(prompt=[system, user.model_copy(update={"content": "Hi?"})])
+
+    def never(messages, tools):  # pragma: no cover - setup fails before any call
+        raise AssertionError("the model was called")
+
+    with ChatServer(never) as server:
+        _, (episode,) = _run(env, server, tasks=[stale])
+    assert not episode.ok and not server.requests
+    errors = [*episode.errors, *(e for t in episode.traces for e in t.errors)]
+    assert any("gave other messages than the row's prompt" in e.message for e in errors)
