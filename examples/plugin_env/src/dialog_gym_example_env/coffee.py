@@ -21,6 +21,8 @@ import numpy as np
 from dialog_gym.dialogue import AGENT, SYSTEM, USER
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
+from dialog_gym.error import ConfigError
+from dialog_gym.messages import tool_payload
 from dialog_gym.rules import LengthLimit, NoRepetition, Politeness, RuleBook
 from dialog_gym.scenario import Scenario, make_scenario_id
 from dialog_gym.simulator import AgendaUser, AgentReply, Fact, Milestone, ReplyAnalysis
@@ -74,7 +76,9 @@ def _place_order(world: MutableMapping[str, Any], args: Mapping[str, Any]) -> To
             return ToolResult("place_order", False,
                               f"unknown {k} {order[k]!r}; choose one of {sorted(table)}")
     world["orders"].append(order)
-    return ToolResult("place_order", True, f"order placed, total ${price(order):.2f}")
+    total = price(order)
+    return ToolResult("place_order", True, f"order placed, total ${total:.2f}",
+                      {**order, "total": total})
 
 
 class CoffeeUser(AgendaUser):
@@ -142,9 +146,10 @@ class CoffeeUser(AgendaUser):
 class CoffeeExpert:
     """A scripted barista acting from observations only.
 
-    It reads the customer's turns with the same understanding layer as the env (the
-    drink, size and milk named are entities of the domain's data) and the total from
-    the tool's result (an asserted money mention): no parser of its own.
+    It reads the customer's turns (the user messages of ``observation["messages"]``) with
+    the same understanding layer as the env (the drink, size and milk named are entities
+    of the domain's data) and the total from the ``data`` of the tool's result: no parser
+    of its own.
     """
 
     def __init__(self) -> None:
@@ -155,20 +160,22 @@ class CoffeeExpert:
 
     def act(self, observation: Mapping[str, Any]) -> str:
         """The next reply."""
-        lines = observation["history"].split("\n")
+        if "messages" not in observation:
+            raise ConfigError("CoffeeExpert reads observation['messages'], the chat messages "
+                              f"every dialog-gym env observes; got only {sorted(observation)}")
         said = {s: None for s in SLOTS}
         total = None
-        for line in lines:
-            speaker, _, text = line.partition(": ")
-            analysis = self.lexicon.analyze(text)
-            if speaker == "Customer":
+        for m in observation["messages"]:
+            if m["role"] == "user":
+                analysis = self.lexicon.analyze(m["content"])
                 for s in SLOTS:
                     vals = analysis.mentioned_values(s)
                     if vals:
                         said[s] = sorted(vals)[0]
-            elif speaker == "System" and "order placed" in text:
-                money = analysis.mentioned_values("money")
-                total = sorted(money)[0] if money else None
+            elif m["role"] == "tool" and m.get("name") == "place_order":
+                result = tool_payload(m)
+                if result["ok"]:
+                    total = result["data"]["total"]
         if total is not None:
             return f"Your {said['size']} {said['drink']} comes to ${total:.2f}. Enjoy!"
         missing = [s for s in SLOTS if said[s] is None]
