@@ -387,8 +387,9 @@ class CorpusEnv(DialogueEnv):
     ``UnicodeText(1000)``: the reply.
 
     ## Observation space
-    ``Dict(context, history, turn)``: the context holds the dialogue's topic/context and the
-    rules; the history the corpus' user turns and the agent's own replies.
+    ``Dict(context, history, turn, messages)``: the context holds the dialogue's
+    topic/context and the rules; the history the corpus' user turns and the agent's own
+    replies; ``messages`` the same as chat messages, which the corpus oracle reads.
 
     ## Rewards
     Default mix: ``1.0 * token_f1 + 0.5 * bleu + 1.0 * rule_compliance`` against the gold

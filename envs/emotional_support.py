@@ -1165,9 +1165,10 @@ class EmotionalSupportEnv(DialogueEnv):
     ``UnicodeText(1000)``: the reply. There are no tools.
 
     ## Observation space
-    ``Dict(context, history, turn)``: the context names the person and their age, how to
-    help, the crisis resources and the rules (not the problem or the emotion); the
-    history is the transcript (``User:``, ``Agent:``).
+    ``Dict(context, history, turn, messages)``: the context names the person and their
+    age, how to help, the crisis resources and the rules (not the problem or the emotion);
+    the history is the transcript (``User:``, ``Agent:``); ``messages`` the same episode
+    as chat messages, which the expert reads.
 
     ## Rewards
     Default mix: ``1.0 * task_success + 1.0 * rule_compliance`` (cheap: pure Python, 100

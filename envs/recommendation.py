@@ -707,9 +707,10 @@ class RecommendationEnv(DialogueEnv):
     ``UnicodeText(1000)``: the reply. There are no tools.
 
     ## Observation space
-    ``Dict(context, history, turn)``: the context states the service, the user's name and
-    mood, the rules and the catalogue table; the history is the transcript (``User:``,
-    ``Assistant:``).
+    ``Dict(context, history, turn, messages)``: the context states the service, the user's
+    name and mood, the rules and the catalogue table; the history is the transcript
+    (``User:``, ``Assistant:``); ``messages`` the same episode as chat messages (the
+    context as the system message), which the expert reads.
 
     ## Rewards
     Default mix: ``1.0 * task_success + 1.0 * rule_compliance + 0.1 * bleu``.

@@ -531,9 +531,10 @@ class TwentyQuestionsEnv(DialogueEnv):
     ``UnicodeText(1000)``: a question or a guess. There are no tools.
 
     ## Observation space
-    ``Dict(context, history, turn)``: the context holds the rules of the game, the
-    candidates, the askable properties and the table of properties per candidate; the
-    history is the transcript (``Player:``, ``Agent:``).
+    ``Dict(context, history, turn, messages)``: the context holds the rules of the game,
+    the candidates, the askable properties and the table of properties per candidate; the
+    history is the transcript (``Player:``, ``Agent:``); ``messages`` the same episode as
+    chat messages (the context as the system message), which the expert reads.
 
     ## Rewards
     Default mix: ``1.0 * task_success + 1.0 * rule_compliance``. ``task_success`` is
