@@ -38,6 +38,24 @@ def trl_tools(env):
             if name not in ("reset", "get_reward") and not name.startswith("_")}
 
 
+def byte_tokenizer():
+    """A byte-level tokenizer (no merges) with the adapter's Hermes templates."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from dialog_gym.integrations.trl import add_hermes_templates
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(["a byte-level alphabet"], trainer=trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<|endoftext|>"], show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>",
+                                  pad_token="<|endoftext|>")
+    return add_hermes_templates(tok)
+
+
 def test_tools_are_respond_and_every_env_tool_with_their_schemas(factory):
     env = factory()
     tools = trl_tools(env)
@@ -150,25 +168,13 @@ def test_importing_without_trl_names_the_extra(monkeypatch):
 
 def test_trl_accepts_the_factory_and_parses_tool_calls(factory, tmp_path):
     """The real trl pieces GRPOTrainer runs on the factory and the Hermes templates."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
     from trl.chat_template_utils import (
         is_chat_template_prefix_preserving,
         parse_response,
         supports_tool_calling,
     )
 
-    from dialog_gym.integrations.trl import add_hermes_templates
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(["a byte-level alphabet"], trainer=trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<|endoftext|>"], show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>",
-                                  pad_token="<|endoftext|>")
-    add_hermes_templates(tok)
+    tok = byte_tokenizer()
     assert tok.chat_template == HERMES_CHAT_TEMPLATE and tok.eos_token == "<|im_end|>"
     assert supports_tool_calling(tok) and is_chat_template_prefix_preserving(tok)
     env = factory()
@@ -192,6 +198,40 @@ def test_trl_accepts_the_factory_and_parses_tool_calls(factory, tmp_path):
     plain = parse_response(tok, tok("All done.<|im_end|>")["input_ids"], prefix=prefix,
                            tools=tools)
     assert plain == {"role": "assistant", "content": "All done."}
+
+
+def test_the_documented_rollout_func_recipe_runs_as_written():
+    """The docs' rollout_func block, executed with a tiny random model and a stub trainer."""
+    import types
+
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "integrations" / "trl.md").read_text()
+    block = re.search(r"```python\n(# recipe: rollout_func\n.*?)```", doc, re.DOTALL).group(1)
+    ns: dict = {}
+    exec(compile(block, "docs/integrations/trl.md", "exec"), ns)  # noqa: S102
+    rows = ns["make_rows"]([0, 1])
+    tok = byte_tokenizer()
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=8192, n_embd=32,
+                                       n_layer=1, n_head=2, eos_token_id=tok.eos_token_id))
+    trainer = types.SimpleNamespace(processing_class=tok, model=model,
+                                    accelerator=types.SimpleNamespace(unwrap_model=lambda m: m),
+                                    max_completion_length=24)
+    prompts = [rows[0]["prompt"], rows[0]["prompt"], rows[1]["prompt"]]
+    out = ns["rollout_func"](prompts, trainer, max_new_tokens=12)
+    assert {"prompt_ids", "completion_ids", "logprobs"} <= set(out)
+    assert len(out["prompt_ids"]) == len(out["completion_ids"]) == len(out["env_mask"]) == 3
+    assert out["prompt_ids"][0] == out["prompt_ids"][1] != out["prompt_ids"][2]
+    for ids, mask in zip(out["completion_ids"], out["env_mask"], strict=True):
+        assert len(ids) == len(mask) and mask[0] == 1 and sum(mask) >= 1
+    # a masked run of env tokens holds the user's reply
+    first = out["completion_ids"][0]
+    env_text = tok.decode([t for t, m in zip(first, out["env_mask"][0], strict=True) if not m])
+    assert "<|im_start|>user" in env_text or len(first) == sum(out["env_mask"][0])
+    assert all(isinstance(r, float) for r in out["env_return"])
+    assert ns["env_return"]([None] * 3, out["env_return"]) == out["env_return"]
 
 
 @pytest.mark.slow
