@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from dialog_gym.agents.base import Agent
-from dialog_gym.error import ConfigError
+from dialog_gym.messages import observed
 from dialog_gym.spaces import UnicodeText
 
 
@@ -67,22 +67,8 @@ class ExpertAgent(Agent):
 
 
 def chat_messages(observation: Mapping[str, Any], reader: str) -> list[Mapping[str, Any]]:
-    """``observation["messages"]`` (see :mod:`dialog_gym.messages`), checked to be there.
-
-    Args:
-        observation: An env observation.
-        reader: Who needs the messages (named in the error).
-
-    Raises:
-        ConfigError: The observation has no ``"messages"`` (e.g. a wrapper's own dict
-            with only ``context`` and ``history``).
-    """
-    messages = observation.get("messages")
-    if messages is None:
-        raise ConfigError(f"{reader} reads observation['messages'], the chat messages every "
-                          f"dialog-gym env observes; got only {sorted(observation)}: pass "
-                          "the env's observation (a wrapper must keep 'messages')")
-    return list(messages)
+    """``observation["messages"]``, checked to be there (:func:`dialog_gym.messages.observed`)."""
+    return list(observed(observation, reader))
 
 
 def _system_text(messages: Sequence[Mapping[str, Any]]) -> str:

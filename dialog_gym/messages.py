@@ -33,6 +33,23 @@ ENV, USER_SIMULATOR, AGENT, TOOL = "env", "user_simulator", "agent", "tool"
 ROLES = ("system", "user", "assistant", "tool")
 
 
+def observed(observation: Mapping[str, Any], reader: str) -> list[Mapping[str, Any]]:
+    """``observation["messages"]``, or an error naming ``reader`` if a wrapper dropped them.
+
+    Raises:
+        ConfigError: The observation has no ``"messages"`` (e.g. a wrapper's own dict
+            with only ``context`` and ``history``).
+    """
+    messages = observation.get("messages")
+    if messages is None:
+        from dialog_gym.error import ConfigError
+
+        raise ConfigError(f"{reader} reads observation['messages'], the chat messages every "
+                          f"dialog-gym env observes; got only {sorted(observation)}: pass "
+                          "the env's observation (a wrapper must keep 'messages')")
+    return messages
+
+
 def system_message(context: str) -> dict[str, Any]:
     """The context as the first message."""
     return {"role": "system", "content": context, "source": ENV}

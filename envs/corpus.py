@@ -36,6 +36,7 @@ from dialog_gym.dialogue import AGENT, SYSTEM, USER, Dialogue, Turn
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
 from dialog_gym.error import ConfigError, ScenarioError
+from dialog_gym.messages import observed
 from dialog_gym.rules import LengthLimit, NoRepetition, Politeness, RuleBook, profanity
 from dialog_gym.scenario import Scenario, make_scenario_id
 from dialog_gym.simulator import AgentReply, Reaction
@@ -301,10 +302,7 @@ class CorpusExpert:
 
     def act(self, observation: Mapping[str, Any]) -> str:
         """The gold reply for the current position, or a neutral reply if unknown."""
-        if "messages" not in observation:
-            raise ConfigError("CorpusExpert reads observation['messages'], the chat messages "
-                              f"every dialog-gym env observes; got only {sorted(observation)}: "
-                              "pass the env's observation (a wrapper must keep 'messages')")
+        observed(observation, "CorpusExpert")
         users = [m["content"] for m in observation["messages"] if m["role"] == "user"]
         if not users:
             return "How can I help?"

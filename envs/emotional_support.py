@@ -25,7 +25,7 @@ import numpy as np
 from dialog_gym.dialogue import AGENT, SYSTEM, USER, Dialogue
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
-from dialog_gym.error import ConfigError
+from dialog_gym.messages import observed
 from dialog_gym.rules import (
     LengthLimit,
     NoRepetition,
@@ -940,11 +940,7 @@ class EmotionalSupportExpert:
 
     def act(self, observation: Mapping[str, Any]) -> str:
         """The expert's reply to an observation (read from ``observation["messages"]``)."""
-        if "messages" not in observation:
-            raise ConfigError("EmotionalSupportExpert reads observation['messages'], the chat "
-                              "messages every dialog-gym env observes; got only "
-                              f"{sorted(observation)}: pass the env's observation (a wrapper "
-                              "must keep 'messages')")
+        observed(observation, "EmotionalSupportExpert")
         return self._decide(self._read(observation["messages"]))
 
     # -- reading -----------------------------------------------------------------------

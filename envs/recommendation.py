@@ -21,7 +21,7 @@ import numpy as np
 from dialog_gym.dialogue import AGENT, SYSTEM, USER
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
-from dialog_gym.error import ConfigError
+from dialog_gym.messages import observed
 from dialog_gym.rules import (
     LengthLimit,
     NoRepetition,
@@ -502,12 +502,7 @@ def parse_catalogue(context: str) -> dict[str, Any]:
 
 def _messages(observation: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """``observation["messages"]``, or an error saying the expert needs them."""
-    if "messages" not in observation:
-        raise ConfigError(f"RecommendationExpert reads observation['messages'], the chat "
-                          f"messages every dialog-gym env observes; got only "
-                          f"{sorted(observation)}: pass the env's observation (a wrapper "
-                          "must keep 'messages')")
-    return observation["messages"]
+    return observed(observation, "RecommendationExpert")
 
 
 def _new_state() -> dict[str, Any]:

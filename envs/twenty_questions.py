@@ -24,7 +24,7 @@ import numpy as np
 from dialog_gym.dialogue import AGENT, SYSTEM, USER
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
-from dialog_gym.error import ConfigError
+from dialog_gym.messages import observed
 from dialog_gym.rules import (
     LengthLimit,
     NoRepetition,
@@ -384,11 +384,7 @@ class TwentyQuestionsExpert:
 
     def act(self, observation: Mapping[str, Any]) -> str:
         """The next question or guess (read from ``observation["messages"]``)."""
-        if "messages" not in observation:
-            raise ConfigError("TwentyQuestionsExpert reads observation['messages'], the chat "
-                              "messages every dialog-gym env observes; got only "
-                              f"{sorted(observation)}: pass the env's observation (a wrapper "
-                              "must keep 'messages')")
+        observed(observation, "TwentyQuestionsExpert")
         messages = observation["messages"]
         cands, attrs, table = parse_board(next(
             (m["content"] for m in messages if m["role"] == "system"), ""))
