@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dialog_gym.agents import Agent
-from dialog_gym.messages import tool_payload
+from dialog_gym.messages import observed, tool_payload
 
 _ORDER = re.compile(r"\b[A-Z]\d{4}\b")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -39,10 +39,7 @@ class ChecklistAgent(Agent):
 
     def act(self, observation: Mapping[str, Any]) -> str:
         """The next checklist step, decided from the messages alone."""
-        messages = observation.get("messages")
-        if messages is None:
-            raise ValueError("ChecklistAgent reads observation['messages'] (the chat messages "
-                             f"of a dialog-gym env); got only {sorted(observation)}")
+        messages = observed(observation, "ChecklistAgent")
         customer = "\n".join(m["content"] for m in messages if m["role"] == "user")
         own = " ".join(m.get("content") or "" for m in messages if m["role"] == "assistant")
         results = [(m.get("name"), tool_payload(m)) for m in messages if m["role"] == "tool"]
