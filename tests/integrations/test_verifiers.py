@@ -299,17 +299,13 @@ def test_vf_eval_command_line(tmp_path):
 
 @pytest.mark.slow
 def test_stock_vf_eval_finds_the_taskset_through_a_top_level_shim(tmp_path):
-    """The documented shim (one top-level module) lets stock ``vf-eval`` import the id."""
+    """The shipped shim package (one top-level module) lets stock ``vf-eval`` import the id."""
     import os
     import shutil
     import subprocess
 
-    shim = tmp_path / "shim"
-    shim.mkdir()
-    (shim / f"{adapter.MODULE_ALIAS}.py").write_text(
-        "import sys\n"
-        "import dialog_gym.integrations.verifiers as _adapter\n"
-        "sys.modules[__name__] = _adapter\n")
+    shim = Path(__file__).resolve().parents[2] / "examples" / "verifiers_env"
+    assert (shim / f"{adapter.MODULE_ALIAS}.py").exists()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(shim), *filter(None, [os.environ.get("PYTHONPATH")])])}
     vf_eval = shutil.which("vf-eval") or str(Path(sys.executable).parent / "vf-eval")
