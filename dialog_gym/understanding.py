@@ -888,9 +888,10 @@ def _rule_acts(lex: Lexicon, c: Clause, stems: list[str], ms: list[Mention],
                 acts.append(Act("question", p, c.index))
         elif q and "suggest" not in cues:
             acts.append(Act("question", None, c.index))
-    # recommend: a recommendation cue and the first item not in a contrast
-    if lex.recommend_kind and "recommend" in cues and positive and not q and \
-            c.modality != HYPOTHETICAL:
+    # recommend: a recommendation cue and the first item not in a contrast, or a question
+    # that puts an item forward ("How about X?", "Have you considered X?")
+    if lex.recommend_kind and positive and c.modality != HYPOTHETICAL and (
+            ("recommend" in cues and not q) or ("propose" in cues and q)):
         items = [m for m in ms if m.kind == lex.recommend_kind and not m.contrasted]
         if not items and not any(m.kind == lex.recommend_kind for m in ms):
             # "..., so I recommend it": the latest item asserted in the sentence before

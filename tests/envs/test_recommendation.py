@@ -499,3 +499,38 @@ def test_expert_plays_from_the_messages_alone():
                                           r"\['context', 'history'\]"):
         expert.act({"context": obs["context"], "history": obs["history"]})
     env.close()
+
+
+def test_a_question_that_puts_the_pick_forward_is_a_recommendation():
+    """"How about X?" recommends X (found on Schema-Guided Dialogue offers); it wins."""
+    import gymnasium as gym
+
+    from dialog_gym.agents import make_agent
+
+    wins = 0
+    for seed in range(10):
+        env = gym.make("Dialog-Recommendation-v0")
+        expert = make_agent("expert", env_id="Dialog-Recommendation-v0")
+        obs, _ = env.reset(seed=seed)
+        lex = env.unwrapped.lexicon
+        asked = 0
+        for _ in range(20):
+            reply = expert.act(obs)
+            picks = [a.arg for a in lex.analyze(reply).acts if a.name == "recommend"]
+            if picks:
+                reply = [f"How about {picks[0]}?", f"Have you considered {picks[0]}?",
+                         f"What about trying {picks[0]}? It matches what you said."][seed % 3]
+                asked += 1
+            obs, _, term, trunc, info = env.step(reply)
+            if term or trunc:
+                break
+        assert asked
+        wins += info["success"]
+    assert wins == 10
+    lex = gym.make("Dialog-Recommendation-v0").unwrapped
+    lex.reset(seed=0)
+    item = next(iter(lex.lexicon.data["entities"][lex.lexicon.recommend_kind]))
+    assert not [a for a in lex.lexicon.analyze(f"How about not {item}?").acts
+                if a.name == "recommend"]
+    assert not [a for a in lex.lexicon.analyze("How about something quieter?").acts
+                if a.name == "recommend"]
