@@ -2,7 +2,9 @@
 
 Episode ``i`` uses env seed ``seed + i`` exactly as :func:`dialog_gym.evaluation.evaluate`
 does; the difference is that up to ``batch`` episodes run at once and their replies are
-generated in one batch. The summary has the same keys (``mean_return``, ``ci95``,
+generated in one batch. An agent with ``act_batch_messages`` (the LLM agent) sends its
+replies as assistant message dicts with ``tool_calls``; records keep ``obs["messages"]``
+along with the transcript. The summary has the same keys (``mean_return``, ``ci95``,
 ``success_rate``, ...).
 """
 
