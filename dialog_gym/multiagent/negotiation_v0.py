@@ -47,8 +47,9 @@ from pettingzoo.utils import AgentSelector, wrappers
 
 from dialog_gym.dialogue import SYSTEM, Dialogue, Turn
 from dialog_gym.error import ConfigError
+from dialog_gym.messages import ENV, system_message, user_message
 from dialog_gym.rules import NoRepetition, RuleContext
-from dialog_gym.spaces import UnicodeText
+from dialog_gym.spaces import ChatMessages, UnicodeText
 from dialog_gym.tools import Tool, ToolParam, ToolResult, ToolSet
 
 ITEMS = ("books", "hats", "balls")
@@ -117,7 +118,8 @@ class raw_env(AECEnv):  # noqa: N801 - PettingZoo's naming convention
         self.game: dict[str, Any] = generate_game(0)
         self._obs_spaces = {a: spaces.Dict({"context": UnicodeText(2000),
                                             "history": UnicodeText(20000),
-                                            "turn": spaces.Discrete(256)})
+                                            "turn": spaces.Discrete(256),
+                                            "messages": ChatMessages()})
                             for a in AGENTS}
         self._act_spaces = {a: UnicodeText(max_message_chars) for a in AGENTS}
 
@@ -154,7 +156,13 @@ class raw_env(AECEnv):  # noqa: N801 - PettingZoo's naming convention
         self.agent_selection = self._selector.reset()
 
     def observe(self, agent: str) -> dict[str, Any]:
-        """The agent's own context, the shared transcript and the turn counter."""
+        """The agent's own context, the shared transcript, the turn counter and the messages.
+
+        ``messages`` is the game from this agent's side: its context as the ``system``
+        message, its own messages as ``assistant``, the other agent's as ``user``, the
+        referee's notes as ``user`` messages with ``source="env"``; calls stay inline
+        text (append-only, like every dialog-gym env).
+        """
         i = AGENTS.index(agent)
         counts, values = self.game["counts"], self.game["values"][i]
         pool = ", ".join(f"{c} {n}" for c, n in zip(counts, ITEMS, strict=True))
@@ -166,8 +174,17 @@ class raw_env(AECEnv):  # noqa: N801 - PettingZoo's naming convention
             f"balls=<int>]; accept the other's proposal with [accept]. No deal after "
             f"{self.max_turns} messages means 0 for both."
         )
+        messages = [system_message(context)]
+        for t in self.dialogue:
+            if t.speaker == agent:
+                messages.append({"role": "assistant", "content": t.text, "source": "agent"})
+            elif t.speaker == SYSTEM:
+                messages.append({"role": "user", "content": f"System: {t.text}",
+                                 "source": ENV})
+            else:
+                messages.append({**user_message(t.text), "source": "other_agent"})
         return {"context": context, "history": self.dialogue.render(20000),
-                "turn": min(self.turn, 255)}
+                "turn": min(self.turn, 255), "messages": messages}
 
     def step(self, action: str | None) -> None:
         """The selected agent sends ``action``."""
@@ -175,8 +192,13 @@ class raw_env(AECEnv):  # noqa: N801 - PettingZoo's naming convention
         if self.terminations[agent] or self.truncations[agent]:
             self._was_dead_step(action)
             return
+        if isinstance(action, dict):  # an assistant message: its calls as inline text
+            parsed_msg = TOOLS.parse_message(action)
+            action = " ".join([parsed_msg.text] * bool(parsed_msg.text) + [
+                c.render() if c.error is None else c.source for c in parsed_msg.calls])
         if not isinstance(action, str):
-            raise TypeError(f"action must be a str message, got {type(action).__name__}")
+            raise TypeError("action must be a str message or an assistant message dict, got "
+                            f"{type(action).__name__}")
         action = action[: self.max_message_chars]
         self._cumulative_rewards[agent] = 0.0
         self.rewards = {a: 0.0 for a in self.agents}

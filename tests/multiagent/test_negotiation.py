@@ -74,3 +74,40 @@ def test_repetition_costs():
                               max_turns=4)
     assert finals["agent_0"][0] == pytest.approx(-0.2)
     assert finals["agent_1"][0] == 0.0
+
+
+def test_messages_from_each_side_and_message_actions():
+    from dialog_gym.messages import validate
+    from dialog_gym.multiagent import negotiation_v0
+
+    def play(form):
+        env = negotiation_v0.env()
+        env.reset(seed=3)
+        seen = {}
+        script = ["I'd like the books. [propose books=2 hats=0 balls=1]", "Deal. [accept]"]
+        for i, agent in enumerate(env.agent_iter()):
+            obs, *_ = env.last()
+            msgs = obs["messages"]
+            assert validate(msgs) is None and msgs[0]["role"] == "system"
+            prev = seen.get(agent, [])
+            assert msgs[: len(prev)] == prev  # append-only for each side
+            seen[agent] = msgs
+            if env.terminations[agent] or env.truncations[agent]:
+                env.step(None)
+                continue
+            text = script[min(i, 1)]
+            if form == "message":
+                speech, call = text.split(" [")
+                name, *args = call.rstrip("]").split()
+                text = {"role": "assistant", "content": speech, "tool_calls": [
+                    {"name": name, "arguments": dict(a.split("=") for a in args)}]}
+            env.step(text)
+        return seen, dict(env._cumulative_rewards)
+
+    a, ra = play("text")
+    b, rb = play("message")
+    assert a == b and ra == rb
+    first, second = list(a)
+    assert [m["role"] for m in a[second][1:3]] == ["user", "assistant"]
+    assert a[second][1]["source"] == "other_agent"
+    assert any(m["source"] == "env" for m in a[first])
