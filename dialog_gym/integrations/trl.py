@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import keyword
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -350,13 +351,19 @@ def _tool_method(tool: Any) -> Callable[..., str]:
     arg_lines = []
     # required arguments first: Python signatures cannot have a default before a non-default
     ordered = sorted(tool.params.items(), key=lambda kv: not kv[1].required)
-    for key, p in ordered:
+    # an env argument that is not a Python identifier (e.g. convert's "from") gets a
+    # trailing underscore in the method, and its own name back when the env is called
+    py_name = {k: (k + "_" if keyword.iskeyword(k) or not k.isidentifier() else k)
+               for k, _ in ordered}
+    env_name = {v: k for k, v in py_name.items()}
+    for env_key, p in ordered:
         typ = p.type if p.required else p.type | None
+        key = py_name[env_key]
         params.append(inspect.Parameter(
             key, inspect.Parameter.POSITIONAL_OR_KEYWORD,
             default=inspect.Parameter.empty if p.required else None, annotation=typ))
         annotations[key] = typ
-        desc = " ".join(p.doc.split()) if p.doc else f"The {key.replace('_', ' ')}."
+        desc = " ".join(p.doc.split()) if p.doc else f"The {env_key.replace('_', ' ')}."
         if not p.required:
             desc += " Optional."
         arg_lines.append(f"    {key}: {desc}")
@@ -365,8 +372,8 @@ def _tool_method(tool: Any) -> Callable[..., str]:
 
     def method(self: DialogGymEnvironment, *args: Any, **kwargs: Any) -> str:
         if args:
-            kwargs.update(zip([k for k, _ in ordered], args, strict=False))
-        return self._call_tool(name, kwargs)
+            kwargs.update(zip([py_name[k] for k, _ in ordered], args, strict=False))
+        return self._call_tool(name, {env_name.get(k, k): v for k, v in kwargs.items()})
 
     summary = " ".join(tool.doc.split()) if tool.doc else f"Call the {name} tool."
     summary = summary[0].upper() + summary[1:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import keyword
 import math
 import os
 import re
@@ -14,6 +15,7 @@ import gymnasium as gym
 import pytest
 from transformers.utils import get_json_schema
 
+import dialog_gym
 from dialog_gym.error import ConfigError
 from dialog_gym.integrations.trl import (
     ENDED,
@@ -255,3 +257,23 @@ def test_grpo_trainer_runs_through_the_factory(tmp_path):
     assert any(e["tools/call_frequency"] > 0 for e in steps)
     assert len(set(round(r, 6) for r in out["rewards"])) > 1  # nonzero variance
     assert max(e["reward_std"] for e in steps) > 0
+
+
+@pytest.mark.parametrize("env_id", dialog_gym.env_ids())
+def test_every_env_id_gets_a_factory_whose_tools_trl_can_read(env_id):
+    """Argument names that are Python keywords (convert's ``from``) get a trailing ``_``."""
+    obj = environment_factory(env_id)()
+    schemas = {s["function"]["name"]: s for s in gym.make(env_id).unwrapped.tool_schemas}
+    for name, schema in schemas.items():
+        got = get_json_schema(getattr(obj, name))["function"]["parameters"]
+        want = schema["function"]["parameters"]
+        rename = {k: k + "_" if keyword.iskeyword(k) else k for k in want["properties"]}
+        assert set(got["properties"]) == set(rename.values())
+        assert set(got.get("required", [])) == {rename[k] for k in want["required"]}
+
+
+def test_a_keyword_argument_reaches_the_env_under_its_own_name():
+    obj = environment_factory("Dialog-VirtualAssistant-v0")()
+    obj.reset(seed=2)
+    out = json.loads(obj.convert(value=22, from_="c", to="f"))
+    assert out["ok"] is True and out["data"]["result"] == 71.6
