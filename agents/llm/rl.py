@@ -503,10 +503,21 @@ class RLTrainer:
         return segments, stats
 
     def _segment(self, seq: Any, env_index: int, bootstrap: bool) -> Segment:
-        agent = list(seq.agent)
+        """The buffer entry of a sequence, cut to the model's length.
+
+        The messages appended after the last reply (tool results, the user's answer)
+        only feed the bootstrap value; when they take the sequence past the model's
+        positions, the tail is cut (the sampled tokens always fit: a reply is sampled
+        only when the sequence leaves room for ``max_new_tokens``).
+        """
+        ids, agent = list(seq.ids), list(seq.agent)
         for j in range(min(seq.context_len, len(agent))):
             agent[j] = False
-        return Segment(ids=list(seq.ids), agent=agent, reward_at=list(seq.reward_at),
+        if len(ids) > self.max_len:
+            last = max((j for j, a in enumerate(agent) if a), default=-1)
+            keep = max(self.max_len, last + 1)
+            ids, agent = ids[:keep], agent[:keep]
+        return Segment(ids=ids, agent=agent, reward_at=list(seq.reward_at),
                        rewards=list(seq.rewards), bootstrap=bootstrap, env_index=env_index)
 
     # ------------------------------------------------------------------ scoring

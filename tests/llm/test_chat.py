@@ -217,3 +217,18 @@ def test_rl_trains_on_exactly_the_tokens_it_sampled_and_conditioned_on(tmp_path,
     # the env received assistant message dicts (structured calls) or malformed text
     assert all(isinstance(a, (dict, str)) for batch in sent for a in batch)
     assert any(isinstance(a, dict) for batch in sent for a in batch)
+
+
+def test_segments_never_exceed_the_model_length_and_keep_every_sampled_token():
+    """Tool results after the last reply once took a segment past GPT-2's positions."""
+    from dialog_gym.agents.llm.rl import RLConfig, RLTrainer
+
+    trainer = RLTrainer(RLConfig())
+    trainer.max_len = 10
+    seq = EpisodeTokens(ids=list(range(15)), agent=[False] * 3 + [True] * 4 + [False] * 8,
+                        reward_at=[6], rewards=[1.0])
+    seg = trainer._segment(seq, 0, bootstrap=True)
+    assert seg.ids == list(range(10)) and seg.agent == seq.agent[:10]
+    assert seg.reward_at == [6] and sum(seg.agent) == 4
+    short = trainer._segment(EpisodeTokens(ids=[1, 2], agent=[False, True]), 0, False)
+    assert short.ids == [1, 2]
