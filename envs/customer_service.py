@@ -21,7 +21,7 @@ import numpy as np
 from dialog_gym.dialogue import AGENT, SYSTEM, USER
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
-from dialog_gym.messages import tool_payload
+from dialog_gym.messages import observed, tool_payload
 from dialog_gym.rules import (
     LengthLimit,
     NoCardNumber,
@@ -923,7 +923,7 @@ class CustomerServiceExpert:
     def act(self, observation: Mapping[str, Any]) -> str:
         """The expert's reply to an observation (read from its ``messages``)."""
         st = _new_state()
-        for message in observation["messages"]:
+        for message in observed(observation, "CustomerServiceExpert"):
             _consume(st, message)
         return self._decide(st)
 

@@ -25,6 +25,7 @@ import numpy as np
 from dialog_gym.dialogue import AGENT, SYSTEM, USER
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
+from dialog_gym.messages import observed
 from dialog_gym.rules import (
     LengthLimit,
     NoRepetition,
@@ -771,7 +772,7 @@ class QAExpert:
 
     def act(self, observation: Mapping[str, Any]) -> str:
         """Answer the newest question of the observation (read from its ``messages``)."""
-        messages = observation["messages"]
+        messages = observed(observation, "QAExpert")
         kb = parse_passage(next((m.get("content") or "" for m in messages
                                  if m.get("role") == "system"), ""))
         st = self._parse(messages, kb)

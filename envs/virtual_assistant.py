@@ -22,7 +22,7 @@ import numpy as np
 from dialog_gym.dialogue import AGENT, SYSTEM, USER, Dialogue
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
-from dialog_gym.messages import tool_payload
+from dialog_gym.messages import observed, tool_payload
 from dialog_gym.rules import (
     ConfirmBeforeWrite,
     LengthLimit,
@@ -1103,7 +1103,7 @@ class VirtualAssistantExpert:
 
     def act(self, observation: Mapping[str, Any]) -> str:
         """The expert's reply to an observation (read from its ``messages``)."""
-        messages = observation["messages"]
+        messages = observed(observation, "VirtualAssistantExpert")
         today, cities = _parse_context(_system_text(messages))
         st = self._parse(messages, date.fromisoformat(today), cities)
         return self._decide(st, date.fromisoformat(today))

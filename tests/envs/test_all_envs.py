@@ -152,3 +152,28 @@ def test_results_do_not_depend_on_python_hash_seed():
         assert proc.returncode == 0, proc.stderr[-2000:]
         runs.append(proc.stdout)
     assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_expert_plays_from_the_messages_alone(env_id):
+    """The expert reads obs["messages"]: blanking the text views changes none of its replies,
+    and an observation without messages is a clear error."""
+    env = gym.make(env_id)
+    domain = env.unwrapped.domain
+    expert = domain.make_expert()
+    wins = 0
+    for seed in range(5):
+        obs, _ = env.reset(seed=seed)
+        expert.reset()
+        done = False
+        while not done:
+            reply = expert.act(obs)
+            fresh = domain.make_expert()
+            assert fresh.act({"messages": obs["messages"], "turn": obs["turn"]}) == reply
+            assert domain.make_expert().act({**obs, "history": "", "context": ""}) == reply
+            obs, _, terminated, truncated, info = env.step(reply)
+            done = terminated or truncated
+        wins += info["success"]
+    assert wins == 5
+    with pytest.raises(dialog_gym.error.ConfigError, match=r"reads observation\['messages'\]"):
+        expert.act({"context": obs["context"], "history": obs["history"], "turn": 0})

@@ -109,23 +109,3 @@ def test_splits_partition_the_corpus_and_the_env_replays_only_its_split(tmp_path
         load_corpus(_write(tmp_path / "d.jsonl", [{**recs[0], "split": "dev"}]))
     with pytest.raises(ConfigError, match="split='valid'"):
         gym.make(ENV, split="valid")
-
-
-def test_expert_plays_from_the_messages_alone():
-    """Given only obs["messages"], the expert says what it says given the whole observation."""
-    env = gym.make("Dialog-Corpus-v0")
-    expert = env.unwrapped.domain.make_expert()
-    for seed in range(3):
-        obs, _ = env.reset(seed=seed)
-        expert.reset()
-        done = False
-        while not done:
-            reply = expert.act({"messages": obs["messages"]})
-            assert reply == expert.act(obs)
-            obs, _, terminated, truncated, info = env.step(reply)
-            done = terminated or truncated
-        assert info["success"]
-    with pytest.raises(ConfigError, match=r"CorpusExpert reads observation\['messages'\].*"
-                                          r"\['context', 'history'\]"):
-        expert.act({"context": obs["context"], "history": obs["history"]})
-    env.close()

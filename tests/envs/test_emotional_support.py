@@ -22,7 +22,7 @@ from dialog_gym.envs.emotional_support import (
     load_data,
     support,
 )
-from dialog_gym.error import ConfigError, ResetNeeded
+from dialog_gym.error import ResetNeeded
 from dialog_gym.evaluation import evaluate
 from dialog_gym.scorers import make_scorer
 
@@ -1029,24 +1029,3 @@ def test_lifted_words_without_a_sentence_are_no_reflection():
     assert "quiet" in env.unwrapped.world["revealed"]
     env.step("quiet house, silent.")
     assert "quiet" not in env.unwrapped.world["reflected"]
-
-
-def test_expert_plays_from_the_messages_alone():
-    """Given only obs["messages"], the expert says what it says given the whole observation."""
-    env = gym.make("Dialog-EmotionalSupport-v0")
-    expert = env.unwrapped.domain.make_expert()
-    for seed in range(3):
-        obs, _ = env.reset(seed=seed)
-        expert.reset()
-        done = False
-        while not done:
-            reply = expert.act({"messages": obs["messages"]})
-            assert reply == expert.act(obs)
-            obs, _, terminated, truncated, info = env.step(reply)
-            done = terminated or truncated
-        assert info["success"]
-    with pytest.raises(ConfigError, match=r"EmotionalSupportExpert reads "
-                                          r"observation\['messages'\].*"
-                                          r"\['context', 'history'\]"):
-        expert.act({"context": obs["context"], "history": obs["history"]})
-    env.close()

@@ -19,7 +19,6 @@ from dialog_gym.envs.recommendation import (
     offer,
     parse_catalogue,
 )
-from dialog_gym.error import ConfigError
 from dialog_gym.evaluation import evaluate
 from dialog_gym.testing import NegatingAgent, attack_success_rate
 
@@ -479,26 +478,6 @@ def test_an_umbrella_question_naming_needs_asks_those_needs():
         "Could you share a bit more about your preferences: "
         + ", ".join(words[k] for k in keys) + "?")
     assert not info["user"]["stuffed"] and set(info["user"]["requests"]) == set(keys)
-
-
-def test_expert_plays_from_the_messages_alone():
-    """Given only obs["messages"], the expert says what it says given the whole observation."""
-    env = gym.make("Dialog-Recommendation-v0")
-    expert = env.unwrapped.domain.make_expert()
-    for seed in range(3):
-        obs, _ = env.reset(seed=seed)
-        expert.reset()
-        done = False
-        while not done:
-            reply = expert.act({"messages": obs["messages"]})
-            assert reply == expert.act(obs)
-            obs, _, terminated, truncated, info = env.step(reply)
-            done = terminated or truncated
-        assert info["success"]
-    with pytest.raises(ConfigError, match=r"RecommendationExpert reads observation\['messages'\].*"
-                                          r"\['context', 'history'\]"):
-        expert.act({"context": obs["context"], "history": obs["history"]})
-    env.close()
 
 
 def test_a_question_that_puts_the_pick_forward_is_a_recommendation():

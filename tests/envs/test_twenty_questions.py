@@ -21,7 +21,7 @@ from dialog_gym.envs.twenty_questions import (
     read_ask,
     value,
 )
-from dialog_gym.error import ConfigError, ResetNeeded
+from dialog_gym.error import ResetNeeded
 from dialog_gym.evaluation import evaluate
 from dialog_gym.testing import NegatingAgent, attack_success_rate
 
@@ -537,23 +537,3 @@ def test_step_after_end_raises_and_expert_wins_from_observations():
     assert info["success"] and info["episode_summary"]["reason"] == "goal_met"
     with pytest.raises(ResetNeeded, match="ended"):
         env.step("My guess is the cat.")
-
-
-def test_expert_plays_from_the_messages_alone():
-    """Given only obs["messages"], the expert says what it says given the whole observation."""
-    env = gym.make("Dialog-TwentyQuestions-v0")
-    expert = env.unwrapped.domain.make_expert()
-    for seed in range(3):
-        obs, _ = env.reset(seed=seed)
-        expert.reset()
-        done = False
-        while not done:
-            reply = expert.act({"messages": obs["messages"]})
-            assert reply == expert.act(obs)
-            obs, _, terminated, truncated, info = env.step(reply)
-            done = terminated or truncated
-        assert info["success"]
-    with pytest.raises(ConfigError, match=r"TwentyQuestionsExpert reads observation\['messages'\].*"
-                                          r"\['context', 'history'\]"):
-        expert.act({"context": obs["context"], "history": obs["history"]})
-    env.close()

@@ -751,17 +751,6 @@ def test_tool_data_matches_the_world_and_the_message():
     assert seen_kinds & set(WRITE_GOALS), seen_kinds
 
 
-def test_expert_reads_the_messages_not_the_transcript_or_context():
-    """With ``history`` and ``context`` blanked the expert plays exactly as with them."""
-    env = gym.make(ENV)
-    for seed in range(30):
-        seen, info = _expert_episode(env, seed, difficulty=seed % 3)
-        assert info["success"], seed
-        for obs in seen[:-1]:
-            blank = {**obs, "history": "", "context": ""}
-            assert VirtualAssistantExpert().act(blank) == VirtualAssistantExpert().act(obs)
-
-
 def _retell(obs, name, change):
     import copy
     import json
