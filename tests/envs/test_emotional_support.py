@@ -1029,3 +1029,41 @@ def test_lifted_words_without_a_sentence_are_no_reflection():
     assert "quiet" in env.unwrapped.world["revealed"]
     env.step("quiet house, silent.")
     assert "quiet" not in env.unwrapped.world["reflected"]
+
+
+# ------------------------------------------------------------------ semantic exemplars
+
+SEMANTIC_ACKS = [("guilty", "It seems you've been beating yourself up about the whole thing.",
+                  "You haven't been beating yourself up about it."),
+                 ("overwhelmed", "You must be worn out with all of it landing on you.",
+                  "You are not worn out with all of it landing on you.")]
+
+
+@pytest.mark.parametrize(("emotion", "said", "negated"), SEMANTIC_ACKS)
+def test_an_acknowledgement_the_cues_miss_is_credited_by_exemplars(emotion, said, negated):
+    """No emotion word, so no cue rule: the exemplars credit it; its negation earns nothing."""
+    acts = [a for a in sup_analysis(said).acts if a.name == "acknowledge"]
+    assert [(a.arg, a.source) for a in acts] == [(emotion, "semantic")]
+    env, _ = find_scenario(lambda s: s.goal["emotion"] == emotion, difficulty=0)
+    env.step(negated)
+    assert not env.unwrapped.user.emotion_ack
+    env, _ = find_scenario(lambda s: s.goal["emotion"] == emotion, difficulty=0)
+    env.step(said)
+    assert env.unwrapped.user.emotion_ack
+
+
+def sup_analysis(text):
+    return EmotionalSupportDomain().lexicon(EmotionalSupportGenerator().generate(0, 0)) \
+        .analyze(text)
+
+
+def test_a_suggestion_the_cues_miss_is_credited_by_exemplars_and_its_negation_is_not():
+    said = "Spending a weekend morning helping at a local charity shop could be a way in."
+    acts = sup_analysis(said).acts_of("suggest")
+    assert [(a.arg, a.source) for a in acts] == [("volunteer", "semantic")]
+    env, obs = _after_listening("moved_lonely")
+    env.step("You shouldn't spend a weekend morning helping at a local charity shop.")
+    assert not env.unwrapped.user.suggested
+    env, obs = _after_listening("moved_lonely")
+    obs, r, term, trunc, info = env.step(said)
+    assert env.unwrapped.user.suggested and info["violations"] == []
