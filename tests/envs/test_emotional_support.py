@@ -1058,11 +1058,11 @@ def sup_analysis(text):
 
 
 def test_a_suggestion_the_cues_miss_is_credited_by_exemplars_and_its_negation_is_not():
-    said = "Giving a few hours a week to a food bank could help you meet people."
+    said = "Spending a weekend morning helping at a local charity shop could be a way in."
     acts = sup_analysis(said).acts_of("suggest")
     assert [(a.arg, a.source) for a in acts] == [("volunteer", "semantic")]
     env, obs = _after_listening("moved_lonely")
-    env.step("Giving a few hours a week to a food bank would not help you meet people.")
+    env.step("You shouldn't spend a weekend morning helping at a local charity shop.")
     assert not env.unwrapped.user.suggested
     env, obs = _after_listening("moved_lonely")
     obs, r, term, trunc, info = env.step(said)
