@@ -958,6 +958,8 @@ def _accepts(name: str, c: Clause) -> bool:
         return False
     if name == "question" and c.modality != QUESTION:
         return False
+    if name in ("recommend", "acknowledge", "suggest", "inform") and c.modality == HYPOTHETICAL:
+        return False  # as for the rules: "If you feel sad, ..." acknowledges nothing
     return not (name in ("recommend", "acknowledge", "inform") and c.modality == QUESTION)
 
 
