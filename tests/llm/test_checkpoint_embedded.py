@@ -153,7 +153,8 @@ def test_leaderboard_budget_is_counted_in_steps_not_seconds(tmp_path, monkeypatc
     kw = LLMAgent.quick_train("Dialog-CustomerService-v0", str(tmp_path), seed=3)
     cfg = seen["cfg"]
     assert kw == {"model": os.path.join(str(tmp_path), "sft")}
-    assert cfg.max_steps == LLMAgent.leaderboard_sft_steps == QUICK["sft"]["max_steps"]
+    assert cfg.max_steps == LLMAgent.leaderboard_sft_steps < QUICK["sft"]["max_steps"]
+    assert cfg.batch_size == QUICK["sft"]["batch_size"]
     assert cfg.max_time == 0.0 and cfg.seed == 3 and cfg.env_kwargs == {}
     seen.clear()
     LLMAgent.quick_train("Dialog-Corpus-v0", str(tmp_path), env_kwargs={"split": "train"})
