@@ -369,6 +369,7 @@ class DialogueEnv(gym.Env[Observation, Any]):
             parsed_ref = self.tools.parse(ref) if self.tools else None
             reference = (parsed_ref.text if parsed_ref else ref,)
         history = tuple(self.dialogue)
+        before = tuple(self._messages)  # (messages are never changed once appended)
         text, calls = parsed.text, parsed.calls
         analysis = self.lexicon.analyze(text)
         ctx = RuleContext(self.dialogue, action, text, calls, self.world, analysis)
@@ -388,7 +389,8 @@ class DialogueEnv(gym.Env[Observation, Any]):
 
         self.dialogue.append(Turn(AGENT, action))
         ids = [c.id or f"call_{self._turn + 1}_{i}" for i, c in enumerate(calls)]
-        self._messages.append(assistant_message(text, calls, ids))
+        said = assistant_message(text, calls, ids)
+        self._messages.append(said)
         for r, call_id in zip(results, ids, strict=True):
             self.dialogue.append(Turn(SYSTEM, r.render(), {"tool": r.name, "ok": r.ok}))
             self._messages.append(tool_message(r, call_id))
@@ -414,7 +416,8 @@ class DialogueEnv(gym.Env[Observation, Any]):
         }
         score_input = ScoreInput(context=self._context, history=history, response=text,
                                  references=reference, facts=self._facts, signals=signals,
-                                 analysis=analysis, prior=tuple(self._analyses))
+                                 analysis=analysis, prior=tuple(self._analyses),
+                                 messages=before, reply=said)
         self._analyses.append(analysis)
         self._turn += 1
         self._done = terminated

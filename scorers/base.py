@@ -34,6 +34,10 @@ class ScoreInput:
         analysis: The environment's analysis of the reply
             (:class:`dialog_gym.understanding.Analysis`), where an env made one.
         prior: Analyses of the agent's earlier replies in the episode, oldest first.
+        messages: The conversation before the reply as chat messages (the env's
+            ``obs["messages"]``; empty when the input was not made by an env).
+        reply: The reply as the env recorded it: an assistant message with its
+            ``tool_calls`` (``None`` when the input was not made by an env).
     """
 
     context: str = ""
@@ -44,6 +48,8 @@ class ScoreInput:
     signals: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
     analysis: Any = None
     prior: tuple[Any, ...] = ()
+    messages: tuple[Mapping[str, Any], ...] = ()
+    reply: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name in ("context", "response"):

@@ -76,14 +76,26 @@ class RewardModel(Scorer):
         self._model = model
 
     def _ids(self, x: ScoreInput) -> list[int]:
-        from dialog_gym.agents.llm.prompt import EntityTable, observation_messages
+        from dialog_gym.agents.llm.prompt import (
+            EntityTable,
+            observation_messages,
+            prepare_messages,
+        )
 
-        labels = self._codec.fmt.labels
-        history = "\n".join(f"{labels.get(t.speaker, t.speaker)}: {t.text}" for t in x.history)
+        fmt = self._codec.fmt
         table = EntityTable()
-        msgs = observation_messages({"context": x.context, "history": history},
-                                    self._codec.fmt, table)
-        reply = table.delex(x.response) if self._codec.fmt.delexicalize else x.response
+        if x.messages:
+            # what the policy saw and said, as the reward model was trained on it
+            msgs = observation_messages({"messages": list(x.messages)}, fmt, table)
+            reply = prepare_messages([x.reply], fmt, table)[0] if x.reply is not None \
+                else (table.delex(x.response) if fmt.delexicalize else x.response)
+        else:  # an input built by hand: the context and the transcript as text
+            labels = fmt.labels
+            history = "\n".join(f"{labels.get(t.speaker, t.speaker)}: {t.text}"
+                                for t in x.history)
+            msgs = observation_messages({"context": x.context, "history": history}, fmt,
+                                        table)
+            reply = table.delex(x.response) if fmt.delexicalize else x.response
         return self._codec.prompt_ids(msgs) + self._codec.reply_ids(reply)
 
     def _score(self, batch: list[ScoreInput]) -> np.ndarray:

@@ -94,6 +94,21 @@ def test_reward_model_scorer(tmp_path, sft_dir):
     scores = scorer.score([ScoreInput(context="ctx", history=hist, response=r)
                            for r in ("Let me check.", "")])
     assert scores.shape == (2,) and np.isfinite(scores).all()
+    # inside an env the scorer reads the env's messages and the reply with its tool calls
+    import gymnasium as gym
+
+    env = gym.make(ENV, reward={"reward_model": {"weight": 1.0, "model": str(rm_dir)}})
+    obs, _ = env.reset(seed=3)
+    _, r, *_ = env.step({"role": "assistant", "content": "Let me check.", "tool_calls": [
+        {"name": "lookup_order", "arguments": {"order": "A8891"}}]})
+    assert np.isfinite(r)
+    said = {"role": "assistant", "content": "Let me check."}
+    with_call = {**said, "tool_calls": [{"id": "c", "type": "function", "function": {
+        "name": "lookup_order", "arguments": '{"order": "A8891"}'}}]}
+    ids = [scorer._ids(ScoreInput(context="ctx", response="Let me check.",
+                                  messages=tuple(obs["messages"]), reply=m))
+           for m in (said, with_call)]
+    assert ids[0] != ids[1] and ids[0][:20] == ids[1][:20]
 
 
 def _rows(path):
