@@ -391,7 +391,7 @@ def _map(backend: str, workers: int, fn: Callable[..., Any], jobs: list[tuple[An
 
 #: The last measured quick leaderboard from empty checkpoints (all agents, all envs), for
 #: the up-front estimate; ``benchmarks/leaderboard.py`` measures it again.
-QUICK_MEASURED = {"minutes": 11.0, "cpus": 2, "load": "2.6-2.8"}
+QUICK_MEASURED = {"minutes": 8.7, "cpus": 2, "load": "0.8-2.2"}
 
 
 def _say_plan(trainable: list[str], train_envs: list[str], agents: list[str],
