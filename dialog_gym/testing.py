@@ -23,7 +23,7 @@ from typing import Any
 from dialog_gym.error import Error
 
 __all__ = ["AgentCheckError", "DomainCheckError", "NegatingAgent", "attack_success_rate",
-           "check_agent", "check_domain", "negate_reply"]
+           "check_agent", "check_domain", "negate_reply", "with_tool_data"]
 
 
 class AgentCheckError(Error, AssertionError):
@@ -146,6 +146,26 @@ _NEG_FORM = {"i recommend": "I would not recommend", "i'd recommend": "I would n
              "i'd go with": "I would not go with", "i would go with": "I would not go with",
              "it's": "it's not", "that's": "that's not", "there's": "there's not",
              "they're": "they're not", "you're": "you're not"}
+
+
+def with_tool_data(observation: Mapping[str, Any], tool: str,
+                   change: Any) -> dict[str, Any]:
+    """A copy of ``observation`` whose ``tool`` results carry changed ``data``.
+
+    ``change(data)`` edits each result's data in place; the messages' text stays as it
+    was. An expert that reads the data (not the text) then answers with the changed
+    values: a test that it does not re-parse the message.
+    """
+    import json
+
+    obs = copy.deepcopy(dict(observation))
+    for m in obs["messages"]:
+        if m["role"] == "tool" and m.get("name") == tool:
+            payload = json.loads(m["content"])
+            payload.setdefault("data", {})
+            change(payload["data"])
+            m["content"] = json.dumps(payload)
+    return obs
 
 
 def negate_reply(text: str) -> str:

@@ -10,6 +10,7 @@ import dialog_gym  # noqa: F401
 from dialog_gym.agents import make_agent
 from dialog_gym.error import ResetNeeded
 from dialog_gym.evaluation import evaluate
+from dialog_gym.testing import with_tool_data
 
 ENV = "Dialog-CustomerService-v0"
 
@@ -626,19 +627,6 @@ def test_billing_and_refund_data_match_the_world_and_the_message():
     assert kinds == {"billing", "refund"}, kinds
 
 
-def _retell(obs, name, change):
-    """``obs`` with the data of its ``name`` tool results changed (messages unchanged)."""
-    import copy
-    import json
-
-    obs = copy.deepcopy(obs)
-    for m in obs["messages"]:
-        if m["role"] == "tool" and m["name"] == name:
-            payload = json.loads(m["content"])
-            change(payload["data"])
-            m["content"] = json.dumps(payload)
-    return obs
-
 
 def test_expert_tells_what_the_tool_data_says():
     """Changing the data (not the message text) of a look-up changes the expert's reply."""
@@ -652,7 +640,7 @@ def test_expert_tells_what_the_tool_data_says():
     obs, *_ = env.step(f"Let me check. [lookup_order order={oid}]")
     truth = env.unwrapped.world["orders"][oid]["tracking"]
     assert truth in CustomerServiceExpert().act(obs)
-    told = CustomerServiceExpert().act(_retell(obs, "lookup_order",
+    told = CustomerServiceExpert().act(with_tool_data(obs, "lookup_order",
                                                lambda d: d.update(tracking="ZZTEST0000001")))
     assert "ZZTEST0000001" in told and truth not in told
 
@@ -661,10 +649,10 @@ def test_expert_tells_what_the_tool_data_says():
     _verified(env)
     obs = env.unwrapped._obs
     assert "[refund order=" in CustomerServiceExpert().act(obs)
-    late = _retell(obs, "lookup_order", lambda d: d.update(return_window_days=3,
+    late = with_tool_data(obs, "lookup_order", lambda d: d.update(return_window_days=3,
                                                            days_since_delivery=5))
     reply = CustomerServiceExpert().act(late)
     assert "[refund order=" not in reply and "3-day return window" in reply, reply
-    low = _retell(obs, "lookup_order", lambda d: d.update(refund_limit=0.5))
+    low = with_tool_data(obs, "lookup_order", lambda d: d.update(refund_limit=0.5))
     reply = CustomerServiceExpert().act(low)
     assert "[escalate order=" in reply and "$0.50" in reply, reply

@@ -440,7 +440,7 @@ def test_reward_and_rules_are_configurable():
 # ------------------------------------------------------------------ understanding (shared analysis)
 
 from dialog_gym.envs.virtual_assistant import load_data  # noqa: E402
-from dialog_gym.testing import NegatingAgent, attack_success_rate  # noqa: E402
+from dialog_gym.testing import NegatingAgent, attack_success_rate, with_tool_data  # noqa: E402
 
 
 def test_negation_attack_fails():
@@ -751,18 +751,6 @@ def test_tool_data_matches_the_world_and_the_message():
     assert seen_kinds & set(WRITE_GOALS), seen_kinds
 
 
-def _retell(obs, name, change):
-    import copy
-    import json
-
-    obs = copy.deepcopy(obs)
-    for m in obs["messages"]:
-        if m["role"] == "tool" and m["name"] == name:
-            payload = json.loads(m["content"])
-            change(payload["data"])
-            m["content"] = json.dumps(payload)
-    return obs
-
 
 def _until_result(kind, tool):
     """A ``kind`` episode played by the expert until ``tool`` has answered."""
@@ -779,19 +767,19 @@ def test_expert_reports_what_the_tool_data_says():
     obs = _until_result("weather", "get_weather")
     assert "99°C" not in VirtualAssistantExpert().act(obs)
     assert "a high of 99°C" in VirtualAssistantExpert().act(
-        _retell(obs, "get_weather", lambda d: d.update(high_c=99)))
+        with_tool_data(obs, "get_weather", lambda d: d.update(high_c=99)))
 
     obs = _until_result("calendar_query", "list_events")
-    empty = VirtualAssistantExpert().act(_retell(obs, "list_events",
+    empty = VirtualAssistantExpert().act(with_tool_data(obs, "list_events",
                                                  lambda d: d.update(events=[])))
     assert empty.startswith("You have nothing on your calendar"), empty
-    one = VirtualAssistantExpert().act(_retell(obs, "list_events", lambda d: d.update(
+    one = VirtualAssistantExpert().act(with_tool_data(obs, "list_events", lambda d: d.update(
         events=[{"id": "E9", "time": "06:15", "title": "zebra feeding"}])))
     assert "zebra feeding at 6:15" in one, one
 
     obs = _until_result("convert", "convert")
     assert " 12345.68 " in VirtualAssistantExpert().act(
-        _retell(obs, "convert", lambda d: d.update(result=12345.678)))
+        with_tool_data(obs, "convert", lambda d: d.update(result=12345.678)))
 
 
 def test_readbacks_are_recognised_by_the_templates():
