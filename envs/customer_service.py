@@ -822,12 +822,13 @@ class CustomerServiceUser(AgendaUser):
         if t["tracking"] in denied("tracking") or any(done.get(v) for v in denied("action")) \
                 or (day and any(self._date_is(v, day) for v in denied("date"))):
             return True
+        truth, den = t["status"], denied("status")
+        if truth in den or ("shipped" in den and truth in ("shipped", "delivered")):
+            return True  # the order's true status denied, whatever the goal
         if self.goal["type"] not in ("order_status", "cancel"):
             return False
-        truth, said, den = t["status"], a.asserted_values("status"), denied("status")
         ok = known["statuses"] | {truth} | ({"shipped"} if truth == "delivered" else set())
-        return bool(said - ok) or truth in den or (
-            "shipped" in den and truth in ("shipped", "delivered"))
+        return bool(a.asserted_values("status") - ok)
 
     def react(self, a: ReplyAnalysis, reply: AgentReply,
               rng: np.random.Generator) -> tuple[list[str], bool]:

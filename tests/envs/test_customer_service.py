@@ -656,3 +656,26 @@ def test_expert_tells_what_the_tool_data_says():
     low = with_tool_data(obs, "lookup_order", lambda d: d.update(refund_limit=0.5))
     reply = CustomerServiceExpert().act(low)
     assert "[escalate order=" in reply and "$0.50" in reply, reply
+
+
+def test_denying_the_true_status_is_a_wrong_fact_in_any_goal():
+    """A refund talk: "it was never delivered" about a delivered order is rejected."""
+    env = gym.make(ENV)
+    obs = _scenario(env, lambda s: _standard_refund(s) and s.goal["gives_order_upfront"])
+    scenario = env.unwrapped.scenario
+    oid = scenario.goal["order"]
+    assert env.unwrapped.world["orders"][oid]["status"] == "delivered"
+    user = env.unwrapped.user
+    wrong = user.templates["wrong_fact"] + user.templates.get("wrong_fact.upset", [])
+    obs, *_ = env.step(f"Let me look. [lookup_order order={oid}]")
+    mood = user.mood
+    obs, *_ = env.step("It looks like that order was never delivered to you.")
+    said = obs["messages"][-1]["content"]
+    assert any(said.startswith(w) for w in wrong), said
+    assert user.mood < mood
+    # the true status, asserted, is not a wrong fact
+    obs = _scenario(env, lambda s: _standard_refund(s) and s.goal["gives_order_upfront"])
+    oid = env.unwrapped.scenario.goal["order"]
+    obs, *_ = env.step(f"Let me look. [lookup_order order={oid}]")
+    obs, *_ = env.step("I can see the order was delivered.")
+    assert not any(obs["messages"][-1]["content"].startswith(w) for w in wrong)
