@@ -39,8 +39,11 @@ DATA = Path(__file__).resolve().parents[1] / "envs" / "data" / "understanding"
 RESULTS = Path(__file__).resolve().parent / "results" / "understanding.json"
 
 
-def load_set(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """``(meta, examples)`` of one labelled file."""
+def read_jsonl_with_meta(path: Path, required: tuple[str, ...],
+                         error: type[BaseException] = SystemExit,
+                         ) -> tuple[dict[str, Any], list[tuple[int, dict[str, Any]]]]:
+    """``(meta, [(line number, row), ...])`` of a JSONL file whose ``{"_meta": ...}`` line
+    holds file-wide data; every row must have the ``required`` keys (else ``error``)."""
     meta: dict[str, Any] = {}
     rows = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -50,9 +53,18 @@ def load_set(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         if "_meta" in obj:
             meta = obj["_meta"]
             continue
-        for key in ("text", "acts", "split"):
+        for key in required:
             if key not in obj:
-                raise SystemExit(f"{path}:{n}: missing {key!r}")
+                raise error(f"{path}:{n}: missing {key!r}")
+        rows.append((n, obj))
+    return meta, rows
+
+
+def load_set(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``(meta, examples)`` of one labelled file."""
+    meta, numbered = read_jsonl_with_meta(path, ("text", "acts", "split"))
+    rows = []
+    for n, obj in numbered:
         if obj["split"] not in ("tune", "heldout"):
             raise SystemExit(f"{path}:{n}: split must be 'tune' or 'heldout'")
         rows.append(obj)

@@ -260,21 +260,11 @@ def write_sample(path: Path, rows: Sequence[Mapping[str, Any]], meta: Mapping[st
 
 def read_sample(path: Path | str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``(meta, rows)`` of a sample written by :func:`write_sample`."""
-    path = Path(path)
-    meta: dict[str, Any] = {}
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        obj = json.loads(line)
-        if "_meta" in obj:
-            meta = obj["_meta"]
-            continue
-        for key in ("id", "text", "speaker", "service", "actions", "group"):
-            if key not in obj:
-                raise DataError(f"{path}:{n}: missing {key!r}")
-        rows.append(obj)
-    return meta, rows
+    from understanding import read_jsonl_with_meta  # (benchmarks/ is on sys.path)
+
+    meta, rows = read_jsonl_with_meta(
+        Path(path), ("id", "text", "speaker", "service", "actions", "group"), DataError)
+    return meta, [r for _, r in rows]
 
 
 # ---------------------------------------------------------------------------- lexicons
