@@ -335,7 +335,7 @@ class DialogueEnv(gym.Env[Observation, Any]):
                 # no tools: the content is all speech; any tool call is an error result
                 calls = ToolSet().parse_message({"tool_calls": action.get("tool_calls")}).calls
                 parsed = ParsedReply(message["content"], message["content"], tuple(calls))
-            return _canonical(parsed), parsed, truncated
+            return parsed.inline(), parsed, truncated
         if not isinstance(action, str):
             raise TypeError(
                 f"action must be a str (the agent's reply) or an assistant message dict, "
@@ -347,7 +347,7 @@ class DialogueEnv(gym.Env[Observation, Any]):
             return action, ParsedReply(action, action, ()), truncated
         parsed = self.tools.parse(action)
         if "<tool_call>" in action:
-            return _canonical(parsed), parsed, truncated
+            return parsed.inline(), parsed, truncated
         return action, parsed, truncated
 
     def step_begin(self, action: str | Mapping[str, Any]) -> PendingStep:
@@ -492,13 +492,6 @@ class DialogueEnv(gym.Env[Observation, Any]):
     def messages(self) -> list[dict[str, Any]]:
         """The episode so far as chat messages (a copy; see :mod:`dialog_gym.messages`)."""
         return copy.deepcopy(self._messages)
-
-
-def _canonical(parsed: ParsedReply) -> str:
-    """The spoken text followed by the calls in inline syntax (the transcript's form)."""
-    parts = [parsed.text] if parsed.text else []
-    parts += [c.render() if c.error is None else c.source for c in parsed.calls]
-    return " ".join(parts)
 
 
 def _understanding_info(analysis: Any) -> dict[str, Any]:

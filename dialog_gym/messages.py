@@ -117,20 +117,6 @@ def plain(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in m.items() if k != "source"} for m in messages]
 
 
-def render_text(messages: Iterable[Mapping[str, Any]]) -> str:
-    """A plain-text transcript of messages (``role: content`` lines; calls as JSON)."""
-    lines = []
-    for m in messages:
-        content = m.get("content") or ""
-        if m.get("tool_calls"):
-            calls = " ".join(json.dumps({"name": c["function"]["name"],
-                                         "arguments": json.loads(c["function"]["arguments"])},
-                                        ensure_ascii=False) for c in m["tool_calls"])
-            content = f"{content} {calls}".strip()
-        lines.append(f"{m['role']}: {content}")
-    return "\n".join(lines)
-
-
 def validate(messages: Any) -> str | None:
     """Why ``messages`` is not a well-formed chat-message list, or ``None`` if it is."""
     if not isinstance(messages, list):

@@ -131,6 +131,14 @@ class ParsedReply:
     text: str
     calls: tuple[ToolCall, ...]
 
+    def inline(self) -> str:
+        """The spoken text followed by the calls in inline syntax (malformed ones as written).
+
+        The form a transcript records a reply in, whatever form carried its calls.
+        """
+        return " ".join([self.text] * bool(self.text)
+                        + [c.render() if c.error is None else c.source for c in self.calls])
+
 
 class ToolSet:
     """The tools of one domain: parses replies, executes calls against a world.

@@ -193,9 +193,7 @@ class raw_env(AECEnv):  # noqa: N801 - PettingZoo's naming convention
             self._was_dead_step(action)
             return
         if isinstance(action, dict):  # an assistant message: its calls as inline text
-            parsed_msg = TOOLS.parse_message(action)
-            action = " ".join([parsed_msg.text] * bool(parsed_msg.text) + [
-                c.render() if c.error is None else c.source for c in parsed_msg.calls])
+            action = TOOLS.parse_message(action).inline()
         if not isinstance(action, str):
             raise TypeError("action must be a str message or an assistant message dict, got "
                             f"{type(action).__name__}")
