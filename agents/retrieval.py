@@ -46,7 +46,7 @@ from dialog_gym.agents.baselines import chat_messages
 from dialog_gym.dialogue import AGENT, SYSTEM, USER
 from dialog_gym.error import ConfigError
 from dialog_gym.messages import tool_payload
-from dialog_gym.tools import ToolResult, ToolSet
+from dialog_gym.tools import ToolCall, ToolResult, ToolSet
 
 __all__ = ["RetrievalAgent", "SUPPORTED_ENVS", "TRAIN_SEED", "delexicalize", "EntityIndex"]
 
@@ -108,13 +108,8 @@ def _flat(data: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
 
 def _said(text: str, calls: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
     """A turn as one line: its words, then its tool calls in inline syntax."""
-    rendered = []
-    for name, args in calls:
-        parts = [name]
-        for k, v in args.items():
-            t = _value_text(v)
-            parts.append(f'{k}="{t}"' if (" " in t or "]" in t or not t) else f"{k}={t}")
-        rendered.append("[" + " ".join(parts) + "]")
+    rendered = [ToolCall(name, {k: _value_text(v) for k, v in args.items()}, "").render()
+                for name, args in calls]
     return " ".join(x for x in (text, *rendered) if x)
 
 
