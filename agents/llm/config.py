@@ -197,6 +197,8 @@ class RLConfig:
     """discount per agent token"""
     gae_lambda: float = 0.95
     """GAE lambda (reinforce: 1)"""
+    gae_unit: str = "turn"
+    """what gae_lambda decays per: turn (once per reply, whatever its length) or token"""
     whiten_advantages: bool = True
     """normalise advantages to zero mean, unit variance"""
     kl_coef: float = 0.02

@@ -2,10 +2,8 @@
 
 Episode ``i`` uses env seed ``seed + i`` exactly as :func:`dialog_gym.evaluation.evaluate`
 does; the difference is that up to ``batch`` episodes run at once and their replies are
-generated in one batch. An agent with ``act_batch_messages`` (the LLM agent) sends its
-replies as assistant message dicts with ``tool_calls``; records keep ``obs["messages"]``
-along with the transcript. The summary has the same keys (``mean_return``, ``ci95``,
-``success_rate``, ...).
+generated in one batch; records keep ``obs["messages"]`` along with the transcript. The
+summary has the same keys (``mean_return``, ``ci95``, ``success_rate``, ...).
 """
 
 from __future__ import annotations
@@ -45,9 +43,7 @@ def evaluate_batched(agent: Any, env_id: str, *, episodes: int = 200, seed: int 
         while any(s is not None for s in slots):
             active = [k for k, s in enumerate(slots) if s is not None]
             batch_obs = [slots[k]["obs"] for k in active]  # type: ignore[index]
-            # structured tool calls where the agent gives them (the LLM agent does)
-            act = getattr(agent, "act_batch_messages", None) or agent.act_batch
-            replies = act(batch_obs)
+            replies = agent.act_batch(batch_obs)
             for k, reply in zip(active, replies, strict=True):
                 s = slots[k]
                 assert s is not None

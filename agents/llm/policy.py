@@ -11,7 +11,7 @@ replies for a batch of token prompts. :class:`LLMAgent` is the :class:`Agent` us
 The prompt is ``obs["messages"]`` rendered by the tokenizer's chat template with the
 env's tools (stored with the model); a reply is Hermes text (content, then
 ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks), which
-:meth:`Policy.actions` turns into assistant message dicts with ``tool_calls``. Any
+``env.step`` parses into the assistant message's ``tool_calls``. Any
 Hugging Face causal LM folder (or a cached Hub id) works: a tokenizer without a chat
 template gets the embedded model's template.
 """
@@ -29,7 +29,6 @@ from dialog_gym.agents.llm.prompt import (
     PromptFormat,
     observation_messages,
     read_meta,
-    reply_message,
 )
 from dialog_gym.error import ConfigError
 
@@ -123,15 +122,6 @@ class Policy:
         gens = self.generate(prompts, greedy=greedy)
         return [self.codec.reply_text(g, t)[0] for g, t in zip(gens, tables, strict=True)]
 
-    def actions(self, observations: Sequence[Mapping[str, Any]], *, greedy: bool = False
-                ) -> list[dict[str, Any] | str]:
-        """Replies as ``env.step`` actions: assistant message dicts with ``tool_calls``.
-
-        A reply whose ``<tool_call>`` blocks are malformed stays text (the env turns
-        them into error tool results); see :func:`~dialog_gym.agents.llm.prompt.reply_message`.
-        """
-        return [reply_message(r) for r in self.reply(observations, greedy=greedy)]
-
 
 class LLMAgent(Agent):
     """A trained (or any Hugging Face) causal LM playing a dialog-gym env.
@@ -200,23 +190,14 @@ class LLMAgent(Agent):
     def act(self, observation: Mapping[str, Any]) -> str:
         """The reply to one observation, as Hermes text (``<tool_call>`` blocks).
 
-        ``env.step`` parses the blocks into tool calls; :meth:`act_message` gives the
-        same reply as an assistant message dict.
+        ``env.step`` parses the blocks into tool calls (malformed ones become error
+        tool results) and records them as the assistant message's ``tool_calls``.
         """
         return self.policy.reply([observation], greedy=self.greedy)[0]
 
     def act_batch(self, observations: Sequence[Mapping[str, Any]]) -> list[str]:
         """Replies to several observations in one batched generation."""
         return self.policy.reply(list(observations), greedy=self.greedy)
-
-    def act_message(self, observation: Mapping[str, Any]) -> dict[str, Any] | str:
-        """The reply as an assistant message dict with ``tool_calls`` (for ``env.step``)."""
-        return self.policy.actions([observation], greedy=self.greedy)[0]
-
-    def act_batch_messages(self, observations: Sequence[Mapping[str, Any]]
-                           ) -> list[dict[str, Any] | str]:
-        """:meth:`act_message` for several observations in one batched generation."""
-        return self.policy.actions(list(observations), greedy=self.greedy)
 
     def __repr__(self) -> str:
         return f"LLMAgent(model={self.model_path!r}, greedy={self.greedy})"

@@ -8,9 +8,9 @@ replies ``assistant`` messages with their ``tool_calls``, tool results ``tool``
 messages; the template decides how each is shown. The tools are the env's JSON schemas
 (``env.unwrapped.tool_schemas``), stored with a trained model in its
 :class:`PromptFormat`. A reply is sampled up to the template's end-of-turn token; its
-text (Hermes ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks for
-the calls) becomes an assistant message dict with ``tool_calls``
-(:func:`reply_message`), which ``env.step`` accepts.
+text, with Hermes ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks for
+the calls, is the action: ``env.step`` parses the blocks (the env's one parser of every
+action form) and records them as the assistant message's ``tool_calls``.
 
 Multi-turn training needs the token sequence of an episode to be exactly what the
 policy conditioned on when it sampled each reply: :class:`EpisodeTokens` grows one
@@ -275,63 +275,6 @@ def observation_messages(observation: Mapping[str, Any], fmt: PromptFormat,
         if history:
             msgs.append({"role": "user", "content": history})
     return prepare_messages(list(msgs), fmt, table)
-
-
-_TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
-
-
-def reply_message(text: str) -> dict[str, Any] | str:
-    """The action of a generated reply: an assistant message dict with ``tool_calls``.
-
-    The ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks become
-    OpenAI tool calls and the rest the content. A reply whose blocks are not all well
-    formed is returned as text: the env parses Hermes text itself and turns malformed
-    calls into error tool results.
-
-    Example:
-        >>> reply_message('Checking. <tool_call>{"name": "lookup_order", '
-        ...               '"arguments": {"order": "A1"}}</tool_call>')
-        ... # doctest: +NORMALIZE_WHITESPACE
-        {'role': 'assistant', 'content': 'Checking.', 'tool_calls': [{'type': 'function',
-         'function': {'name': 'lookup_order', 'arguments': {'order': 'A1'}}}]}
-        >>> reply_message('<tool_call>{"name": broken</tool_call>')
-        '<tool_call>{"name": broken</tool_call>'
-    """
-    blocks = _TOOL_CALL.findall(text)
-    if not blocks and "<tool_call>" not in text:
-        return {"role": "assistant", "content": text.strip()}
-    calls = []
-    for b in blocks:
-        try:
-            obj = json.loads(b)
-        except json.JSONDecodeError:
-            return text
-        if not isinstance(obj, dict) or not isinstance(obj.get("name"), str) or not \
-                isinstance(obj.get("arguments", {}), dict):
-            return text
-        calls.append({"type": "function", "function": {
-            "name": obj["name"], "arguments": obj.get("arguments", {})}})
-    content = _TOOL_CALL.sub(" ", text)
-    if "<tool_call>" in content or "</tool_call>" in content:
-        return text
-    msg: dict[str, Any] = {"role": "assistant", "content": " ".join(content.split())}
-    if calls:
-        msg["tool_calls"] = calls
-    return msg
-
-
-def action_text(action: Mapping[str, Any] | str) -> str:
-    """A reply action as Hermes text (the string form ``env.step`` also accepts)."""
-    if isinstance(action, str):
-        return action
-    parts = [str(action.get("content") or "")]
-    for c in action.get("tool_calls") or ():
-        fn = c.get("function", c)
-        args = fn.get("arguments", {})
-        args = json.loads(args) if isinstance(args, str) else args
-        parts.append("<tool_call>" + json.dumps({"name": fn["name"], "arguments": args},
-                                                ensure_ascii=False) + "</tool_call>")
-    return " ".join(p for p in parts if p)
 
 
 #: what a tokenizer without a chat template gets (turns end with its EOS token)

@@ -50,13 +50,18 @@ __all__ = ["RLConfig", "RLTrainer", "masked_gae", "train_rl"]
 
 # ====================================================================== core maths
 def masked_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
-               last_value: torch.Tensor, gamma: float, lam: float
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+               last_value: torch.Tensor, gamma: float, lam: float,
+               turn_end: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Generalised advantage estimation over the masked positions of each row.
 
     Positions where ``mask`` is False (user tokens, padding) are skipped: the value
     that bootstraps an agent token is the value of the next *agent* token of the row,
     or ``last_value`` after the last one (0 for a finished episode).
+
+    With ``turn_end`` (True at the last token of each reply), ``lam`` decays the trace
+    once per turn instead of once per token: inside a reply the trace is carried whole
+    (lambda 1), so how far a turn's reward reaches back does not depend on how many
+    tokens the replies took (a JSON tool call costs more tokens than a word).
 
     Args:
         rewards: ``[B, T]`` per-position reward.
@@ -65,6 +70,7 @@ def masked_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
         last_value: ``[B]`` value after the row's last agent token.
         gamma: Discount per agent token.
         lam: GAE lambda (1: Monte-Carlo returns minus the baseline).
+        turn_end: ``[B, T]`` bool, True where a reply ends (None: lambda per token).
 
     Returns:
         ``(advantages, returns)``, ``[B, T]``, zero where ``mask`` is False.
@@ -74,9 +80,14 @@ def masked_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
     next_value = last_value.to(rewards.dtype).clone()
     last_gae = torch.zeros(b, dtype=rewards.dtype)
     m = mask.bool()
+    if turn_end is None:
+        lams = torch.full((b, t), float(lam), dtype=rewards.dtype)
+    else:
+        lams = torch.where(turn_end.bool(), torch.tensor(float(lam), dtype=rewards.dtype),
+                           torch.tensor(1.0, dtype=rewards.dtype))
     for j in range(t - 1, -1, -1):
         delta = rewards[:, j] + gamma * next_value - values[:, j]
-        g = delta + gamma * lam * last_gae
+        g = delta + gamma * lams[:, j] * last_gae
         adv[:, j] = torch.where(m[:, j], g, torch.zeros_like(g))
         last_gae = torch.where(m[:, j], g, last_gae)
         next_value = torch.where(m[:, j], values[:, j], next_value)
@@ -204,6 +215,13 @@ class Segment:
         """``[len-1]`` bool: position t is an action when token t+1 was sampled."""
         return torch.tensor(self.agent[1:], dtype=torch.bool)
 
+    def turn_end_row(self) -> torch.Tensor:
+        """``[len-1]`` bool, True at each reply's last sampled token."""
+        r = torch.zeros(len(self.ids) - 1, dtype=torch.bool)
+        for i in self.reward_at:
+            r[i - 1] = True
+        return r
+
     def env_reward_row(self) -> torch.Tensor:
         """``[len-1]`` with each turn's reward at its reply's last token."""
         r = torch.zeros(len(self.ids) - 1)
@@ -254,6 +272,8 @@ class RLTrainer:
         if cfg.minibatch_size % cfg.micro_batch:
             raise ConfigError(f"minibatch_size ({cfg.minibatch_size}) must be a multiple of "
                               f"micro_batch ({cfg.micro_batch})")
+        if cfg.gae_unit not in ("turn", "token"):
+            raise ConfigError(f"gae_unit must be turn or token, got {cfg.gae_unit!r}")
         if cfg.critic_init not in ("auto", "rm", "policy"):
             raise ConfigError(f"critic_init must be auto, rm or policy, got {cfg.critic_init!r}")
         self.cfg = cfg
@@ -429,7 +449,7 @@ class RLTrainer:
     @torch.no_grad()
     def rollout(self) -> tuple[list[Segment], dict[str, Any]]:
         """Play ``turns_per_rollout`` turns in every sub-env; return segments and stats."""
-        from dialog_gym.agents.llm.prompt import EpisodeTokens, reply_message
+        from dialog_gym.agents.llm.prompt import EpisodeTokens
 
         cfg = self.cfg
         segments: list[Segment] = []
@@ -441,10 +461,10 @@ class RLTrainer:
             gen = self.policy.generate([s.ids for s in self.seqs])
             replies = [self.codec.reply_text(g, s.table)
                        for g, s in zip(gen, self.seqs, strict=True)]
-            # structured calls: assistant message dicts with tool_calls (text when a
-            # <tool_call> block is malformed; the env reports it as an error result)
+            # the replies' Hermes text: the env parses the <tool_call> blocks (malformed
+            # ones become error tool results) into the assistant messages' tool_calls
             obs, rewards, terminated, truncated, info = self.envs.step(
-                [reply_message(r) for r, _ in replies])
+                [r for r, _ in replies])
             obs_list = self._split_obs(obs)
             final_obs = info.get("final_obs")
             final_info = info.get("final_info", {})
@@ -562,7 +582,9 @@ class RLTrainer:
         kl_r = kl_penalty_rewards(logp, ref, self.kl_ctl.value, mask)
         rewards = env_r + kl_r
         lam = 1.0 if cfg.algo == "reinforce" else cfg.gae_lambda
-        adv, ret = masked_gae(rewards, values, mask, last, cfg.gamma, lam)
+        turn_end = right_pad_rows([s.turn_end_row() for s in segments], length, False).bool() \
+            if cfg.gae_unit == "turn" else None
+        adv, ret = masked_gae(rewards, values, mask, last, cfg.gamma, lam, turn_end)
         diag = advantage_diagnostics(adv, ret, values, mask)
         if cfg.whiten_advantages:
             adv = whiten(adv, mask)

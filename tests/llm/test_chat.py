@@ -14,11 +14,9 @@ from dialog_gym.agents.llm.prompt import (
     EntityTable,
     EpisodeTokens,
     PromptFormat,
-    action_text,
     episode_from_messages,
     prepare_messages,
     read_meta,
-    reply_message,
 )
 from tests.llm.conftest import ENV, tiny_rl_kwargs
 
@@ -129,26 +127,21 @@ def test_prepared_messages_compact_and_delexicalise_contents_and_call_arguments(
         {"order": "A1", "amount": 27.2}
 
 
-def test_generated_calls_reach_the_env_as_structured_tool_calls():
+def test_generated_hermes_text_reaches_the_env_as_structured_tool_calls():
+    """The policy's reply text is the action: the env parses its <tool_call> blocks."""
     env = gym.make(ENV)
     obs, _ = env.reset(seed=3)
     order = next(t for t in obs["messages"][1]["content"].split() if t.strip("(),.")[:1]
                  in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" and any(ch.isdigit() for ch in t)).strip("(),.")
     text = ('Let me check. <tool_call>{"name": "lookup_order", "arguments": {"order": "'
             + order + '"}}</tool_call>')
-    action = reply_message(text)
-    assert isinstance(action, dict) and action["tool_calls"][0]["function"]["arguments"] == \
-        {"order": order}
-    assert action_text(action) == text
-    obs, *_ = env.step(action)
+    obs, *_ = env.step(text)
     asst, result = obs["messages"][2], obs["messages"][3]
     assert asst["content"] == "Let me check."
     assert json.loads(asst["tool_calls"][0]["function"]["arguments"]) == {"order": order}
     assert result["role"] == "tool" and json.loads(result["content"])["ok"] is True
-    # a malformed block stays text; the env answers it with an error result, no exception
-    bad = reply_message('<tool_call>{"name": "lookup_order", "arguments": </tool_call>')
-    assert isinstance(bad, str)
-    obs, *_ = env.step(bad)
+    # a malformed block: the env answers it with an error result, no exception
+    obs, *_ = env.step('<tool_call>{"name": "lookup_order", "arguments": </tool_call>')
     assert json.loads(obs["messages"][-2]["content"])["ok"] is False
 
 
@@ -214,9 +207,9 @@ def test_rl_trains_on_exactly_the_tokens_it_sampled_and_conditioned_on(tmp_path,
             while k < len(mine) and mine[k].ids[:len(seq)] != seq:
                 k += 1
             assert k < len(mine), "a prompt + reply is not a prefix of any segment"
-    # the env received assistant message dicts (structured calls) or malformed text
-    assert all(isinstance(a, (dict, str)) for batch in sent for a in batch)
-    assert any(isinstance(a, dict) for batch in sent for a in batch)
+    # the env received each reply's decoded text (it parses the <tool_call> blocks)
+    assert [len(b) for b in sent] == [cfg.num_envs] * len(calls)
+    assert all(isinstance(a, str) for batch in sent for a in batch)
 
 
 def test_segments_never_exceed_the_model_length_and_keep_every_sampled_token():

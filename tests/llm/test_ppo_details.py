@@ -43,6 +43,21 @@ def test_gae_bootstraps_from_last_value_and_lambda_one_is_monte_carlo():
     assert adv[0, :3].tolist() == pytest.approx([2.7, 2.8, 2.9])
 
 
+def test_gae_per_turn_decays_lambda_once_per_reply_whatever_its_length():
+    # two replies: a 3-token one (positions 0-2), a user token, a 1-token one (position 4);
+    # all values 0, the only reward at the end of the second reply
+    r = torch.tensor([[0.0, 0.0, 0.0, 0.0, 1.0]])
+    v = torch.zeros(1, 5)
+    mask = torch.tensor([[True, True, True, False, True]])
+    turn_end = torch.tensor([[False, False, True, False, True]])
+    adv, _ = masked_gae(r, v, mask, torch.tensor([0.0]), gamma=1.0, lam=0.5,
+                        turn_end=turn_end)
+    # one turn boundary between every token of the first reply and the reward
+    assert adv[0, [0, 1, 2, 4]].tolist() == pytest.approx([0.5, 0.5, 0.5, 1.0])
+    per_token, _ = masked_gae(r, v, mask, torch.tensor([0.0]), gamma=1.0, lam=0.5)
+    assert per_token[0, [0, 1, 2, 4]].tolist() == pytest.approx([0.125, 0.25, 0.5, 1.0])
+
+
 def test_kl_penalty_sign_and_mask():
     logp = torch.tensor([[-1.0, -2.0, -0.5]])
     ref = torch.tensor([[-2.0, -1.0, -0.5]])
