@@ -70,6 +70,20 @@ class Domain:
         """The context text shown to the agent."""
         raise NotImplementedError
 
+    def context_data(self, scenario: Scenario) -> dict[str, Any]:
+        """The public context as JSON-ready data: the system message's ``data``.
+
+        The values :meth:`render_context` renders (a date, a catalogue's rows, a passage's
+        entities), built from the scenario, so that an agent (the domain's expert first)
+        reads them instead of parsing the text back. Only what the context text tells the
+        agent, never hidden state (the user's goal, a hidden entity): it is observed.
+        JSON types only (``dict`` with ``str`` keys, ``list``, ``str``, ``int``,
+        ``float``, ``bool``, ``None``), so that it survives flattening and AsyncVectorEnv
+        unchanged. ``{}`` (the default): the system message has no ``data``. Read it with
+        :func:`dialog_gym.messages.context_data`.
+        """
+        return {}
+
     def facts(self, scenario: Scenario) -> Mapping[str, Any]:
         """Ground-truth facts for fact-checking scorers."""
         return {}

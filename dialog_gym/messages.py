@@ -4,8 +4,13 @@ Every env exposes its episode as ``obs["messages"]``: a list of chat-message dic
 format chat templates and trainers consume (``apply_chat_template(messages, tools=...)``,
 TRL, OpenEnv, verifiers):
 
-- ``{"role": "system", "content": <context>, "source": "env"}``: the scenario as the
-  agent may see it (role, persona, policy, rules, tools), first and only once;
+- ``{"role": "system", "content": <context>, "source": "env", "data": {...}}``: the
+  scenario as the agent may see it (role, persona, policy, rules, tools), first and only
+  once. ``data`` (only where the domain has any, :meth:`Domain.context_data
+  <dialog_gym.domain.Domain.context_data>`) is the same public context as JSON data
+  (today's date, a catalogue's rows, a passage's entities, ...), never more than the text
+  tells the agent and never hidden state such as the user's goal; :func:`context_data`
+  reads it, so no agent has to parse the text back;
 - ``{"role": "user", "content": ..., "source": "user_simulator"}``: the simulated user;
 - ``{"role": "assistant", "content": ..., "tool_calls": [...], "source": "agent"}``: the
   agent's reply as the user heard it, its calls as OpenAI tool calls (``tool_calls`` only
@@ -17,11 +22,13 @@ TRL, OpenEnv, verifiers):
 The list is **append-only**: the messages of one observation are a prefix of the next
 one's, so a trainer that tokenises turn by turn never re-renders earlier turns.
 ``source`` tells who produced a message, so trainers can mask simulator and tool tokens
-out of the loss; :func:`plain` drops it for APIs that reject unknown keys.
+out of the loss; :func:`plain` drops it, and the system message's ``data``, for APIs that
+reject unknown keys.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -50,9 +57,50 @@ def observed(observation: Mapping[str, Any], reader: str) -> list[Mapping[str, A
     return messages
 
 
-def system_message(context: str) -> dict[str, Any]:
-    """The context as the first message."""
-    return {"role": "system", "content": context, "source": ENV}
+def system_message(context: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The context as the first message, with its structured ``data`` when there is any.
+
+    Args:
+        context: The context text.
+        data: The same public context as JSON-ready data (see :func:`context_data`);
+            ``None`` or empty: no ``data`` key.
+    """
+    msg: dict[str, Any] = {"role": "system", "content": context, "source": ENV}
+    if data:
+        msg["data"] = copy.deepcopy(dict(data))
+    return msg
+
+
+def context_data(messages: Iterable[Mapping[str, Any]], reader: str | None = None
+                 ) -> dict[str, Any]:
+    """The ``data`` of the system message: the public context as structured data.
+
+    The object in the message itself, not a copy. Which keys it holds is each domain's
+    (its env's docstring says); a domain without context data has none.
+
+    Args:
+        messages: Chat messages (``obs["messages"]``).
+        reader: Who needs the data. ``None``: ``{}`` when there is no system message or it
+            has no ``data``. Given: that is an error naming ``reader``.
+
+    Raises:
+        ConfigError: ``reader`` is given and the system message carries no ``data`` (e.g.
+            messages passed through :func:`plain`, or built by hand).
+    """
+    system = next((m for m in messages if m.get("role") == "system"), None)
+    data = system.get("data") if system is not None else None
+    if data:
+        return data
+    if reader is not None:
+        from dialog_gym.error import ConfigError
+
+        where = "there is no system message" if system is None else \
+            "the system message has no 'data'"
+        raise ConfigError(f"{reader} reads the public context from the system message's "
+                          f"'data' (structured, never re-parsed from its text), but {where}: "
+                          "pass the env's obs['messages'] unchanged (plain() drops 'data'; a "
+                          "wrapper or a hand-built system message must keep or add it)")
+    return {}
 
 
 def user_message(text: str) -> dict[str, Any]:
@@ -112,9 +160,16 @@ def texts(messages: Iterable[Mapping[str, Any]], role: str) -> list[str]:
     return out
 
 
+#: dialog-gym's own message keys, which :func:`plain` drops
+EXTRA_KEYS = ("source", "data")
+
+
 def plain(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The messages without dialog-gym's ``source`` key (pure OpenAI format)."""
-    return [{k: v for k, v in m.items() if k != "source"} for m in messages]
+    """The messages without dialog-gym's ``source`` and ``data`` keys (pure OpenAI format).
+
+    The system message's ``data`` says nothing its text does not; a model reads the text.
+    """
+    return [{k: v for k, v in m.items() if k not in EXTRA_KEYS} for m in messages]
 
 
 def validate(messages: Any) -> str | None:
@@ -132,6 +187,12 @@ def validate(messages: Any) -> str | None:
             return f"message {i} ({role}) has content of type {type(content).__name__}"
         if role == "tool" and not isinstance(m.get("tool_call_id"), str):
             return f"message {i} (tool) has no tool_call_id"
+        if "data" in m:
+            if role != "system":
+                return (f"message {i} ({role}) has 'data'; only the system message carries "
+                        "it (tool results carry theirs in their JSON content)")
+            if not isinstance(m["data"], Mapping):
+                return f"message {i} (system) has data of type {type(m['data']).__name__}"
         calls = m.get("tool_calls")
         if calls is not None:
             if role != "assistant" or not isinstance(calls, list):

@@ -187,6 +187,11 @@ def _register_flattening() -> None:
     def _flatten_messages_space(space: ChatMessages) -> spaces.Box:
         return _flatten_space(space._text)
 
+    @sutils.flatdim.register(ChatMessages)
+    def _flatdim_messages(space: ChatMessages) -> int:
+        # a Dict observation space unflattens its parts by their flat sizes
+        return space.max_json_chars
+
     @shm.create_shared_memory.register(ChatMessages)
     def _create_messages(space: ChatMessages, n: int = 1, ctx: Any = None) -> Any:
         if ctx is None:

@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 import dialog_gym
 from dialog_gym.agents import make_agent
-from dialog_gym.messages import plain, tool_payload, validate
+from dialog_gym.messages import (
+    context_data,
+    plain,
+    system_message,
+    tool_payload,
+    user_message,
+    validate,
+)
 
 TOOL_ENVS = [e for e in dialog_gym.env_ids()
              if gym.make(e).unwrapped.tool_schemas]
@@ -241,12 +248,54 @@ def test_tool_schema_views_come_from_one_definition(env_id):
         tools.schemas("xml")
 
 
-def test_plain_drops_source_only():
-    env = gym.make("Dialog-CustomerService-v0")
+def test_plain_drops_source_and_data():
+    env = gym.make("Dialog-Recommendation-v0")
     obs, _ = env.reset(seed=0)
+    assert obs["messages"][0]["data"]["rows"]
     out = plain(obs["messages"])
-    assert all("source" not in m for m in out)
+    assert all("source" not in m and "data" not in m for m in out)
     assert [m["content"] for m in out] == [m["content"] for m in obs["messages"]]
+    assert [set(m) for m in out] == [set(m) - {"source", "data"} for m in obs["messages"]]
+    assert "data" in obs["messages"][0] and "source" in obs["messages"][0]  # not changed
+
+
+def test_system_message_carries_its_data_and_context_data_reads_it():
+    data = {"today": "2026-03-12", "cities": ["Oslo"]}
+    msg = system_message("Today is Thursday, 2026-03-12.", data)
+    assert msg == {"role": "system", "content": "Today is Thursday, 2026-03-12.",
+                   "source": "env", "data": data}
+    data["cities"].append("Lima")  # the message holds its own copy
+    assert msg["data"]["cities"] == ["Oslo"]
+    assert "data" not in system_message("ctx") and "data" not in system_message("ctx", {})
+    messages = [msg, user_message("hi")]
+    assert context_data(messages) == {"today": "2026-03-12", "cities": ["Oslo"]}
+    assert context_data(messages, "MyExpert") is msg["data"]
+    assert context_data([system_message("ctx"), user_message("hi")]) == {}
+    assert context_data([user_message("hi")]) == {}
+    with pytest.raises(dialog_gym.error.ConfigError, match=r"MyExpert reads .*has no 'data'"):
+        context_data([system_message("ctx"), user_message("hi")], "MyExpert")
+    with pytest.raises(dialog_gym.error.ConfigError, match="there is no system message"):
+        context_data([user_message("hi")], "MyExpert")
+
+
+def test_validate_accepts_data_on_the_system_message_only():
+    good = [system_message("ctx", {"a": [1, "b"]}), user_message("hi")]
+    assert validate(good) is None
+    assert "only the system message" in validate([good[0], {**good[1], "data": {}}])
+    assert "data of type list" in validate([{**good[0], "data": [1]}, good[1]])
+
+
+@pytest.mark.parametrize("env_id", ["Dialog-Recommendation-v0", "Dialog-TwentyQuestions-v0"])
+def test_chat_messages_space_flattens_context_data(env_id):
+    from gymnasium.spaces.utils import flatten, unflatten
+
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=1)
+    obs, *_ = env.step(make_agent("expert", env_id=env_id).act(obs))
+    space = env.observation_space["messages"]
+    assert obs["messages"] in space and obs["messages"][0]["data"]
+    assert unflatten(space, flatten(space, obs["messages"])) == obs["messages"]
+    assert unflatten(env.observation_space, flatten(env.observation_space, obs)) == obs
 
 
 def test_async_vector_env_carries_messages():
@@ -260,6 +309,28 @@ def test_async_vector_env_carries_messages():
         b, *_ = asyn.step(["Hi! [lookup_order order=A1]", "Hello"])
         assert list(a["messages"]) == list(b["messages"])
         assert b["messages"][0][3]["role"] == "tool"
+    finally:
+        sync.close()
+        asyn.close()
+
+
+def test_async_vector_env_carries_context_data_and_the_expert_plays_from_it():
+    env_id = "Dialog-TwentyQuestions-v0"
+    sync = gym.make_vec(env_id, num_envs=2, vectorization_mode="sync")
+    asyn = gym.make_vec(env_id, num_envs=2, vectorization_mode="async")
+    experts = [make_agent("expert", env_id=env_id) for _ in range(2)]
+    try:
+        a, _ = sync.reset(seed=5)
+        b, _ = asyn.reset(seed=5)
+        for _ in range(3):
+            assert list(a["messages"]) == list(b["messages"])
+            assert all(m[0]["data"]["candidates"] for m in b["messages"])
+            replies = [e.act({"messages": m}) for e, m in zip(experts, b["messages"],
+                                                                strict=True)]
+            assert replies == [e.act({"messages": m}) for e, m in zip(experts, a["messages"],
+                                                                       strict=True)]
+            a, *_ = sync.step(replies)
+            b, *_ = asyn.step(replies)
     finally:
         sync.close()
         asyn.close()
