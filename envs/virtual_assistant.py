@@ -22,7 +22,7 @@ import numpy as np
 from dialog_gym.dialogue import AGENT, SYSTEM, USER, Dialogue
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
-from dialog_gym.messages import observed, tool_payload
+from dialog_gym.messages import context_data, observed, tool_payload
 from dialog_gym.rules import (
     ConfirmBeforeWrite,
     LengthLimit,
@@ -1045,17 +1045,6 @@ def parse_conversion(text: str) -> tuple[float, str, str] | None:
     return None
 
 
-def _parse_context(context: str) -> tuple[str, tuple[str, ...]]:
-    today = re.search(r"Today is \w+, (\d{4}-\d\d-\d\d)", context)
-    cities = re.search(r"Weather forecasts are available for: ([^(\n]+?) \(", context)
-    return (today.group(1) if today else "2026-01-01",
-            tuple(c.strip() for c in cities.group(1).split(",")) if cities else ())
-
-
-def _system_text(messages: Sequence[Mapping[str, Any]]) -> str:
-    return next((m.get("content") or "" for m in messages if m.get("role") == "system"), "")
-
-
 @lru_cache(maxsize=1)
 def readback_openers() -> tuple[str, ...]:
     """How the expert's read-backs begin.
@@ -1085,8 +1074,9 @@ def _new_state() -> dict[str, Any]:
 class VirtualAssistantExpert:
     """A scripted assistant that acts from observations only.
 
-    It reads the observation's chat ``messages`` (today and the covered cities from the
-    system message): the request type from the user's first message, the slots from every
+    It reads the observation's chat ``messages``: today and the covered cities from the
+    system message's ``data`` (:func:`~dialog_gym.messages.context_data`; messages without
+    it are a ``ConfigError``), the request type from the user's first message, the slots from every
     user turn (the latest value of a slot wins, so corrections are followed), its own
     read-backs from its earlier turns, and the tools' structured ``data``. It asks for
     the missing slots, reads the details back and writes only after the user says yes;
@@ -1104,9 +1094,10 @@ class VirtualAssistantExpert:
     def act(self, observation: Mapping[str, Any]) -> str:
         """The expert's reply to an observation (read from its ``messages``)."""
         messages = observed(observation, "VirtualAssistantExpert")
-        today, cities = _parse_context(_system_text(messages))
-        st = self._parse(messages, date.fromisoformat(today), cities)
-        return self._decide(st, date.fromisoformat(today))
+        ctx = context_data(messages, "VirtualAssistantExpert")
+        today = date.fromisoformat(ctx["today"])
+        st = self._parse(messages, today, tuple(ctx["cities"]))
+        return self._decide(st, today)
 
     def _parse(self, messages: Sequence[Mapping[str, Any]], today: date,
                cities: tuple[str, ...]) -> dict[str, Any]:
@@ -1300,6 +1291,12 @@ class VirtualAssistantDomain(Domain):
             tools.describe(),
         ])
 
+    def context_data(self, scenario: Scenario) -> dict[str, Any]:
+        """Today (ISO date) and its weekday, the cities with forecasts, the days covered."""
+        c = scenario.context
+        return {"today": c["today"], "weekday": c["weekday"], "cities": list(c["cities"]),
+                "forecast_days": FORECAST_DAYS}
+
     def facts(self, scenario: Scenario) -> Mapping[str, Any]:
         """Ground truth of the request."""
         g = scenario.goal
@@ -1340,10 +1337,13 @@ class VirtualAssistantEnv(DialogueEnv):
     ``Dict(context, history, turn, messages)``: the context states the assistant's user,
     today's date and weekday, the cities with forecasts, the rules and the tools; the
     history is the transcript (``User:``, ``Assistant:``, ``System:`` tool results);
-    ``messages`` is the same episode as chat messages, each tool result with its
-    structured ``data`` (``get_weather``: city, date, condition, high and low in °C;
-    ``list_events``: the date's events with id, time and title; ``convert``: value,
-    units and result; the write tools: what they stored).
+    ``messages`` is the same episode as chat messages. The system message's ``data``
+    (:func:`~dialog_gym.messages.context_data`) holds what the context says of the
+    world: ``today`` (``"2026-03-12"``), ``weekday`` (``"Thursday"``), ``cities`` (those
+    with forecasts) and ``forecast_days`` (how many days, today included, ``get_weather``
+    covers). Each tool result carries its structured ``data`` (``get_weather``: city,
+    date, condition, high and low in °C; ``list_events``: the date's events with id, time
+    and title; ``convert``: value, units and result; the write tools: what they stored).
 
     ## Rewards
     Default mix: ``1.0 * task_success + 1.0 * rule_compliance + 0.1 * bleu``.

@@ -1,7 +1,8 @@
 """Dialog-VirtualAssistant-v0: solvability, confirmation and correction, attacks, bad input."""
 
+import copy
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import gymnasium as gym
 import numpy as np
@@ -213,6 +214,48 @@ def _reset_to(env, kind, difficulty=0, correction=None):
         if g["type"] == kind and (correction is None or bool(g["correction"]) == correction):
             return obs, g
     raise AssertionError(f"no {kind} scenario found")
+
+
+def test_context_data_is_what_the_context_says():
+    """The system message's data: today and its weekday, the forecast cities and days, as
+    the text says them, and the cities the weather tool covers."""
+    env = gym.make(ENV)
+    for seed in range(40):
+        obs, _ = env.reset(seed=seed)
+        text, data = obs["messages"][0]["content"], obs["messages"][0]["data"]
+        assert f"Today is {data['weekday']}, {data['today']}." in text
+        assert date.fromisoformat(data["today"]).strftime("%A") == data["weekday"]
+        assert (f"Weather forecasts are available for: {', '.join(data['cities'])} (today "
+                f"and the next {data['forecast_days'] - 1} days).") in text
+        assert data["cities"] == env.unwrapped.world["cities"]
+        assert data["today"] == env.unwrapped.world["today"]
+        assert set(data) == {"today", "weekday", "cities", "forecast_days"}
+
+
+def test_the_expert_reads_today_and_cities_from_the_data_not_the_text():
+    """Another today in the system message's data moves the dates the expert resolves;
+    a city taken out of it is no longer looked up. The text is left as it was."""
+    env = gym.make(ENV)
+    moved = dropped = 0
+    for seed in range(30):
+        obs, _ = env.reset(seed=seed)
+        done = False
+        while not done:
+            reply = VirtualAssistantExpert().act(obs)
+            shifted = copy.deepcopy(obs)
+            data = shifted["messages"][0]["data"]
+            data["today"] = (date.fromisoformat(data["today"]) + timedelta(days=3)).isoformat()
+            moved += VirtualAssistantExpert().act(shifted) != reply
+            m = re.search(r'\[get_weather city="([^"]+)"', reply)
+            if m:
+                no_city = copy.deepcopy(obs)
+                no_city["messages"][0]["data"]["cities"].remove(m.group(1))
+                assert "get_weather" not in VirtualAssistantExpert().act(no_city)
+                assert m.group(1) in no_city["messages"][0]["content"]
+                dropped += 1
+            obs, _, term, trunc, _ = env.step(reply)
+            done = term or trunc
+    assert moved >= 10 and dropped >= 3, (moved, dropped)
 
 
 def test_unconfirmed_write_is_blocked_and_penalised():
