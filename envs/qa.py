@@ -25,7 +25,7 @@ import numpy as np
 from dialog_gym.dialogue import AGENT, SYSTEM, USER
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
-from dialog_gym.messages import observed
+from dialog_gym.messages import context_data, observed
 from dialog_gym.rules import (
     LengthLimit,
     NoRepetition,
@@ -678,11 +678,6 @@ _QUESTION_OPENERS = frozenset("When Where Who What Which How In".split())
 
 # ============================================================================ expert
 
-_ENTITY_LINE = re.compile(r"^The passage describes: (.*)\.$", re.MULTILINE)
-_ENTITY_ITEM = re.compile(r"(.+?) \(an? (company|town|person)\)(?:, |$)")
-_VALUE_RE = {"year": r"(\d{4})", "count": r"(\d{1,3}(?:,\d{3})+|\d+)",
-             "person": r"([A-Z][a-z]+ [A-Z][a-z]+)", "place": r"([A-Z][a-z]+)",
-             "thing": r"(.+?)"}
 _PREFIX = re.compile(r"^(?:and|also|so|next question|one more thing|let me ask again|"
                      r"my question was|again)\s*[:,]?\s+", re.IGNORECASE)
 _ELLIPSIS = [re.compile(p, re.IGNORECASE) for p in (
@@ -706,53 +701,37 @@ def _compile(tpl: str, slots: Mapping[str, str], end: str = "$", flags: int = 0
 
 
 @lru_cache(maxsize=1)
-def _patterns() -> tuple[dict[str, list[tuple[re.Pattern[str], str, str]]],
-                         list[tuple[re.Pattern[str], str, str]]]:
-    """Passage-sentence patterns per kind, and question patterns (with kind and attribute)."""
+def _patterns() -> list[tuple[re.Pattern[str], str, str]]:
+    """Question patterns, each with the kind and attribute it asks about."""
     d = load_data()
-    passage: dict[str, list[tuple[re.Pattern[str], str, str]]] = {}
     questions: list[tuple[re.Pattern[str], str, str]] = []
     for kind, spec in d["kinds"].items():
-        passage[kind] = []
         for attr, a in spec["attributes"].items():
-            for tpl in a["passage"]:
-                passage[kind].append((_compile(tpl, {"v": _VALUE_RE[a["type"]]}), attr,
-                                      a["type"]))
             for tpl in a["question"]:
                 ref = r"(?P<e>.+?)"
                 questions.append((_compile(tpl.rstrip("?"), {"e": ref, "o": ref, "p": ref},
                                            end=r"\s*\??$", flags=re.IGNORECASE), kind, attr))
-    return passage, questions
+    return questions
 
 
-@lru_cache(maxsize=256)
-def parse_passage(context: str) -> dict[str, dict[str, Any]]:
-    """The knowledge base an expert reads off the context: name -> kind and attributes."""
-    passage_pats, _ = _patterns()
-    m = _ENTITY_LINE.search(context)
-    if m is None:
-        return {}
-    ents = [(n, k) for n, k in _ENTITY_ITEM.findall(m.group(1))]
-    body = context.split("\nPassage:\n", 1)[-1].split("\nRules:", 1)[0]
-    paras = [p.strip() for p in body.split("\n\n") if p.strip()]
-    kb: dict[str, dict[str, Any]] = {}
-    for (name, kind), para in zip(ents, paras, strict=False):
-        attrs: dict[str, str] = {}
-        for s in sentences(para):
-            for pat, attr, _t in passage_pats[kind]:
-                mm = pat.match(s)
-                if mm:
-                    attrs[attr] = mm.group(1)
-                    break
-        kb[name] = {"kind": kind, "attrs": attrs}
-    return kb
+def knowledge_base(messages: Sequence[Mapping[str, Any]], reader: str | None = None
+                   ) -> dict[str, dict[str, Any]]:
+    """What the passage states: entity name -> ``{"kind", "attrs"}``, in passage order.
+
+    Read from the system message's ``data`` (:meth:`QADomain.context_data`); ``reader``
+    given: a system message without it is a ``ConfigError`` naming ``reader``.
+    """
+    data = context_data(messages, reader)
+    return {e["name"]: {"kind": e["kind"], "attrs": e["attributes"]}
+            for e in data.get("entities", ())}
 
 
 class QAExpert:
     """A scripted reader's assistant that acts from observations only.
 
-    It reads the entity list and the passage off the system message (matching the
-    passage's sentence patterns), reads the user's turns from the observation's chat
+    It reads the passage's entities and their stated attributes from the system
+    message's ``data`` (:func:`knowledge_base`; messages without it are a
+    ``ConfigError``), reads the user's turns from the observation's chat
     ``messages`` and finds the newest question in the user's last turn, resolves its
     entity (a name; "it"/"the company" -> the last company or town asked about;
     "she"/"he" -> the last person asked about or given as an answer; "What about X?" ->
@@ -773,8 +752,7 @@ class QAExpert:
     def act(self, observation: Mapping[str, Any]) -> str:
         """Answer the newest question of the observation (read from its ``messages``)."""
         messages = observed(observation, "QAExpert")
-        kb = parse_passage(next((m.get("content") or "" for m in messages
-                                 if m.get("role") == "system"), ""))
+        kb = knowledge_base(messages, "QAExpert")
         st = self._parse(messages, kb)
         q = st.get("q")
         if q is None:
@@ -851,9 +829,8 @@ class QAExpert:
             if not m:
                 break
             s = s[m.end():]
-        _, qpats = _patterns()
         matches = []
-        for pat, kind, attr in qpats:
+        for pat, kind, attr in _patterns():
             m = pat.match(s)
             if m:
                 matches.append((m.group("e"), kind, attr))
@@ -948,6 +925,17 @@ class QADomain(Domain):
             rules.describe(),
         ])
 
+    def context_data(self, scenario: Scenario) -> dict[str, Any]:
+        """The entities the passage describes, in its order, with the attributes it states.
+
+        ``{"entities": [{"name", "kind", "attributes": {attribute: value}}]}``: values as
+        the passage writes them (``"1843"``, ``"12,400"``, ``"Mara Olsen"``); an attribute
+        the passage leaves out is absent.
+        """
+        return {"entities": [{"name": e["name"], "kind": e["kind"],
+                              "attributes": dict(e["attrs"])}
+                             for e in scenario.world["entities"]]}
+
     def facts(self, scenario: Scenario) -> Mapping[str, Any]:
         """Every stated attribute as ``"<entity> / <attribute>" -> value``."""
         return {f"{e['name']} / {a}": v for e in scenario.world["entities"]
@@ -987,7 +975,12 @@ class QAEnv(DialogueEnv):
     ``Dict(context, history, turn, messages)``: the context holds the instructions, the
     list of entities the passage describes, the passage and the rules; the history is the
     transcript (``User:``, ``Assistant:``); ``messages`` is the same episode as chat
-    messages (the context as the system message).
+    messages (the context as the system message). The system message's ``data``
+    (:func:`~dialog_gym.messages.context_data`) holds the passage's facts:
+    ``entities``, in passage order, each ``{"name", "kind"`` (company, town or person)
+    ``, "attributes"}``, the attributes the passage states as written in it (``founded``:
+    ``"1843"``, ``employees``: ``"12,400"``, ...); what the passage leaves out is absent
+    there too (the questions about it are the unanswerable ones).
 
     ## Rewards
     Default mix: ``1.0 * task_success + 1.0 * rule_compliance + 0.2 * token_f1``.

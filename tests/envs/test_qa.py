@@ -14,8 +14,8 @@ from dialog_gym.envs.qa import (
     QAExpert,
     QAGenerator,
     judge,
+    knowledge_base,
     load_data,
-    parse_passage,
 )
 from dialog_gym.error import ResetNeeded
 from dialog_gym.evaluation import evaluate
@@ -102,7 +102,7 @@ def _type_of(attr):
 
 def _values_of_type(obs, t):
     kinds = load_data()["kinds"]
-    return [v for e in parse_passage(obs["context"]).values() for n, v in e["attrs"].items()
+    return [v for e in knowledge_base(obs["messages"]).values() for n, v in e["attrs"].items()
             if kinds[e["kind"]]["attributes"][n]["type"] == t]
 
 
@@ -143,7 +143,7 @@ class AlwaysAnswer:
         if "does not" not in ans:
             return ans
         attr = self.expert._state["q"][1]
-        for e in parse_passage(obs["context"]).values():
+        for e in knowledge_base(obs["messages"]).values():
             if attr in e["attrs"]:  # the same detail of another entity
                 return f"It is {e['attrs'][attr]}."
         same = _values_of_type(obs, _type_of(attr))
@@ -349,14 +349,60 @@ def test_made_up_values_for_unanswerable_questions_are_wrong(sample):
     assert n >= 20
 
 
-def test_the_expert_reads_every_passage_exactly():
-    gen = QAGenerator()
+def _whole(value, text):
+    """``value`` occurs in ``text`` as a whole value (not inside a longer number or word)."""
+    return re.search(rf"(?<![\w,]){re.escape(value)}(?![\w,])", text) is not None
+
+
+def test_context_data_is_what_the_passage_states():
+    """The system message's data lists the passage's entities in its order, each with the
+    attributes its own paragraph states (every value written there) and none it leaves
+    out (no left-out value appears in the context)."""
+    gen, domain = QAGenerator(), QADomain()
+    hidden_checked = 0
     for i in range(150):
         sc = gen.generate(i, i % 3)
-        ctx = QADomain().render_context(sc, QADomain().rulebook(), ToolSet())
-        kb = parse_passage(ctx)
-        assert {n: e["attrs"] for n, e in kb.items()} == {
-            e["name"]: e["attrs"] for e in sc.world["entities"]}, sc.id
+        ctx = domain.render_context(sc, domain.rulebook(), ToolSet())
+        data = domain.context_data(sc)
+        ents = data["entities"]
+        listed = ", ".join(f"{e['name']} ({'an' if e['kind'][0] in 'aeiou' else 'a'} "
+                           f"{e['kind']})" for e in ents)
+        assert f"\nThe passage describes: {listed}.\n" in ctx, sc.id
+        paragraphs = ctx.split("\nPassage:\n", 1)[1].split("\nRules:", 1)[0].split("\n\n")
+        assert len(paragraphs) == len(ents), sc.id
+        for e, para, world in zip(ents, paragraphs, sc.world["entities"], strict=True):
+            assert para.startswith(e["name"]) or para.startswith(e["name"] + "'"), sc.id
+            assert e["attributes"], sc.id
+            for attr, value in e["attributes"].items():
+                assert _whole(value, para), (sc.id, e["name"], attr, value)
+            for attr, value in world["all"].items():
+                if attr not in e["attributes"]:
+                    assert not _whole(value, ctx), (sc.id, e["name"], attr, value)
+                    hidden_checked += 1
+    assert hidden_checked >= 300
+
+
+def test_the_expert_reads_the_passage_from_the_data_not_the_text():
+    """A value changed in the system message's data is the expert's answer; the text,
+    unchanged, still holds the old one."""
+    env = gym.make(ENV)
+    changed = 0
+    for seed in range(20):
+        obs, _ = env.reset(seed=seed)
+        expert = QAExpert()
+        reply = expert.act(obs)
+        name, attr = expert._state["q"]
+        ent = next((e for e in obs["messages"][0]["data"]["entities"] if e["name"] == name),
+                   None)
+        if ent is None or attr not in ent["attributes"]:
+            continue  # an unanswerable question: nothing to change
+        old = ent["attributes"][attr]
+        assert old in reply
+        ent["attributes"][attr] = new = "1066" if old.isdigit() else "Zanzibar Quay"
+        got = QAExpert().act(obs)
+        assert new in got and old not in got and old in obs["messages"][0]["content"]
+        changed += 1
+    assert changed >= 10
 
 
 # ----------------------------------------------------------------------------- generator
@@ -497,7 +543,7 @@ class Paraphraser:
 
     def act(self, obs):
         self.expert.act(obs)  # keeps the expert's reading of the dialogue
-        kb = parse_passage(obs["context"])
+        kb = knowledge_base(obs["messages"])
         name, attr = self.expert._state["q"]
         k = self.seed * 7 + self.turn
         self.turn += 1
@@ -521,7 +567,7 @@ class RefusalNamingValue(QAExpert):
 
     def act(self, obs):
         super().act(obs)  # the expert's reading of the question
-        kb = parse_passage(obs["context"])
+        kb = knowledge_base(obs["messages"])
         name, attr = self._state["q"]
         value = kb.get(name, {}).get("attrs", {}).get(attr)
         if value is None:
@@ -632,7 +678,7 @@ def test_expert_answers_the_user_messages_it_is_given():
     for seed in range(20):
         obs, _ = env.reset(seed=seed)
         system = obs["messages"][0]
-        kb = parse_passage(system["content"])
+        kb = knowledge_base([system])
         for name, ent in kb.items():
             for attr, value in ent["attrs"].items():
                 spec = kinds[ent["kind"]]["attributes"][attr]
