@@ -21,7 +21,7 @@ import numpy as np
 from dialog_gym.dialogue import AGENT, SYSTEM, USER
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
-from dialog_gym.messages import observed
+from dialog_gym.messages import context_data, observed
 from dialog_gym.rules import (
     LengthLimit,
     NoRepetition,
@@ -468,36 +468,24 @@ _NEGATION = re.compile(
     r"\bdon't care\b|\bnot important\b|\beither way\b|\bdon't need\b|\bno need\b|\bnot needed\b",
     re.IGNORECASE)
 _ACCEPT = re.compile(r"sounds perfect|exactly what i wanted|great choice", re.IGNORECASE)
-_CATALOGUE = re.compile(r"^Catalogue of \d+ \w+ \((.+)\):$")
 
 
-@lru_cache(maxsize=64)
-def parse_catalogue(context: str) -> dict[str, Any]:
-    """The category, its attributes, the columns and rows of the catalogue in a context."""
-    noun = re.search(r"choose an? (\w+)", context)
-    category = next((k for k, v in load_data()["categories"].items()
-                     if noun and v["noun"] == noun.group(1)), None)
-    out: dict[str, Any] = {"category": category, "noun": noun.group(1) if noun else "item",
-                           "attrs": _attrs(category) if category else {}, "columns": [],
-                           "rows": [], "names": ()}
-    lines = context.split("\n")
-    start = next((i for i, line in enumerate(lines) if _CATALOGUE.match(line)), None)
-    if start is None or category is None:
-        return out
-    cols = [c.strip() for c in _CATALOGUE.match(lines[start]).group(1).split("|")]
-    out["columns"] = cols[1:]
-    for line in lines[start + 1:]:
-        cells = [c.strip() for c in line.split("|")]
-        if len(cells) != len(cols):
-            continue
-        row: dict[str, Any] = {"name": cells[0]}
-        for col, c in zip(cols[1:], cells[1:], strict=True):
-            kind = out["attrs"][col]["kind"]
-            row[col] = c == "yes" if kind == "flag" else \
-                int(re.sub(r"\D", "", c)) if kind == "max" else c
-        out["rows"].append(row)
-    out["names"] = tuple(r["name"] for r in out["rows"])
-    return out
+def catalogue(messages: Sequence[Mapping[str, Any]], reader: str | None = None
+              ) -> dict[str, Any]:
+    """The catalogue of the system message's ``data``, ready for the expert.
+
+    ``category``, ``noun``, ``columns`` (the attribute columns, without ``name``),
+    ``rows`` (one dict per item: ``name`` and a value per column), ``names`` (the items'
+    names) and ``attrs`` (the category's attribute specs from the data file). Without
+    ``data``: an empty catalogue, or, ``reader`` given, a ``ConfigError`` naming it.
+    """
+    data = context_data(messages, reader)
+    category = data.get("category")
+    rows = list(data.get("rows", ()))
+    return {"category": category, "noun": data.get("noun", "item"),
+            "attrs": _attrs(category) if category else {},
+            "columns": list(data.get("columns", ()))[1:], "rows": rows,
+            "names": tuple(r["name"] for r in rows)}
 
 
 def _messages(observation: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -515,8 +503,9 @@ class RecommendationExpert:
 
     It asks what the user is looking for, then about every attribute left open
     (:attr:`per_turn` per reply), and recommends the item that fits every constraint the
-    user told, never a rejected one. Each turn it reads the catalogue off the system
-    message and every user and assistant message of ``observation["messages"]`` with the
+    user told, never a rejected one. Each turn it reads the catalogue from the system
+    message's ``data`` (:func:`catalogue`; messages without it are a ``ConfigError``)
+    and every user and assistant message of ``observation["messages"]`` with the
     domain's lexicon (:func:`lexicon_for`), as the user does.
     :meth:`plan` decides, :meth:`say` words the decision.
     """
@@ -535,8 +524,7 @@ class RecommendationExpert:
     def act(self, observation: Mapping[str, Any]) -> str:
         """The expert's reply to an observation (read from ``observation["messages"]``)."""
         messages = _messages(observation)
-        cat = parse_catalogue(next((m["content"] for m in messages if m["role"] == "system"),
-                                   ""))
+        cat = catalogue(messages, "RecommendationExpert")
         self._state = _new_state()
         for m in messages:
             if m["role"] in ("user", "assistant"):
@@ -661,6 +649,22 @@ class RecommendationDomain(Domain):
             *rows,
         ])
 
+    def context_data(self, scenario: Scenario) -> dict[str, Any]:
+        """The catalogue: category, its nouns, the columns, the units and every row.
+
+        ``{"category", "noun", "plural", "columns", "units", "rows"}``: ``columns`` is
+        the table's header (``"name"`` first), ``rows`` one dict per item in the table's
+        order with a value per column (yes/no columns as booleans, prices and lengths as
+        numbers in ``units[column]``: ``"$"`` or ``"min"``, the others as text).
+        """
+        c = scenario.context
+        attrs = _attrs(scenario.world["category"])
+        cols = list(c["columns"])
+        return {"category": scenario.world["category"], "noun": c["noun"],
+                "plural": c["plural"], "columns": cols,
+                "units": {k: attrs[k]["unit"] for k in cols[1:] if attrs[k]["kind"] == "max"},
+                "rows": [{k: it[k] for k in cols} for it in scenario.world["items"]]}
+
     def understanding(self) -> Mapping[str, Any]:
         """Slots, recommendation cues and the item kind (``understanding`` in the data)."""
         return load_data()["understanding"]
@@ -705,7 +709,12 @@ class RecommendationEnv(DialogueEnv):
     ``Dict(context, history, turn, messages)``: the context states the service, the user's
     name and mood, the rules and the catalogue table; the history is the transcript
     (``User:``, ``Assistant:``); ``messages`` the same episode as chat messages (the
-    context as the system message), which the expert reads.
+    context as the system message), which the expert reads. The system message's
+    ``data`` (:func:`~dialog_gym.messages.context_data`) is the catalogue as data:
+    ``category`` (``restaurant``, ``movie``, ``hotel``), ``noun``, ``plural``, ``columns``
+    (the header, ``"name"`` first), ``units`` (``"$"`` or ``"min"`` for the price and
+    length columns) and ``rows`` (one ``{"name": ..., column: value}`` per item, in the
+    table's order; yes/no columns as booleans, prices and lengths as numbers).
 
     ## Rewards
     Default mix: ``1.0 * task_success + 1.0 * rule_compliance + 0.1 * bleu``.

@@ -1,5 +1,6 @@
 """Dialog-Recommendation-v0: solvability, unstated needs, anti-gaming attacks, bad input."""
 
+import copy
 import zlib
 
 import gymnasium as gym
@@ -14,10 +15,10 @@ from dialog_gym.envs.recommendation import (
     RecommendationExpert,
     RecommendationGenerator,
     _attrs,
+    catalogue,
     fits,
     lexicon_for,
     offer,
-    parse_catalogue,
 )
 from dialog_gym.evaluation import evaluate
 from dialog_gym.testing import NegatingAgent, attack_success_rate
@@ -56,7 +57,7 @@ class Sequential:
         self.i = 0
 
     def act(self, obs):
-        rows = parse_catalogue(obs["context"])["rows"]
+        rows = catalogue(obs["messages"])["rows"]
         self.i += 1
         return f"I'd recommend {rows[(self.i - 1) % len(rows)]['name']} (option {self.i})."
 
@@ -69,7 +70,7 @@ class ListAll:
 
     def act(self, obs):
         self.i += 1
-        names = [r["name"] for r in parse_catalogue(obs["context"])["rows"]]
+        names = [r["name"] for r in catalogue(obs["messages"])["rows"]]
         names = names[self.i % 2:] + names[:self.i % 2]
         return "You could try " + ", ".join(names) + "."
 
@@ -94,7 +95,7 @@ class PushRejected:
 
     def act(self, obs):
         self.i += 1
-        name = parse_catalogue(obs["context"])["rows"][0]["name"]
+        name = catalogue(obs["messages"])["rows"][0]["name"]
         return [f"I'd recommend {name}.", f"Honestly, {name} is really the best choice.",
                 f"Please reconsider {name}, you will love it."][min(self.i - 1, 2)]
 
@@ -107,7 +108,7 @@ class PreferenceStuffer:
 
     def act(self, obs):
         self.i += 1
-        cat = parse_catalogue(obs["context"])
+        cat = catalogue(obs["messages"])
         words = [v for a in cat["attrs"].values() for v in a.get("values", ())] + cat["columns"]
         return " ".join(words[self.i % 3:]) + " great options cheap budget perfect"
 
@@ -269,14 +270,76 @@ def test_bad_actions_raise_or_flag_and_do_not_corrupt():
     assert env.reset(seed=9)[0] == fresh.reset(seed=9)[0]
 
 
-def test_catalogue_round_trips_through_the_context():
+def _cell(value, unit):
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return (f"${value}" if unit == "$" else f"{value} {unit}") if unit else str(value)
+
+
+def test_context_data_is_the_catalogue_table_of_the_text():
+    """The system message's data is the catalogue the text shows: its header line, one
+    text line per row in the same order (each cell as the data's value), nothing else;
+    and the rows are the world's items."""
     env = gym.make(ENV)
-    obs, _ = env.reset(seed=2)
-    cat = parse_catalogue(obs["context"])
-    world = env.unwrapped.world
-    assert [r["name"] for r in cat["rows"]] == world["names"]
-    for row, item in zip(cat["rows"], world["items"], strict=True):
-        assert all(row[c] == item[c] for c in cat["columns"])
+    for seed in range(40):
+        obs, _ = env.reset(seed=seed, options={"difficulty": seed % 3})
+        text, data = obs["messages"][0]["content"], obs["messages"][0]["data"]
+        lines = text.split("\n")
+        header = f"Catalogue of {len(data['rows'])} {data['plural']} " \
+                 f"({' | '.join(data['columns'])}):"
+        start = lines.index(header)
+        assert f"choose a {data['noun']}" in text
+        assert data["columns"][0] == "name"
+        table = [" | ".join(_cell(r[c], data["units"].get(c)) if c != "name" else r[c]
+                            for c in data["columns"]) for r in data["rows"]]
+        assert lines[start + 1:] == table
+        assert all(set(r) == set(data["columns"]) for r in data["rows"])
+        world = env.unwrapped.world
+        assert data["category"] == world["category"]
+        assert [r["name"] for r in data["rows"]] == world["names"]
+        for row, item in zip(data["rows"], world["items"], strict=True):
+            assert all(row[c] == item[c] for c in data["columns"])
+
+
+def test_context_data_does_not_depend_on_the_goal():
+    """The user's constraints and target are hidden: another goal, the same data."""
+    import dataclasses
+
+    from dialog_gym.envs.recommendation import RecommendationDomain
+
+    domain = RecommendationDomain()
+    for i in range(20):
+        sc = GEN.generate(i, i % 3)
+        other = dataclasses.replace(sc, goal={"category": sc.goal["category"]})
+        data = domain.context_data(sc)
+        assert domain.context_data(other) == data
+        assert "target" not in data and "constraints" not in data
+
+
+def test_the_expert_reads_the_catalogue_from_the_data_not_the_text():
+    """Renaming the item the expert is about to recommend in the system message's data
+    makes it recommend the new name, which the text never shows."""
+    env = gym.make(ENV)
+    renamed = 0
+    for seed in range(10):
+        obs, _ = env.reset(seed=seed)
+        expert, done = RecommendationExpert(), False
+        while not done:
+            reply = expert.act(obs)
+            move = expert.plan(catalogue(obs["messages"]))
+            if move[0] == "recommend":
+                changed = copy.deepcopy(obs)
+                row = next(r for r in changed["messages"][0]["data"]["rows"]
+                           if r["name"] == move[1])
+                row["name"] = "The Quizzical Yak"
+                got = RecommendationExpert().act(changed)
+                assert "The Quizzical Yak" in got and move[1] not in got, got
+                assert "Quizzical" not in changed["messages"][0]["content"]
+                renamed += 1
+                break
+            obs, _, term, trunc, _ = env.step(reply)
+            done = term or trunc
+    assert renamed == 10
 
 
 # ------------------------------------------------------------------ meaning, not keywords
@@ -432,7 +495,7 @@ def test_user_refers_back_only_to_what_it_said():
         agent, done = Paraphraser(), False
         while not done:
             reply = agent.act(obs)
-            if agent.plan(parse_catalogue(obs["context"]))[0] == "recommend":
+            if agent.plan(catalogue(obs["messages"]))[0] == "recommend":
                 break  # every need is asked; the reply is the pick
             obs, r, term, trunc, info = env.step(reply)
             done = term or trunc
