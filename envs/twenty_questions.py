@@ -12,7 +12,6 @@ import copy
 import json
 import math
 import random
-import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,7 +23,7 @@ import numpy as np
 from dialog_gym.dialogue import AGENT, SYSTEM, USER
 from dialog_gym.domain import Domain
 from dialog_gym.env import DialogueEnv
-from dialog_gym.messages import observed
+from dialog_gym.messages import context_data, observed
 from dialog_gym.rules import (
     LengthLimit,
     NoRepetition,
@@ -343,37 +342,30 @@ class TwentyQuestionsUser(AgendaUser):
 
 # ============================================================================ expert
 
-_CAND_LINE = re.compile(r"^Candidates \(\d+\): (.*)$", re.MULTILINE)
-_ATTR_LINE = re.compile(r"^- ([a-z_]+): (.+\?)$", re.MULTILINE)
-_ROW_LINE = re.compile(r"^\* ([a-z][a-z -]*): (.*)$", re.MULTILINE)
 #: the expert's guess: an assertion, so that a negated guess names no candidate
 GUESS = "My guess is the {}."
 _POLARITY = {"yes": YES, "yep": YES, "no": NO, "nope": NO, "sometimes": SOMETIMES}
 
 
-def parse_board(context: str) -> tuple[list[str], list[tuple[str, str]], dict[str, dict[str, str]]]:
-    """Candidates, askable attributes ``(name, question)`` and the table read off the context."""
-    m = _CAND_LINE.search(context)
-    cands = m.group(1).split(", ") if m else []
-    attrs = _ATTR_LINE.findall(context)
-    table: dict[str, dict[str, str]] = {}
-    for name, props in _ROW_LINE.findall(context):
-        row: dict[str, str] = {}
-        for p in props.split(", "):
-            p = p.strip()
-            if p.endswith("?"):
-                row[p[:-1]] = SOMETIMES
-            elif p and p != "(none)":
-                row[p] = YES
-        table[name] = row
-    return cands, attrs, table
+def board(messages: Sequence[Mapping[str, Any]], reader: str | None = None
+          ) -> tuple[list[str], list[tuple[str, str]], dict[str, dict[str, str]]]:
+    """Candidates, askable properties ``(name, question)`` and the table of the ``data``.
+
+    Read from the system message's ``data`` (:meth:`TwentyQuestionsDomain.context_data`);
+    without it: an empty board, or, ``reader`` given, a ``ConfigError`` naming it.
+    """
+    data = context_data(messages, reader)
+    return (list(data.get("candidates", ())),
+            [(p["name"], p["question"]) for p in data.get("properties", ())],
+            dict(data.get("table", {})))
 
 
 class TwentyQuestionsExpert:
     """A scripted guesser that acts from observations only.
 
     It reads the candidates, the askable properties and the table of what the player
-    knows off the system message, keeps the candidates consistent with the player's
+    knows from the system message's ``data`` (:func:`board`; messages without it are a
+    ``ConfigError``), keeps the candidates consistent with the player's
     answers (user messages) to its own moves (assistant messages), asks the property that
     splits them most evenly (fewest expected candidates left; yes, no and sometimes are
     three branches) and guesses when one candidate is left.
@@ -384,10 +376,8 @@ class TwentyQuestionsExpert:
 
     def act(self, observation: Mapping[str, Any]) -> str:
         """The next question or guess (read from ``observation["messages"]``)."""
-        observed(observation, "TwentyQuestionsExpert")
-        messages = observation["messages"]
-        cands, attrs, table = parse_board(next(
-            (m["content"] for m in messages if m["role"] == "system"), ""))
+        messages = observed(observation, "TwentyQuestionsExpert")
+        cands, attrs, table = board(messages, "TwentyQuestionsExpert")
         st = self._read(messages, attrs, cands)
         known, wrong = st["known"], st["wrong"]
         left = [c for c in cands if c not in wrong and all(
@@ -497,6 +487,26 @@ class TwentyQuestionsDomain(Domain):
             rules.describe(),
         ])
 
+    def context_data(self, scenario: Scenario) -> dict[str, Any]:
+        """The candidates, the askable properties, what the player knows and the guesses.
+
+        ``{"candidates", "properties", "table", "spare_guesses"}``: ``properties`` in the
+        context's order, each ``{"name", "question"}``; ``table`` maps each candidate to
+        its properties that are ``"yes"`` or ``"sometimes"`` (every other one is no, as
+        the context's table says); ``spare_guesses``: wrong guesses forgiven.
+        """
+        d = load_data()
+        cands = list(scenario.context["candidates"])
+        table = {}
+        for c in cands:
+            e = d["entities"][c]
+            table[c] = {**{a: YES for a in d["attributes"] if a in e["yes"]},
+                        **{a: SOMETIMES for a in d["attributes"] if a in e["sometimes"]}}
+        return {"candidates": cands,
+                "properties": [{"name": n, "question": a["question"]}
+                               for n, a in d["attributes"].items()],
+                "table": table, "spare_guesses": scenario.context["spare_guesses"]}
+
     def facts(self, scenario: Scenario) -> Mapping[str, Any]:
         """The hidden entity and its knowledge-base attributes."""
         t = scenario.goal["target"]
@@ -530,7 +540,11 @@ class TwentyQuestionsEnv(DialogueEnv):
     ``Dict(context, history, turn, messages)``: the context holds the rules of the game,
     the candidates, the askable properties and the table of properties per candidate; the
     history is the transcript (``Player:``, ``Agent:``); ``messages`` the same episode as
-    chat messages (the context as the system message), which the expert reads.
+    chat messages (the context as the system message), which the expert reads. The
+    system message's ``data`` (:func:`~dialog_gym.messages.context_data`) is the board
+    as data: ``candidates``, ``properties`` (each ``{"name", "question"}``), ``table``
+    (candidate -> ``{property: "yes" | "sometimes"}``; a property not listed is no) and
+    ``spare_guesses``. It never names the hidden entity.
 
     ## Rewards
     Default mix: ``1.0 * task_success + 1.0 * rule_compliance``. ``task_success`` is

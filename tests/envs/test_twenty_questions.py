@@ -16,8 +16,8 @@ from dialog_gym.envs.twenty_questions import (
     Ask,
     TwentyQuestionsExpert,
     TwentyQuestionsGenerator,
+    board,
     load_data,
-    parse_board,
     read_ask,
     value,
 )
@@ -38,7 +38,7 @@ def results():
 
 
 def _candidates(obs):
-    return parse_board(obs["context"])[0]
+    return board(obs["messages"])[0]
 
 
 @lru_cache(maxsize=1)
@@ -90,7 +90,7 @@ class AttributeStuffer:
 
     def act(self, obs):
         self.i += 1
-        qs = [q for _, q in parse_board(obs["context"])[1]]
+        qs = [q for _, q in board(obs["messages"])[1]]
         return " ".join(qs[self.i % 3::3])
 
 
@@ -117,7 +117,7 @@ class LinearAsker(TwentyQuestionsExpert):
     """Plays correctly but asks the properties in the listed order (no splitting)."""
 
     def act(self, obs):
-        cands, attrs, table = parse_board(obs["context"])
+        cands, attrs, table = board(obs["messages"])
         st = self._read(obs["messages"], attrs, cands)
         left = [c for c in cands if c not in st["wrong"] and all(
             table[c].get(a, "no") == v for a, v in st["known"].items())]
@@ -146,6 +146,71 @@ def test_knowledge_base_size_and_identifiability():
         assert player_reads(a["question"]) == Ask("attr", name)
     for e in ents.values():
         assert set(e["yes"]) <= set(attrs) and set(e["sometimes"]) <= set(attrs)
+
+
+def test_context_data_is_the_board_of_the_text():
+    """The system message's data is the board the text shows: the candidates line, one
+    line per property, one table row per candidate (its yes properties in the listed
+    order, then its sometimes ones with a ?), and the spare guesses."""
+    env = gym.make(ENV)
+    for seed in range(40):
+        obs, _ = env.reset(seed=seed, options={"difficulty": seed % 3})
+        text, data = obs["messages"][0]["content"], obs["messages"][0]["data"]
+        lines = text.split("\n")
+        cands = data["candidates"]
+        assert f"Candidates ({len(cands)}): {', '.join(cands)}" in lines
+        assert cands == env.unwrapped.scenario.context["candidates"]
+        names = [p["name"] for p in data["properties"]]
+        start = next(i for i, ln in enumerate(lines) if ln.startswith("Properties you can"))
+        end = next(i for i, ln in enumerate(lines) if ln.startswith("What the player knows"))
+        assert lines[start + 1:end] == [f"- {p['name']}: {p['question']}"
+                                        for p in data["properties"]]
+        assert list(data["table"]) == cands
+        rows = []
+        for c in cands:
+            got = data["table"][c]
+            assert set(got.values()) <= {"yes", "sometimes"}
+            props = [a for a in names if got.get(a) == "yes"] + [
+                a + "?" for a in names if got.get(a) == "sometimes"]
+            rows.append(f"* {c}: {', '.join(props) or '(none)'}")
+            for a in names:  # the table is the knowledge base's
+                assert value(c, a) == got.get(a, "no")
+        assert lines[end + 1:end + 1 + len(rows)] == rows
+        assert lines[end + 1 + len(rows)] == "Rules:"
+        spare = data["spare_guesses"]
+        assert ("Your first wrong guess loses." in text) == (spare == 0)
+        assert ("You may make one wrong guess;" in text) == (spare == 1)
+
+
+def test_context_data_never_tells_the_hidden_entity():
+    """Another target among the same candidates, the same data."""
+    import dataclasses
+
+    from dialog_gym.envs.twenty_questions import TwentyQuestionsDomain, TwentyQuestionsGenerator
+
+    domain, gen = TwentyQuestionsDomain(), TwentyQuestionsGenerator()
+    for i in range(20):
+        sc = gen.generate(i, i % 3)
+        other = next(c for c in sc.context["candidates"] if c != sc.goal["target"])
+        moved = dataclasses.replace(sc, goal={**sc.goal, "target": other},
+                                    world={**sc.world, "target": other})
+        assert domain.context_data(moved) == domain.context_data(sc)
+        assert "target" not in domain.context_data(sc)
+
+
+def test_the_expert_reads_the_board_from_the_data_not_the_text():
+    """With one candidate left in the system message's data, the expert guesses it at
+    once, though the text still lists every candidate."""
+    env = gym.make(ENV)
+    for seed in range(10):
+        obs, _ = env.reset(seed=seed)
+        first = TwentyQuestionsExpert().act(obs)
+        assert not first.startswith("My guess")
+        data = obs["messages"][0]["data"]
+        last = data["candidates"][-1]
+        data["candidates"] = [last]
+        assert TwentyQuestionsExpert().act(obs) == GUESS.format(last)
+        assert obs["messages"][0]["content"].count(", ") > 10
 
 
 def test_entity_names_never_read_as_properties():
@@ -387,7 +452,7 @@ class Paraphraser(TwentyQuestionsExpert):
                     if m["role"] == "assistant" and m["content"] in self.said else m
                     for m in obs["messages"]]
         move = super().act({**obs, "messages": messages})
-        by_question = {q: a for a, q in parse_board(obs["context"])[1]}
+        by_question = {q: a for a, q in board(obs["messages"])[1]}
         if move in by_question:
             options = PARAPHRASES[by_question[move]]
         else:
