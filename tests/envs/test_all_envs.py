@@ -177,3 +177,100 @@ def test_expert_plays_from_the_messages_alone(env_id):
     assert wins == 5
     with pytest.raises(dialog_gym.error.ConfigError, match=r"reads observation\['messages'\]"):
         expert.act({"context": obs["context"], "history": obs["history"], "turn": 0})
+
+
+#: the domains whose system message carries their public context as ``data``
+DATA_ENVS = ["Dialog-VirtualAssistant-v0", "Dialog-QA-v0", "Dialog-Recommendation-v0",
+             "Dialog-TwentyQuestions-v0"]
+
+
+def _json_types_only(x, path="data"):
+    """Raise if ``x`` holds anything but JSON's own types (str keys, list, no tuple)."""
+    if isinstance(x, dict):
+        for k, v in x.items():
+            assert isinstance(k, str), (path, k)
+            _json_types_only(v, f"{path}.{k}")
+    elif isinstance(x, list):
+        for i, v in enumerate(x):
+            _json_types_only(v, f"{path}[{i}]")
+    else:
+        assert x is None or type(x) in (str, int, float, bool), (path, type(x).__name__)
+
+
+def _strings(x):
+    if isinstance(x, dict):
+        return [s for v in x.values() for s in _strings(v)]
+    if isinstance(x, list):
+        return [s for v in x for s in _strings(v)]
+    return [x] if isinstance(x, str) else []
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_system_message_data_is_json_and_fixed_by_the_seed(env_id):
+    """The system message's data is plain JSON, the same on every reset with one seed
+    (another env, or the same env after another episode), and only on the system message."""
+    import json
+
+    env, other = gym.make(env_id), gym.make(env_id)
+    for seed in (0, 5, 42):
+        msgs = env.reset(seed=seed)[0]["messages"]
+        other.reset(seed=seed + 1)
+        again = other.reset(seed=seed)[0]["messages"]
+        assert msgs[0].get("data") == again[0].get("data")
+        assert all("data" not in m for m in msgs[1:])
+        data = msgs[0].get("data", {})
+        _json_types_only(data)
+        assert json.loads(json.dumps(data, allow_nan=False)) == data
+        if env_id in DATA_ENVS:
+            assert data, "a domain with context data gave none"
+            assert env.reset(seed=seed + 1)[0]["messages"][0]["data"] != data
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_system_message_data_says_only_what_its_text_says(env_id):
+    """Every text value of the data appears in the system message's text (the data is
+    that text's structure, not extra knowledge)."""
+    env = gym.make(env_id)
+    for seed in range(10):
+        system = env.reset(seed=seed)[0]["messages"][0]
+        for s in _strings(system.get("data", {})):
+            assert s in system["content"], (seed, s)
+
+
+@pytest.mark.parametrize("env_id", DATA_ENVS)
+def test_expert_reads_the_context_from_the_data_not_the_text(env_id):
+    """The expert's every reply is the same with the system message's text blanked: it
+    reads the context from the data alone."""
+    env = gym.make(env_id)
+    domain = env.unwrapped.domain
+    for seed in range(5):
+        obs, _ = env.reset(seed=seed)
+        expert, done = domain.make_expert(), False
+        while not done:
+            reply = expert.act(obs)
+            blank = [{**obs["messages"][0], "content": ""}, *obs["messages"][1:]]
+            assert domain.make_expert().act({**obs, "messages": blank}) == reply
+            obs, _, term, trunc, info = env.step(reply)
+            done = term or trunc
+        assert info["success"]
+
+
+@pytest.mark.parametrize("env_id", DATA_ENVS)
+def test_expert_without_context_data_fails_clearly(env_id):
+    """Messages whose system message lost its data (plain(), a hand-built system message)
+    or that have no system message are a ConfigError naming the expert, never a silent
+    wrong reply."""
+    from dialog_gym.messages import plain
+
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=0)
+    expert = env.unwrapped.domain.make_expert()
+    name = type(expert).__name__
+    stripped = [{k: v for k, v in m.items() if k != "data"} for m in obs["messages"]]
+    for messages, why in ((plain(obs["messages"]), "has no 'data'"),
+                          (stripped, "has no 'data'"),
+                          (obs["messages"][1:], "there is no system message")):
+        with pytest.raises(dialog_gym.error.ConfigError,
+                           match=rf"{name} reads the public context from the system "
+                                 rf"message's 'data'.*{why}"):
+            expert.act({**obs, "messages": messages})
