@@ -6,7 +6,10 @@ assistant message dict. Two policies:
 
 - :class:`ExpertPolicy`: the dialog-gym expert, acting on an observation rebuilt from
   the chat messages alone (context = the system message, the transcript from the
-  user / assistant / tool messages), its inline calls returned as OpenAI ``tool_calls``;
+  user / assistant / tool messages), its inline calls returned as OpenAI ``tool_calls``.
+  A chat API gets plain messages, without the system message's structured ``data``
+  (which the expert reads where its env has any); the policy restores it from the env's
+  reset that renders the same system text;
 - :class:`TinyLMPolicy`: a tiny randomly initialised GPT-2 saved to a folder, generating
   from the chat template (a real model, arbitrary text).
 """
@@ -123,9 +126,25 @@ class ExpertPolicy:
         self.env_id = env_id
         self._make_expert = lambda: make_expert(env_id)
         self.lock = threading.Lock()
+        self._data: dict[str, dict[str, Any]] | None = None
+
+    def context_data(self, system_text: str, seeds: range = range(64)) -> dict[str, Any]:
+        """The ``data`` of the system message whose text is ``system_text`` (``{}`` if
+        the env has none), found among the env's resets on ``seeds``."""
+        if self._data is None:
+            self._data = {}
+            for seed in seeds:
+                system = self.env.reset(seed=seed)[0]["messages"][0]
+                self._data[system["content"]] = system.get("data", {})
+        if system_text not in self._data:
+            raise KeyError(f"no reset of {self.env_id} on seeds {seeds} shows this context")
+        return self._data[system_text]
 
     def __call__(self, messages: list[dict[str, Any]], tools: Any) -> dict[str, Any]:
         with self.lock:
+            messages = [{**m, "data": data} if m["role"] == "system"
+                        and (data := self.context_data(m["content"])) else m
+                        for m in messages]
             obs = observation_from_messages(self.env, messages)
             expert = self._make_expert()
             expert.reset()

@@ -132,6 +132,9 @@ def test_expert_rewards_through_verifiers_equal_direct_play(env_id):
     env = adapter.load_environment(env_id, num_examples=2, seed=3)
     with ChatServer(ExpertPolicy(env_id)) as server:
         tasks, episodes = _run(env, server)
+    # the model gets plain OpenAI messages: no source, no system message data
+    assert server.requests and all("source" not in m and "data" not in m
+                                   for r in server.requests for m in r["messages"])
     for task, episode in zip(tasks, episodes, strict=True):
         assert episode.ok, episode.errors
         (trace,) = episode.traces
