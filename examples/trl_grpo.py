@@ -195,7 +195,7 @@ def warm_up(model_dir: str, demos: Sequence[list[dict[str, Any]]], tools: list[A
 
 
 def run(*, env_id: str = ENV_ID, steps: int = 2, out_dir: str | None = None,
-        demo_seeds: int = 32, warmup_steps: int = 120, num_generations: int = 4,
+        demo_seeds: int = 96, warmup_steps: int = 400, num_generations: int = 4,
         prompts_per_step: int = 2, max_completion_length: int = 256, seed: int = 0,
         verbose: bool = True) -> dict[str, Any]:
     """Demos -> tiny model -> warm-up -> ``steps`` GRPO steps; returns what happened.
@@ -278,11 +278,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=2, help="GRPO steps")
     parser.add_argument("--env", default=ENV_ID, help="env id")
     parser.add_argument("--out", default=None, help="output folder (default: a temp folder)")
-    parser.add_argument("--warmup-steps", type=int, default=120)
+    parser.add_argument("--warmup-steps", type=int, default=400,
+                        help="supervised steps on the expert's episodes before GRPO")
+    parser.add_argument("--demo-seeds", type=int, default=96,
+                        help="expert episodes to warm up on")
     a = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    run(env_id=a.env, steps=a.steps, out_dir=a.out, warmup_steps=a.warmup_steps)
+    run(env_id=a.env, steps=a.steps, out_dir=a.out, warmup_steps=a.warmup_steps,
+        demo_seeds=a.demo_seeds)
 
 
 if __name__ == "__main__":
