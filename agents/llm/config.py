@@ -299,7 +299,7 @@ QUICK: dict[str, dict[str, Any]] = {
            "lr": 1e-3, "policy_sample_fraction": 0.2, "threads": 1},
     "rl": {"iterations": 120, "num_envs": 16, "turns_per_rollout": 4, "update_epochs": 2,
            "minibatch_size": 16, "micro_batch": 16, "critic_init": "policy",
-           "critic_warmup_iters": 4, "critic_lr": 1e-3, "actor_lr": 2e-4, "kl_coef": 0.05,
+           "critic_warmup_iters": 4, "critic_lr": 1e-3, "actor_lr": 5e-5, "kl_coef": 0.05,
            "target_kl": 0.05, "save_every": 10, "threads": 1},
     # One PPO epoch per rollout (DeepSpeed-Chat's default ppo_epochs=1) and an unclipped
     # value loss (value clipping did not help in Andrychowicz et al. 2021, "What matters
@@ -311,6 +311,14 @@ QUICK: dict[str, dict[str, Any]] = {
     # epoch also cost rollouts: about 100 iterations with one epoch, 75 with two.)
     "ppo": {"update_epochs": 1, "clip_range_value": 0.0},
 }
+# actor_lr 5e-5 (2e-4 before round 17): with chat prompts and JSON tool calls, PPO at 2e-4
+# from the round-16 SFT policy drifted into broken replies (fragments of tool results and
+# of the customer's lines, unclosed JSON) and scored below SFT on held-out episodes; its
+# training return fell to 0.86 in the last quarter, KL to the reference 4 nats per
+# segment. A 4x larger kl_coef held the KL near 2 and the return still fell (0.2-0.6 by
+# iteration 50), per-turn GAE lambda did not help (0.47), lambda 1 neither (0.76); at
+# 5e-5 the KL stayed under 1.5 and the last-quarter training return was 1.23
+# (docs/benchmarks.md, round 17).
 
 
 def field_docs(cls: type) -> dict[str, str]:
