@@ -114,8 +114,9 @@ def mention_values(m: Mention, people: Mapping[str, str]) -> list[tuple[str, str
     A whole number is a count, and also a year when it has four digits without a
     thousands separator; a date with a year is that year. People are keyed by surname
     (``people`` maps the episode's first names to surnames; a first name the episode
-    does not know is ``"?first"``), invented names answer questions about people and
-    places.
+    does not know is ``"?first"``), invented names answer questions about people,
+    places and things (a river, a product: "it's on the Dart River" about a town on the
+    Tavy is a wrong answer, not a non-answer).
     """
     if m.kind == "number":
         v = m.value
@@ -132,7 +133,7 @@ def mention_values(m: Mention, people: Mapping[str, str]) -> list[tuple[str, str
     if m.kind in ("person", "place", "thing"):
         return [(m.kind, m.value)]
     if m.kind == "name":
-        return [("person", "?" + m.value), ("place", "?" + m.value)]
+        return [("person", "?" + m.value), ("place", "?" + m.value), ("thing", "?" + m.value)]
     return []
 
 

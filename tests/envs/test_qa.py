@@ -349,6 +349,23 @@ def test_made_up_values_for_unanswerable_questions_are_wrong(sample):
     assert n >= 20
 
 
+def test_an_invented_name_answering_an_answerable_question_is_wrong(sample):
+    """"It's on the Dart River" about a town on the Tavy River contradicts the passage:
+    a name the passage never mentions is a wrong answer to a question about a person, a
+    place or a thing, not a non-answer (before, for things, it was ignored and the
+    reply earned token-F1 reward with no penalty)."""
+    invented = {"person": "That was Bartholomew Quince.", "place": "It is in Snowbridge.",
+                "thing": "It's the Dart River, I believe."}
+    kinds = set()
+    for q, w, sc in sample:
+        if q["answer"] is None or q["type"] not in invented:
+            continue
+        assert _judge(invented[q["type"]], q, w, sc).kind == "wrong", q
+        assert _judge(f"It's {q['answer']}.", q, w, sc).kind == "correct", q
+        kinds.add(q["type"])
+    assert kinds == set(invented)
+
+
 def _whole(value, text):
     """``value`` occurs in ``text`` as a whole value (not inside a longer number or word)."""
     return re.search(rf"(?<![\w,]){re.escape(value)}(?![\w,])", text) is not None
